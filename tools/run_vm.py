@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""`./shadowvisor run`: boot a guest under QEMU (TCG), under the hypervisor
+or directly (--no-hypervisor).
+
+Stable interface (see ./shadowvisor help run):
+  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE]...
+      [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
+      [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
+      [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
+
+Guest console and hypervisor log go to stdout; the standard input is passed
+to the guest's serial console. Exit status:
+  0   the guest powered off
+  2   usage error
+  3   hypervisor failure (it wrote to the isa-debug-exit port: QEMU status 33)
+  4   guest kernel panic (seen on the console)
+  5   QEMU failed or exited with an unexpected status
+  124 timeout
+"""
+import argparse
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_HYPERVISOR = os.path.join(ROOT, "build", "shadowvisor.elf")
+DEFAULT_CPU = "qemu64,+svm,+npt"
+HV_FAILURE_STATUS = 33  # isa-debug-exit: (0x10 << 1) | 1
+PANIC_RE = re.compile(rb"Kernel panic - not syncing")
+
+
+def die(msg, code=2):
+    print("shadowvisor run: error: %s" % msg, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="shadowvisor run", description="Boot a guest under QEMU.")
+    p.add_argument("--kernel", required=True, help="guest kernel (bzImage)")
+    p.add_argument("--initrd", required=True, help="guest initramfs")
+    p.add_argument("--append", default="", help="guest kernel command line")
+    p.add_argument("--disk", action="append", default=[], metavar="ide|ahci|nvme:IMAGE")
+    p.add_argument("--key-file", help="disk encryption key (not supported yet)")
+    p.add_argument("--no-hypervisor", action="store_true", help="boot the guest kernel directly")
+    p.add_argument("--cpus", type=int, default=1)
+    p.add_argument("--memory", type=int, default=512, metavar="MIB")
+    p.add_argument("--timeout", type=float, default=300, metavar="SECONDS")
+    p.add_argument("--hypervisor", default=DEFAULT_HYPERVISOR, metavar="FILE")
+    p.add_argument("--hypervisor-append", default="", metavar="OPTIONS",
+                   help="hypervisor command line (multiboot -append)")
+    p.add_argument("--cpu-model", default=DEFAULT_CPU, help="QEMU -cpu (default %s)" % DEFAULT_CPU)
+    p.add_argument("--qemu-arg", action="append", default=[], metavar="ARG",
+                   help="extra QEMU argument (repeatable)")
+    p.add_argument("--qemu", default=os.environ.get("SV_QEMU", "qemu-system-x86_64"))
+    p.add_argument("--dry-run", action="store_true", help="print the QEMU command and exit")
+    return p.parse_args(argv)
+
+
+def multiboot_module(path, args):
+    """One entry of QEMU's multiboot -initrd list: a comma inside is doubled."""
+    s = path if not args else "%s %s" % (path, args)
+    return s.replace(",", ",,")
+
+
+def qemu_command(a):
+    for f, what in ((a.kernel, "--kernel"), (a.initrd, "--initrd")):
+        if not os.path.isfile(f):
+            die("%s: no such file: %s" % (what, f))
+    if a.cpus < 1 or a.memory < 64:
+        die("--cpus must be >= 1 and --memory >= 64")
+    cmdline = a.append.strip()
+    if not re.search(r"(^|\s)console=", cmdline):
+        cmdline = ("console=ttyS0 " + cmdline).strip()
+
+    cmd = [a.qemu, "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu_model,
+           "-m", str(a.memory), "-smp", str(a.cpus),
+           "-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+           "-nic", "none",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if a.no_hypervisor:
+        cmd += ["-kernel", a.kernel, "-append", cmdline, "-initrd", a.initrd]
+    else:
+        if not os.path.isfile(a.hypervisor):
+            die("hypervisor image %s not found (run ./shadowvisor build, or pass --no-hypervisor)"
+                % a.hypervisor)
+        # Module 1: the guest kernel, its string "<path> <guest cmdline>";
+        # module 2: "<path> initrd"; module 3 (later): "<path> key".
+        modules = [multiboot_module(os.path.abspath(a.kernel), cmdline),
+                   multiboot_module(os.path.abspath(a.initrd), "initrd")]
+        cmd += ["-kernel", a.hypervisor, "-append", a.hypervisor_append,
+                "-initrd", ",".join(modules)]
+
+    counts = {"ide": 0, "ahci": 0, "nvme": 0}
+    for n, spec in enumerate(a.disk):
+        kind, sep, image = spec.partition(":")
+        if not sep or kind not in counts or not image:
+            die("--disk %s: expected ide:IMAGE, ahci:IMAGE or nvme:IMAGE" % spec)
+        if not os.path.isfile(image):
+            die("--disk %s: no such file: %s" % (spec, image))
+        image = image.replace(",", ",,")
+        i = counts[kind]
+        counts[kind] += 1
+        if kind == "ide":
+            if i >= 4:
+                die("at most 4 IDE disks")
+            # The PIIX controller's 4 slots; 2 is where QEMU puts its default CD-ROM.
+            cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d,cache=writeback" % (image, i)]
+        elif kind == "ahci":
+            cmd += ["-device", "ahci,id=ahci%d" % i,
+                    "-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                    "-device", "ide-hd,drive=d%d,bus=ahci%d.0" % (n, i)]
+        else:
+            cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                    "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n)]
+    cmd += a.qemu_arg
+    return cmd
+
+
+def run(cmd, timeout):
+    """Run QEMU, copy its output to stdout and our stdin to it; return
+    (status, reason) where reason is None, 'timeout' or 'panic'."""
+    stdin_is_tty = sys.stdin.isatty()
+    proc = subprocess.Popen(cmd, stdin=None if stdin_is_tty else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=not stdin_is_tty)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, "out")
+    if not stdin_is_tty:
+        try:
+            sel.register(sys.stdin, selectors.EVENT_READ, "in")
+        except (ValueError, PermissionError, OSError):
+            proc.stdin.close()  # stdin is a regular file or closed: nothing to forward
+    deadline = time.monotonic() + timeout
+    reason = None
+    tail = b""
+    out = sys.stdout.buffer
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            reason = "timeout"
+            break
+        events = sel.select(min(left, 1.0))
+        done = False
+        for key, _ in events:
+            if key.data == "out":
+                data = os.read(proc.stdout.fileno(), 65536)
+                if not data:
+                    done = True
+                    break
+                out.write(data)
+                out.flush()
+                tail = (tail + data)[-4096:]
+                if PANIC_RE.search(tail):
+                    # Let the panic message finish, then stop: the guest hangs.
+                    time.sleep(0.5)
+                    reason = "panic"
+            else:
+                data = os.read(sys.stdin.fileno(), 65536)
+                if not data:
+                    sel.unregister(sys.stdin)
+                    proc.stdin.close()
+                else:
+                    try:
+                        proc.stdin.write(data)
+                        proc.stdin.flush()
+                    except BrokenPipeError:
+                        pass
+        if done or reason:
+            break
+    if reason:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        # Drain what QEMU printed meanwhile.
+        try:
+            rest = proc.stdout.read()
+            if rest:
+                out.write(rest)
+                out.flush()
+        except (OSError, ValueError):
+            pass
+        return proc.wait(), reason
+    return proc.wait(), None
+
+
+def main(argv):
+    a = parse_args(argv)
+    if a.key_file is not None:
+        die("--key-file: encryption not supported yet", 2)
+    if shutil.which(a.qemu) is None and not os.path.isfile(a.qemu):
+        die("%s not found (install qemu-system-x86)" % a.qemu)
+    cmd = qemu_command(a)
+    if a.dry_run:
+        print(" ".join("'%s'" % c if (" " in c or not c) else c for c in cmd))
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    start = time.monotonic()
+    status, reason = run(cmd, a.timeout)
+    elapsed = time.monotonic() - start
+    mode = "directly" if a.no_hypervisor else "under the hypervisor"
+    if reason == "timeout":
+        print("\nshadowvisor run: error: timeout: guest did not power off within %g s" % a.timeout,
+              file=sys.stderr, flush=True)
+        return 124
+    if reason == "panic":
+        print("\nshadowvisor run: error: guest kernel panic after %.1f s" % elapsed,
+              file=sys.stderr, flush=True)
+        return 4
+    if status == 0:
+        print("\nshadowvisor run: guest powered off after %.1f s (%s)" % (elapsed, mode),
+              file=sys.stderr, flush=True)
+        return 0
+    if status == HV_FAILURE_STATUS and not a.no_hypervisor:
+        print("\nshadowvisor run: error: hypervisor failure (debug-exit status %d) after %.1f s"
+              % (status, elapsed), file=sys.stderr, flush=True)
+        return 3
+    print("\nshadowvisor run: error: QEMU exited with status %d after %.1f s" % (status, elapsed),
+          file=sys.stderr, flush=True)
+    return 5
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
