@@ -6,11 +6,13 @@
 // whether the marker occurs there. Debian's CONFIG_STRICT_DEVMEM refuses RAM
 // pages, which is fine: hypervisor memory must never be RAM to the guest.
 //
-// usage: sv-devmem [--info] [--gap-after-ram MIB] [MARKER [START-END ...]]
+// usage: sv-devmem [--info] [--gap-after-ram MIB | --gap-end MIB] [MARKER [START-END ...]]
 //   --info               only print MemTotal and the memory map
 //   --gap-after-ram MIB  with automatic ranges, also scan this much unlisted
 //                        space after the last RAM range below 4 GiB
 //                        (default 256; 0 disables)
+//   --gap-end MIB        instead: scan unlisted space after the last RAM range
+//                        up to this physical address (e.g. VM RAM + a margin)
 //   MARKER               string to look for; if it is 16 hex digits its 8-byte
 //                        binary value (both byte orders) is searched for too
 //   START-END            explicit inclusive hex ranges instead of automatic
@@ -230,12 +232,15 @@ int main(int argc, char **argv)
 {
     int info_only = 0;
     uint64_t gap_after_ram = 256ull << 20;
+    uint64_t gap_end = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         if (!strcmp(argv[i], "--info"))
             info_only = 1;
         else if (!strcmp(argv[i], "--gap-after-ram") && i + 1 < argc)
             gap_after_ram = strtoull(argv[++i], NULL, 0) << 20;
+        else if (!strcmp(argv[i], "--gap-end") && i + 1 < argc)
+            gap_end = strtoull(argv[++i], NULL, 0) << 20;
         else {
             fprintf(stderr, "sv-devmem: unknown option %s\n", argv[i]);
             return 2;
@@ -274,6 +279,8 @@ int main(int argc, char **argv)
         for (int k = 0; k < map_count; k++)
             if (is_ram(&map[k]) && map[k].start < FOUR_GIB && map[k].end + 1 > last_ram_end)
                 last_ram_end = map[k].end + 1 < FOUR_GIB ? map[k].end + 1 : FOUR_GIB;
+        if (gap_end)
+            gap_after_ram = gap_end > last_ram_end ? gap_end - last_ram_end : 0;
         uint64_t cursor = 0; // everything below cursor has been considered
         for (int k = 0; k < map_count && map[k].start < FOUR_GIB; k++) {
             // A hole before this entry, inside the RAM area (or just after it).

@@ -140,6 +140,7 @@ for p in "${GUEST_PROGRAMS[@]}"; do
 done
 install -m 755 "$ROOT/guest/init" "$R/init"
 install -m 755 "$ROOT/guest/sv-diskdriver" "$R/bin/sv-diskdriver"
+install -m 644 "$ROOT/guest/sv-lib.sh" "$R/lib/sv-lib.sh"
 cp -r "$ROOT/guest/tests/." "$R/tests/"
 chmod 755 "$R"/tests/*
 echo "$KVER" > "$R/etc/kernel-version"
