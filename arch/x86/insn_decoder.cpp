@@ -275,7 +275,8 @@ Result<void> read_modrm(ByteCursor& in, CpuMode mode, const OpcodeForm& form, co
     return {};
 }
 
-Result<void> read_immediate(ByteCursor& in, CpuMode mode, const OpcodeForm& form, Instruction& insn) {
+Result<void> read_immediate(ByteCursor& in, CpuMode mode, CpuVendor vendor, const OpcodeForm& form,
+                            Instruction& insn) {
     const unsigned z = insn.operand_size == 2 ? 2 : 4;
     unsigned size = 0;
     switch (form.imm) {
@@ -284,7 +285,9 @@ Result<void> read_immediate(ByteCursor& in, CpuMode mode, const OpcodeForm& form
     case Imm::Word: size = 2; break;
     case Imm::WordByte: size = 2; break;
     case Imm::Z: size = z; break;
-    case Imm::RelZ: size = is_long(mode) ? 4 : z; break; // Intel: 66 ignored on 64-bit branches
+    case Imm::RelZ: // Intel ignores 66 on 64-bit near branches, AMD does not
+        size = is_long(mode) && vendor == CpuVendor::Intel ? 4 : z;
+        break;
     case Imm::V: size = insn.operand_size; break;
     case Imm::FarPointer: size = z; break;
     case Imm::MemOffset: size = insn.address_size; break;
@@ -375,7 +378,7 @@ void classify_two_byte(Instruction& insn, const Extension& ext) {
 
 } // namespace
 
-Result<Instruction> decode(std::span<const uint8_t> bytes, CpuMode mode) {
+Result<Instruction> decode(std::span<const uint8_t> bytes, CpuMode mode, CpuVendor vendor) {
     ByteCursor in(bytes);
     Instruction insn;
     const uint8_t first = TRY(read_prefixes(in, mode, insn));
@@ -392,7 +395,7 @@ Result<Instruction> decode(std::span<const uint8_t> bytes, CpuMode mode) {
     }
     set_sizes(mode, ext, insn);
     if (form.modrm) TRY(read_modrm(in, mode, form, ext, insn));
-    TRY(read_immediate(in, mode, form, insn));
+    TRY(read_immediate(in, mode, vendor, form, insn));
     insn.length = static_cast<uint8_t>(in.position());
 
     if (!insn.vex && insn.opcode_map == 0) classify_one_byte(insn, ext);

@@ -116,10 +116,16 @@ struct Instruction {
     bool port_in_dx = false;
 };
 
+// The one length rule where the vendors differ (SDM vol. 2 2.2.1.3 vs APM
+// vol. 3 1.2.3 / 2.5.2): near branches (E8, E9, 0F 80-8F) with a 66 prefix in
+// 64-bit mode. AMD honours 66 (rel16, 4-byte CALL); Intel ignores it (rel32).
+enum class CpuVendor : uint8_t { Amd, Intel };
+
 // Errors: OutOfRange - the span ends before the instruction does (fetch more
 // bytes, or the next page is not mapped); Malformed - longer than 15 bytes, an
 // opcode invalid in this mode, or a prefix combination that raises #UD.
-[[nodiscard]] Result<Instruction> decode(std::span<const uint8_t> bytes, CpuMode mode);
+[[nodiscard]] Result<Instruction> decode(std::span<const uint8_t> bytes, CpuMode mode,
+                                         CpuVendor vendor = CpuVendor::Amd);
 
 // Register state needed for address computation. Index order is the
 // hardware's: RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8 .. R15.
