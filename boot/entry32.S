@@ -1,0 +1,95 @@
+/* 32-bit multiboot entry -> 64-bit long mode, then sv_main(magic, info).
+ * Builds boot page tables that identity-map the first 4 GiB with 2 MiB pages
+ * (the C++ side later builds its own map of all RAM). Enables SSE (CR4.OSFXSR,
+ * OSXMMEXCPT) for the crypto code, which only runs inside a SimdGuard.
+ * AMD APM vol. 2 §14.6 (enabling long mode); Intel SDM vol. 3A §9.8.5. */
+    .code32
+    .section .text.boot, "ax"
+    .global sv_entry32
+sv_entry32:
+    cli
+    cld
+    mov %eax, %edi                  /* multiboot magic: 1st argument */
+    mov %ebx, %esi                  /* multiboot info pointer: 2nd argument */
+    mov $sv_boot_stack_top, %esp
+
+    /* PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 2 MiB pages. */
+    mov $boot_pdpt, %eax
+    or $0x3, %eax
+    mov %eax, boot_pml4
+    xor %ecx, %ecx
+1:  mov %ecx, %eax
+    shl $12, %eax
+    add $boot_pd, %eax
+    or $0x3, %eax
+    mov %eax, boot_pdpt(,%ecx,8)
+    inc %ecx
+    cmp $4, %ecx
+    jne 1b
+    xor %ecx, %ecx                  /* 2048 PDEs: 2 MiB each, present|write|PS */
+2:  mov %ecx, %eax
+    shl $21, %eax
+    or $0x83, %eax
+    mov %eax, boot_pd(,%ecx,8)
+    mov %ecx, %eax
+    shr $11, %eax                   /* bits 32+ of the address: ecx >> 11 */
+    mov %eax, boot_pd+4(,%ecx,8)
+    inc %ecx
+    cmp $2048, %ecx
+    jne 2b
+
+    mov $boot_pml4, %eax
+    mov %eax, %cr3
+    mov %cr4, %eax
+    or $((1 << 5) | (1 << 9) | (1 << 10)), %eax   /* PAE, OSFXSR, OSXMMEXCPT */
+    mov %eax, %cr4
+    mov $0xC0000080, %ecx           /* EFER */
+    rdmsr
+    or $((1 << 8) | (1 << 11)), %eax               /* LME, NXE */
+    wrmsr
+    mov %cr0, %eax
+    and $~((1 << 2) | (1 << 3)), %eax              /* clear EM, TS */
+    or $((1 << 31) | (1 << 16) | (1 << 1) | 1), %eax /* PG, WP, MP, PE */
+    mov %eax, %cr0
+    lgdt boot_gdt_ptr
+    ljmp $0x08, $sv_entry64
+
+    .code64
+sv_entry64:
+    mov $0x10, %eax
+    mov %eax, %ds
+    mov %eax, %es
+    mov %eax, %ss
+    xor %eax, %eax
+    mov %eax, %fs
+    mov %eax, %gs
+    mov $sv_boot_stack_top, %rsp
+    /* edi/esi still hold magic and info (zero-extended by the 32-bit moves). */
+    mov %edi, %edi
+    mov %esi, %esi
+    call sv_main
+3:  cli
+    hlt
+    jmp 3b
+
+    .section .rodata
+    .align 16
+    .global sv_boot_gdt
+sv_boot_gdt:
+    .quad 0
+    .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code */
+    .quad 0x00CF92000000FFFF        /* 0x10: data */
+boot_gdt_end:
+boot_gdt_ptr:
+    .short boot_gdt_end - sv_boot_gdt - 1
+    .long sv_boot_gdt
+
+    .section .bss
+    .align 4096
+boot_pml4: .skip 4096
+boot_pdpt: .skip 4096
+boot_pd:   .skip 4 * 4096
+    .align 16
+    .global sv_boot_stack_top
+sv_boot_stack: .skip 64 * 1024
+sv_boot_stack_top:

@@ -1,0 +1,55 @@
+// The hypervisor's memory: its image (where the loader put it) and one heap
+// carved from the top of RAM below 4 GiB (shadow DMA buffers need 32-bit bus
+// addresses for IDE PRDs). Both are removed from the guest's e820 map and,
+// in the nested page tables, replaced by a read-only page of zeros, so a
+// guest read (e.g. /dev/mem) shows zeros and a write is dropped.
+#pragma once
+
+#include <cstdint>
+
+#include "core/guest_memory.hpp"
+#include "core/memory_map.hpp"
+#include "core/multiboot.hpp"
+#include "core/nested_paging.hpp"
+#include "core/phys_heap.hpp"
+#include "lib/result.hpp"
+
+namespace sv {
+
+class HypervisorMemory {
+  public:
+    static constexpr uint64_t default_heap_bytes = 16ull << 20;
+
+    // Picks the heap, builds the guest map, switches to our own host page
+    // tables (identity map of all physical memory).
+    [[nodiscard]] Result<void> reserve(const BootInfo& boot, uint64_t heap_bytes = default_heap_bytes);
+    void log_summary() const;
+    // Identity NPT with hypervisor ranges hidden; returns the root (nCR3).
+    [[nodiscard]] Result<uint64_t> build_nested_paging();
+
+    const MemoryMap& guest_map() const { return guest_map_; }
+    PhysHeap& heap() { return heap_; }
+    bool overlaps(uint64_t base, uint64_t length) const;
+    uint64_t reserved_bytes() const { return (image_end_ - image_start_) + heap_size_; }
+
+  private:
+    MemoryMap guest_map_;
+    PhysHeap heap_;
+    uint64_t image_start_ = 0, image_end_ = 0;
+    uint64_t heap_base_ = 0, heap_size_ = 0;
+    uint64_t map_top_ = 0; // nested/host maps cover [0, map_top_)
+};
+
+// Guest-physical access for mediators and the exit handler: only guest RAM
+// (per the e820 map handed to the guest) maps; hypervisor memory, MMIO and
+// holes give nullptr.
+class GuestRam final : public GuestMemory {
+  public:
+    void init(const MemoryMap& guest_map) { map_ = &guest_map; }
+    uint8_t* map(uint64_t gpa, uint64_t len) override;
+
+  private:
+    const MemoryMap* map_ = nullptr;
+};
+
+} // namespace sv

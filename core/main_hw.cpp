@@ -1,0 +1,96 @@
+// Boot sequence of the hypervisor (called from boot/entry32.S in long mode):
+// parse multiboot, reserve and hide our memory, stage the guest kernel, build
+// nested paging, enable SVM and run the guest. Each step fails closed with a
+// clear console message: no guest starts on bad input.
+#include "arch/x86/cpu.hpp"
+#include "core/boot_options.hpp"
+#include "core/guest_entry.hpp"
+#include "core/guest_loader.hpp"
+#include "core/hypervisor_memory.hpp"
+#include "core/linux_boot.hpp"
+#include "core/multiboot.hpp"
+#include "core/nested_paging.hpp"
+#include "core/phys_heap.hpp"
+#include "lib/log.hpp"
+#include "virt/svm/svm_backend.hpp"
+
+extern "C" void (*__init_array_start[])();
+extern "C" void (*__init_array_end[])();
+
+namespace sv {
+[[noreturn]] void fatal_stop();
+namespace x86 {
+void install_idt();
+}
+} // namespace sv
+
+namespace sv {
+namespace {
+
+// Loader memory before we own any page tables: identity-mapped below 4 GiB.
+class BootMemory final : public GuestMemory {
+  public:
+    uint8_t* map(uint64_t pa, uint64_t len) override {
+        if (pa + len < pa || pa + len > (4ull << 30) || pa == 0) return nullptr;
+        return reinterpret_cast<uint8_t*>(pa);
+    }
+};
+
+BootInfo boot_info;
+BootMemory boot_memory;
+HypervisorMemory hv_memory;
+GuestRam guest_ram;
+IoDispatcher io_dispatcher;
+svm::SvmVcpu vcpu0;
+
+[[noreturn]] void refuse(const char* what) {
+    log::error("refusing to start the guest: {}", what);
+    fatal_stop();
+}
+
+CpuidValues host_cpuid(uint32_t leaf, uint32_t subleaf) {
+    const x86::CpuidResult r = x86::cpuid(leaf, subleaf);
+    return CpuidValues{r.eax, r.ebx, r.ecx, r.edx};
+}
+
+void run_constructors() {
+    for (auto* f = __init_array_start; f != __init_array_end; ++f) (*f)();
+}
+
+} // namespace
+} // namespace sv
+
+extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
+    using namespace sv;
+    x86::install_idt();
+    run_constructors();
+    log::info("shadowvisor {} (multiboot {})", SV_VERSION, magic == multiboot2_boot_magic ? 2 : 1);
+
+    if (!parse_multiboot(magic, info, boot_memory, boot_info).ok())
+        refuse("no usable multiboot information (need a memory map)");
+    const char* bad = nullptr;
+    size_t bad_len = 0;
+    Result<BootOptions> opts = parse_boot_options(boot_info.cmdline, &bad, &bad_len);
+    if (!opts.ok()) refuse("unknown or malformed hypervisor option on the command line");
+    log::set_level(opts.value().log_level);
+
+    if (!svm::check_support().ok()) refuse("no usable hardware virtualization");
+
+    if (!hv_memory.reserve(boot_info).ok()) refuse("cannot reserve hypervisor memory");
+    hv_memory.log_summary();
+
+    Result<GuestEntry> entry = stage_linux_guest(boot_info, hv_memory, boot_memory);
+    if (!entry.ok()) refuse("cannot load the guest kernel (see above)");
+
+    Result<uint64_t> npt_root = hv_memory.build_nested_paging();
+    if (!npt_root.ok()) refuse("cannot build nested page tables");
+    guest_ram.init(hv_memory.guest_map());
+
+    if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
+        refuse("cannot set up the virtual CPU");
+    static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, 0x000100);
+    log::info("starting guest at {:x}", entry.value().rip);
+    vcpu0.run(handler);
+    log::error("guest stopped unexpectedly");
+    fatal_stop();
+}
