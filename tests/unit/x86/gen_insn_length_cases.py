@@ -372,6 +372,12 @@ cmpw $1, (%rax)
 adcl $0x12345678, 0x12345678(%rax,%rbx,4)
 data16 call .+0x100
 data16 jmp .+0x100
+bextr $0x1234, %eax, %ebx
+vprotb $5, %xmm1, %xmm0
+vphaddbd %xmm1, %xmm0
+blcfill %eax, %ebx
+popq 8(%rsp)
+popq (%rax)
 """
 
 PROTECTED32 = COMMON_SYSTEM + """
@@ -459,6 +465,10 @@ movups (%eax), %xmm0
 pshufd $0x1b, %xmm0, %xmm1
 palignr $4, %xmm1, %xmm0
 pshufb %xmm1, %xmm0
+bextr $0x1234, %eax, %ebx
+vprotb $5, %xmm1, %xmm0
+popl (%eax)
+popl 0x10(%esp)
 """
 
 PROTECTED16 = COMMON_SYSTEM + """
