@@ -10,6 +10,7 @@ Result<void> IoDispatcher::add(uint16_t first, uint16_t count, IoHandler& handle
     }
     if (count_ == max_ranges) return fail(Error::OutOfMemory);
     ranges_[count_++] = Range{first, count, &handler};
+    ++generation_;
     return {};
 }
 
@@ -17,6 +18,7 @@ void IoDispatcher::remove(IoHandler& handler) {
     size_t kept = 0;
     for (size_t i = 0; i < count_; ++i)
         if (ranges_[i].handler != &handler) ranges_[kept++] = ranges_[i];
+    if (kept != count_) ++generation_;
     count_ = kept;
 }
 

@@ -12,11 +12,14 @@ namespace sv {
 
 class IoDispatcher {
   public:
-    static constexpr size_t max_ranges = 32;
+    static constexpr size_t max_ranges = 64;
 
     [[nodiscard]] Result<void> add(uint16_t first, uint16_t count, IoHandler& handler);
     void remove(IoHandler& handler); // e.g. when the guest moves a BAR
     IoHandler* find(uint16_t port) const;
+    // Bumped by every add/remove: the backend rebuilds its permission map
+    // when it changes (a guest moved a BAR).
+    uint64_t generation() const { return generation_; }
 
     // Calls fn(port) for every trapped port (to set permission-map bits).
     template <class Fn> void for_each_port(Fn&& fn) const {
@@ -33,6 +36,7 @@ class IoDispatcher {
     };
     Range ranges_[max_ranges]{};
     size_t count_ = 0;
+    uint64_t generation_ = 0;
 };
 
 } // namespace sv

@@ -4,6 +4,7 @@
 // clear console message: no guest starts on bad input.
 #include "arch/x86/cpu.hpp"
 #include "core/boot_options.hpp"
+#include "core/devices_setup.hpp"
 #include "core/guest_entry.hpp"
 #include "core/guest_loader.hpp"
 #include "core/hypervisor_memory.hpp"
@@ -76,8 +77,11 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
 
     if (!svm::check_support().ok()) refuse("no usable hardware virtualization");
 
-    if (!hv_memory.reserve(boot_info).ok()) refuse("cannot reserve hypervisor memory");
+    const StorageInventory storage = scan_storage();
+    if (!hv_memory.reserve(boot_info, HypervisorMemory::default_heap_bytes + storage.shadow_bytes()).ok())
+        refuse("cannot reserve hypervisor memory");
     hv_memory.log_summary();
+    if (!load_disk_key(boot_info, boot_memory).ok()) refuse("bad disk key");
 
     Result<GuestEntry> entry = stage_linux_guest(boot_info, hv_memory, boot_memory);
     if (!entry.ok()) refuse("cannot load the guest kernel (see above)");
@@ -85,10 +89,13 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     Result<uint64_t> npt_root = hv_memory.build_nested_paging();
     if (!npt_root.ok()) refuse("cannot build nested page tables");
     guest_ram.init(hv_memory.guest_map());
+    if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher).ok())
+        refuse("cannot set up the device mediators");
 
     if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
         refuse("cannot set up the virtual CPU");
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, 0x000100);
+    set_exit_counters_source(&handler.counters());
     log::info("starting guest at {:x}", entry.value().rip);
     vcpu0.run(handler);
     log::error("guest stopped unexpectedly");

@@ -40,6 +40,11 @@ int memcmp(const void* a, const void* b, size_t n) {
 // A pure virtual call can only come from a bug of ours (calling through a
 // half-constructed object).
 void __cxa_pure_virtual() { sv::panic("pure virtual call", __FILE__, __LINE__); }
+
+// Static destructors never run: the hypervisor does not exit. Keys are wiped
+// explicitly at power-off, not by destructors.
+void* __dso_handle = nullptr;
+int __cxa_atexit(void (*)(void*), void*, void*) { return 0; }
 }
 
 // Virtual destructors of interfaces are protected and non-virtual, so nothing

@@ -28,6 +28,7 @@ class SvmVcpu {
 
   private:
     void trap_port(uint16_t port);
+    void sync_io_intercepts(const IoDispatcher& io);
     void trap_msr(uint32_t msr);
 
     Vmcb* vmcb_ = nullptr;
@@ -35,6 +36,8 @@ class SvmVcpu {
     uint8_t* iopm_ = nullptr;
     uint8_t* msrpm_ = nullptr;
     bool has_nrip_ = false;
+    const IoDispatcher* io_ = nullptr;
+    uint64_t io_generation_ = 0;
     VcpuState state_;
 };
 

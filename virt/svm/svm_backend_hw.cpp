@@ -38,6 +38,13 @@ Result<void> check_support() {
 
 void SvmVcpu::trap_port(uint16_t port) { iopm_[port / 8] |= static_cast<uint8_t>(1u << (port % 8)); }
 
+void SvmVcpu::sync_io_intercepts(const IoDispatcher& io) {
+    for (size_t i = 0; i < iopm_size; ++i) iopm_[i] = 0;
+    io.for_each_port([this](uint16_t port) { trap_port(port); });
+    io_ = &io;
+    io_generation_ = io.generation();
+}
+
 // MSRPM layout, APM vol. 2 §15.11: two bits (read, write) per MSR in three
 // 2 KiB ranges for 0000_0000h, C000_0000h and C001_0000h.
 void SvmVcpu::trap_msr(uint32_t msr) {
@@ -73,7 +80,7 @@ Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher
     iopm_ = iopm.host;
     msrpm_ = msrpm.host;
 
-    io.for_each_port([this](uint16_t port) { trap_port(port); });
+    sync_io_intercepts(io);
     trap_msr(0xC0000080); // EFER: hide SVME
     trap_msr(0xC0010114); // VM_CR
     trap_msr(0xC0010117); // VM_HSAVE_PA
@@ -131,6 +138,7 @@ void SvmVcpu::run(ExitHandler& handler) {
         const VmExit exit = decode_exit(c, has_nrip_);
         load_state(*vmcb_, state_);
         if (handler.handle(state_, exit) == ExitHandler::Action::StopGuest) return;
+        if (io_->generation() != io_generation_) sync_io_intercepts(*io_);
         store_state(state_, *vmcb_);
     }
 }

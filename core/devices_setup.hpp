@@ -1,0 +1,39 @@
+// Device discovery and mediator set-up for the hypervisor: PCI scan for
+// storage controllers, the disk key, the IDE mediators, PCI config and
+// power-control interception. Split from main so boot stays readable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/guest_memory.hpp"
+#include "core/hypervisor_memory.hpp"
+#include "core/io_dispatch.hpp"
+#include "core/multiboot.hpp"
+#include "lib/result.hpp"
+
+namespace sv {
+
+struct StorageInventory {
+    size_t ide_functions = 0;
+    // Heap the mediators will need (shadow buffers and tables), bytes.
+    uint64_t shadow_bytes() const;
+};
+
+// Scans PCI buses for storage controllers (before memory is reserved, so the
+// heap can be sized for their shadow buffers).
+StorageInventory scan_storage();
+
+// Finds the key module ("<path> key"), checks it (32 or 64 bytes, halves
+// differ), installs it and wipes the module's memory. No key module: the
+// disks pass through unencrypted (still through shadow descriptors).
+[[nodiscard]] Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory);
+
+// Creates the mediators and registers every trapped port with `io`.
+[[nodiscard]] Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram,
+                                         GuestMemory& firmware_memory, IoDispatcher& io);
+
+// Exit statistics for the power-off log.
+void set_exit_counters_source(const struct ExitCounters* counters);
+
+} // namespace sv

@@ -1,0 +1,154 @@
+#include "core/devices_setup.hpp"
+
+#include <new>
+
+#include "arch/x86/port_io.hpp"
+#include "core/hypercall.hpp"
+#include "crypto/xts.hpp"
+#include "devices/acpi/acpi_tables.hpp"
+#include "devices/acpi/power_control.hpp"
+#include "devices/pci/pci_config.hpp"
+#include "devices/storage/ide/ide_pci_function.hpp"
+#include "lib/log.hpp"
+
+namespace sv {
+namespace {
+constexpr size_t max_ide_functions = 2;
+constexpr uint64_t shadow_per_channel = ide::kShadowBufferBytes + (64 << 10); // buffer + table + slack
+
+x86::HardwarePortIo hardware_io;
+pci::ConfigSpace config_space(hardware_io);
+pci::ConfigMediator config_mediator(hardware_io);
+crypto::Xts disk_cipher; // in hypervisor memory only; wiped at power-off/reset
+alignas(16) uint8_t key_bytes[64];
+
+pci::Address ide_addresses[max_ide_functions];
+size_t ide_count = 0;
+alignas(ide::IdePciFunction) uint8_t ide_storage[max_ide_functions][sizeof(ide::IdePciFunction)];
+ide::IdePciFunction* ide_functions[max_ide_functions] = {};
+const ExitCounters* exit_counters = nullptr;
+
+void wipe(uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) static_cast<volatile uint8_t*>(p)[i] = 0;
+}
+
+void log_statistics() {
+    if (exit_counters) {
+        log::info("exits: {} total", exit_counters->total());
+        for (unsigned r = 0; r < static_cast<unsigned>(ExitReason::Count); ++r)
+            if (exit_counters->by_reason[r])
+                log::info("exits: {} {}", to_string(static_cast<ExitReason>(r)), exit_counters->by_reason[r]);
+    }
+    for (size_t f = 0; f < ide_count; ++f) {
+        for (unsigned c = 0; c < 2; ++c) {
+            const ide::IdeStats& s = ide_functions[f]->channel(c).stats();
+            log::info("ide{}.{}: dma {} encrypted {} B decrypted {} B copied {} B aborted {}", f, c,
+                      s.dma_transfers, s.bytes_encrypted, s.bytes_decrypted, s.bytes_copied, s.aborted);
+        }
+    }
+}
+
+acpi::PowerControl power_control(hardware_io, [](const char* why) {
+    log::info("guest requested {}", why);
+    log_statistics();
+    const bool had_key = disk_cipher.has_key();
+    disk_cipher.clear();
+    if (had_key) log::info("disk key wiped");
+});
+
+const char* module_args(const char* s) {
+    while (*s == ' ') ++s;
+    while (*s && *s != ' ') ++s;
+    while (*s == ' ') ++s;
+    return s;
+}
+bool args_are(const char* s, const char* word) {
+    size_t i = 0;
+    for (; word[i]; ++i)
+        if (s[i] != word[i]) return false;
+    return s[i] == 0 || s[i] == ' ';
+}
+} // namespace
+
+uint64_t StorageInventory::shadow_bytes() const { return ide_functions * 2 * shadow_per_channel; }
+
+StorageInventory scan_storage() {
+    StorageInventory inv;
+    for (unsigned bus = 0; bus < 256; ++bus) {
+        for (uint8_t dev = 0; dev < 32; ++dev) {
+            for (uint8_t fn = 0; fn < 8; ++fn) {
+                const pci::Address a{static_cast<uint8_t>(bus), dev, fn};
+                const uint32_t id = config_space.read32(a, pci::reg::vendor_id);
+                if ((id & 0xFFFF) == 0xFFFF) {
+                    if (fn == 0) break;
+                    continue;
+                }
+                const uint8_t cls = config_space.read8(a, pci::reg::class_code);
+                const uint8_t sub = config_space.read8(a, pci::reg::subclass);
+                if (cls == 0x01 && sub == 0x01) {
+                    log::info("PCI {}:{}.{}: IDE controller {:x}", bus, dev, fn, id);
+                    if (ide_count < max_ide_functions) ide_addresses[ide_count++] = a;
+                    else log::warn("more than {} IDE controllers: extra ones stay unmediated", max_ide_functions);
+                }
+                if (fn == 0 && !(config_space.read8(a, pci::reg::header_type) & 0x80)) break;
+            }
+        }
+    }
+    inv.ide_functions = ide_count;
+    return inv;
+}
+
+Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
+    for (size_t i = 0; i < boot.module_count; ++i) {
+        const BootModule& m = boot.modules[i];
+        if (!args_are(module_args(m.string), "key")) continue;
+        uint8_t* p = loader_memory.map(m.start, m.size());
+        if (!p) return fail(Error::Protected);
+        const uint64_t n = m.size();
+        if (n != 32 && n != 64) {
+            wipe(p, n);
+            log::error("key module is {} bytes: it must be 32 (AES-128-XTS) or 64 (AES-256-XTS) raw bytes", n);
+            return fail(Error::InvalidArgument);
+        }
+        for (size_t k = 0; k < n; ++k) key_bytes[k] = p[k];
+        wipe(p, n); // the loader's copy lies in what becomes guest RAM
+        Result<void> set = disk_cipher.set_key(std::span<const uint8_t>(key_bytes, n));
+        wipe(key_bytes, sizeof key_bytes);
+        if (!set.ok()) {
+            log::error("disk key refused: {} (the two XTS key halves must differ)", to_string(set.error()));
+            return fail(set.error());
+        }
+        log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors)", n == 64 ? 256 : 128);
+        return {};
+    }
+    log::info("disk encryption: off (no key module); storage DMA still goes through shadow descriptors");
+    return {};
+}
+
+Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMemory& firmware_memory,
+                           IoDispatcher& io) {
+    const crypto::Xts* cipher = disk_cipher.has_key() ? &disk_cipher : nullptr;
+    for (size_t i = 0; i < ide_count; ++i) {
+        ide_functions[i] = new (ide_storage[i]) ide::IdePciFunction(ide_addresses[i], config_space, hardware_io,
+                                                                    guest_ram, hv.heap(), cipher, io);
+        TRY(ide_functions[i]->init());
+        if (!config_mediator.watch(ide_addresses[i], *ide_functions[i])) return fail(Error::OutOfMemory);
+    }
+    // 0xCF9 (reset control) sits inside the config window: own handler.
+    TRY(io.add(0xCF8, 1, config_mediator));
+    TRY(io.add(0xCFA, 6, config_mediator));
+    TRY(io.add(acpi::PowerControl::reset_control_port, 1, power_control));
+    Result<acpi::PowerControlPorts> pm = acpi::find_power_control(firmware_memory);
+    if (pm.ok()) {
+        TRY(io.add(pm.value().pm1a_control, 2, power_control));
+        if (pm.value().pm1b_control) TRY(io.add(pm.value().pm1b_control, 2, power_control));
+        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
+    } else if (disk_cipher.has_key()) {
+        log::warn("no ACPI FADT found: cannot wipe the key at power-off");
+    }
+    return {};
+}
+
+void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
+
+} // namespace sv

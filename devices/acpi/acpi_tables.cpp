@@ -1,0 +1,62 @@
+#include "devices/acpi/acpi_tables.hpp"
+
+namespace sv::acpi {
+namespace {
+bool checksum_ok(const uint8_t* p, uint32_t n) {
+    uint8_t sum = 0;
+    for (uint32_t i = 0; i < n; ++i) sum = static_cast<uint8_t>(sum + p[i]);
+    return sum == 0;
+}
+template <class T> T load(const uint8_t* p) {
+    T v = 0;
+    for (unsigned i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(p[i]) << (8 * i));
+    return v;
+}
+bool signature_is(const uint8_t* p, const char* sig, unsigned n) {
+    for (unsigned i = 0; i < n; ++i)
+        if (p[i] != static_cast<uint8_t>(sig[i])) return false;
+    return true;
+}
+
+// A whole table (header length checked, checksum verified).
+const uint8_t* map_table(GuestMemory& mem, uint64_t pa) {
+    const uint8_t* h = mem.map(pa, 36);
+    if (!h) return nullptr;
+    const uint32_t length = load<uint32_t>(h + 4);
+    if (length < 36 || length > (1u << 20)) return nullptr;
+    const uint8_t* t = mem.map(pa, length);
+    return t && checksum_ok(t, length) ? t : nullptr;
+}
+
+const uint8_t* find_rsdp(GuestMemory& mem) {
+    for (uint64_t pa = 0xE0000; pa < 0x100000; pa += 16) {
+        const uint8_t* p = mem.map(pa, 20);
+        if (p && signature_is(p, "RSD PTR ", 8) && checksum_ok(p, 20)) return p;
+    }
+    return nullptr;
+}
+} // namespace
+
+Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
+    const uint8_t* rsdp = find_rsdp(mem);
+    if (!rsdp) return fail(Error::NotFound);
+    // The RSDT (32-bit entries) exists on every BIOS system; an XSDT-only
+    // firmware (UEFI) is future work, like UEFI boot itself.
+    constexpr unsigned entry_size = 4;
+    const uint8_t* root = map_table(mem, load<uint32_t>(rsdp + 16));
+    if (!root || !signature_is(root, "RSDT", 4)) return fail(Error::NotFound);
+    const uint32_t length = load<uint32_t>(root + 4);
+    for (uint32_t off = 36; off + entry_size <= length; off += entry_size) {
+        const uint8_t* t = map_table(mem, load<uint32_t>(root + off));
+        if (!t || !signature_is(t, "FACP", 4)) continue;
+        if (load<uint32_t>(t + 4) < 90) return fail(Error::Malformed);
+        PowerControlPorts ports;
+        ports.pm1a_control = static_cast<uint16_t>(load<uint32_t>(t + 64));
+        ports.pm1b_control = static_cast<uint16_t>(load<uint32_t>(t + 68));
+        if (!ports.pm1a_control) return fail(Error::NotFound);
+        return ports;
+    }
+    return fail(Error::NotFound);
+}
+
+} // namespace sv::acpi

@@ -1,0 +1,22 @@
+// Just enough ACPI table walking to find the PM1 control registers, where a
+// guest requests power-off (SLP_EN): ACPI 6.4 §5.2.5 (RSDP, found in the BIOS
+// area 0E0000h-0FFFFFh on legacy systems), §5.2.7/5.2.8 (RSDT/XSDT),
+// §5.2.9 (FADT: PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68, PM1_CNT_LEN at 89).
+#pragma once
+
+#include <cstdint>
+
+#include "core/guest_memory.hpp"
+#include "lib/result.hpp"
+
+namespace sv::acpi {
+
+struct PowerControlPorts {
+    uint16_t pm1a_control = 0;
+    uint16_t pm1b_control = 0; // 0: none
+};
+
+// `memory` reads firmware memory (the BIOS area and ACPI tables).
+[[nodiscard]] Result<PowerControlPorts> find_power_control(GuestMemory& memory);
+
+} // namespace sv::acpi

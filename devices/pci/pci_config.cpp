@@ -1,0 +1,65 @@
+#include "devices/pci/pci_config.hpp"
+
+namespace sv::pci {
+namespace {
+constexpr uint16_t config_address_port = 0xCF8;
+constexpr uint16_t config_data_port = 0xCFC;
+constexpr uint32_t enable = 1u << 31;
+
+uint32_t config_address(Address a, uint8_t offset) {
+    return enable | static_cast<uint32_t>(a.bus) << 16 | static_cast<uint32_t>(a.device & 31) << 11 |
+           static_cast<uint32_t>(a.function & 7) << 8 | (offset & 0xFC);
+}
+} // namespace
+
+uint32_t ConfigSpace::read32(Address a, uint8_t offset) {
+    io_.out(config_address_port, 4, config_address(a, offset));
+    return io_.in(config_data_port, 4);
+}
+uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
+    return static_cast<uint8_t>(read32(a, offset) >> (8 * (offset & 3)));
+}
+uint16_t ConfigSpace::read16(Address a, uint8_t offset) {
+    return static_cast<uint16_t>(read32(a, offset) >> (8 * (offset & 2)));
+}
+uint16_t ConfigSpace::io_bar(Address a, unsigned index) {
+    const uint32_t bar = read32(a, static_cast<uint8_t>(reg::bar0 + 4 * index));
+    if (!(bar & 1)) return 0; // memory BAR
+    return static_cast<uint16_t>(bar & 0xFFFC);
+}
+
+bool ConfigMediator::watch(Address a, ConfigWatcher& watcher) {
+    if (count_ == max_watchers) return false;
+    watches_[count_++] = Watch{a, &watcher};
+    return true;
+}
+
+uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) {
+    if (port >= config_address_port && port < config_address_port + 4) {
+        if (port == config_address_port && size == 4) return address_;
+        return io_.in(port, size); // byte access to 0xCF8-0xCFB: other mechanisms (0xCF9 reset)
+    }
+    io_.out(config_address_port, 4, address_);
+    return io_.in(port, size);
+}
+
+void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
+    if (port >= config_address_port && port < config_address_port + 4) {
+        if (port == config_address_port && size == 4) {
+            address_ = value;
+            return; // latched; written to hardware with each data access
+        }
+        io_.out(port, size, value);
+        return;
+    }
+    io_.out(config_address_port, 4, address_);
+    io_.out(port, size, value);
+    if (!(address_ & enable)) return;
+    const Address a{static_cast<uint8_t>(address_ >> 16), static_cast<uint8_t>((address_ >> 11) & 31),
+                    static_cast<uint8_t>((address_ >> 8) & 7)};
+    const uint8_t offset = static_cast<uint8_t>((address_ & 0xFC) + (port - config_data_port));
+    for (size_t i = 0; i < count_; ++i)
+        if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset);
+}
+
+} // namespace sv::pci

@@ -1,0 +1,74 @@
+// PCI configuration mechanism #1 (ports 0xCF8 address / 0xCFC-0xCFF data,
+// PCI Local Bus 3.0 §3.2.2.3.2): the hypervisor's own config reads during
+// discovery, and the mediator that watches the guest's config writes so the
+// storage mediators follow BAR and programming-interface changes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/io.hpp"
+
+namespace sv::pci {
+
+struct Address {
+    uint8_t bus = 0, device = 0, function = 0;
+    bool operator==(const Address&) const = default;
+};
+
+namespace reg {
+constexpr uint8_t vendor_id = 0x00;
+constexpr uint8_t command = 0x04;
+constexpr uint8_t prog_if = 0x09;
+constexpr uint8_t subclass = 0x0A;
+constexpr uint8_t class_code = 0x0B;
+constexpr uint8_t header_type = 0x0E;
+constexpr uint8_t bar0 = 0x10;
+} // namespace reg
+
+// Config-space access through a PortIo (the hardware, or a fake in tests).
+class ConfigSpace {
+  public:
+    explicit ConfigSpace(PortIo& io) : io_(io) {}
+    uint32_t read32(Address a, uint8_t offset);
+    uint8_t read8(Address a, uint8_t offset);
+    uint16_t read16(Address a, uint8_t offset);
+    // BAR `index` (0-5) as an I/O port base, 0 when it is not an I/O BAR.
+    uint16_t io_bar(Address a, unsigned index);
+
+  private:
+    PortIo& io_;
+};
+
+// Something that cares about a function's config writes (a storage mediator).
+class ConfigWatcher {
+  public:
+    virtual void config_written(Address a, uint8_t offset) = 0;
+
+  protected:
+    ~ConfigWatcher() = default;
+};
+
+// Traps 0xCF8-0xCFF, passes everything through, and notifies watchers after
+// a guest write to their function's config space.
+class ConfigMediator final : public IoHandler {
+  public:
+    static constexpr size_t max_watchers = 8;
+    explicit ConfigMediator(PortIo& io) : io_(io) {}
+    bool watch(Address a, ConfigWatcher& watcher);
+
+    uint32_t io_in(uint16_t port, uint8_t size) override;
+    void io_out(uint16_t port, uint8_t size, uint32_t value) override;
+
+  private:
+    struct Watch {
+        Address address;
+        ConfigWatcher* watcher;
+    };
+    PortIo& io_;
+    uint32_t address_ = 0; // the guest's CONFIG_ADDRESS
+    Watch watches_[max_watchers]{};
+    size_t count_ = 0;
+};
+
+} // namespace sv::pci
