@@ -1,0 +1,274 @@
+// Bus-master half of the IDE mediator: virtual PRD pointer and command
+// register, shadow PRD runs, encryption into and decryption out of the shadow
+// buffer (SFF-8038i §2.1, §3 "Theory of operation").
+//
+// Invariant: on a keyed channel the shadow buffer only ever holds ciphertext.
+// Guest data is encrypted out of place straight into it (sectors split across
+// PRD regions go through a one-sector bounce buffer in hypervisor memory), so
+// no error path and no still-running bus master can carry plaintext to disk.
+#include "devices/storage/ide/ide_channel.hpp"
+
+namespace sv::ide {
+namespace {
+void copy_bytes(uint8_t* dst, const uint8_t* src, uint64_t n) {
+    for (uint64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+} // namespace
+
+uint8_t IdeChannel::bm_read(uint8_t offset) {
+    switch (offset) {
+    case static_cast<uint8_t>(BmReg::Command): return guest_bm_cmd_;
+    case static_cast<uint8_t>(BmReg::Status): {
+        uint8_t s = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
+        return bm_error_ ? static_cast<uint8_t>(s | bmstatus::kError) : s;
+    }
+    case 4:
+    case 5:
+    case 6:
+    case 7: return static_cast<uint8_t>(guest_prd_ >> (8 * (offset - 4)));
+    default: return static_cast<uint8_t>(io_.in(static_cast<uint16_t>(ports_.bus_master_base + offset), 1));
+    }
+}
+
+void IdeChannel::bm_write(uint8_t offset, uint8_t value) {
+    switch (offset) {
+    case static_cast<uint8_t>(BmReg::Command): return bm_command_written(value);
+    case static_cast<uint8_t>(BmReg::Status):
+        if (value & bmstatus::kError) bm_error_ = false; // R/WC, SFF-8038i §2.1.2
+        return io_.out(bm_port(BmReg::Status), 1, value);
+    case 4:
+    case 5:
+    case 6:
+    case 7: { // virtual: the real register keeps pointing at the shadow table
+        const unsigned shift = 8 * (offset - 4);
+        guest_prd_ = (guest_prd_ & ~(0xffu << shift)) | uint32_t{value} << shift;
+        return;
+    }
+    default: return io_.out(static_cast<uint16_t>(ports_.bus_master_base + offset), 1, value);
+    }
+}
+
+void IdeChannel::bm_command_written(uint8_t value) {
+    const uint8_t old = guest_bm_cmd_;
+    guest_bm_cmd_ = value & bmcmd::kValidMask;
+    const bool was_started = old & bmcmd::kStart;
+    const bool start = value & bmcmd::kStart;
+    if (was_started && !start) { // Stop (SFF-8038i §2.1.1: the driver clears START when done)
+        stop_real_bus_master();
+        dma_state_ = DmaState::Idle;
+        return;
+    }
+    if (!start || was_started) return; // direction bit only, or a second START: nothing to do
+    if (dma_state_ == DmaState::Armed) return start_armed_ata_dma();
+    if (packet_pending_) return start_packet_dma();
+    if (aborted_pending_) return; // the NOP already completes the command with ABRT
+    // No DMA command is waiting: never point the controller anywhere.
+    reject(Reject::StartWithoutCommand);
+    bm_error_ = true;
+    fake_ata_error_ = true;
+}
+
+void IdeChannel::start_armed_ata_dma() {
+    dma_.guest_table = guest_prd_;
+    stop_real_bus_master(); // the shadow buffer is about to be rewritten
+    PrdFault fault = PrdFault::None;
+    bool ok;
+    if (dma_.to_memory) {
+        auto total = walk_guest_prd_table(memory_, dma_.guest_table, dma_.bytes, fault,
+                                          [](const PrdSegment&) {});
+        ok = total.ok() && total.value() == dma_.bytes;
+    } else {
+        auto total = fill_shadow_from_guest(dma_.guest_table, dma_.bytes, fault);
+        ok = total.ok() && total.value() == dma_.bytes && !crypto_failed_;
+    }
+    if (!ok) {
+        // The table was valid when the command was written, so the device is
+        // already waiting for DMA: run it against scratch data (reads are
+        // discarded, writes store encrypted zeros) and report the error.
+        if (fault == PrdFault::None && crypto_failed_) reject(Reject::CryptoFailed);
+        else reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
+        reject(Reject::PrdChangedAtStart);
+        dma_.scratch = true;
+        ++stats_.scratch_transfers;
+        if (!dma_.to_memory) fill_shadow_with_scratch(dma_.bytes);
+        bm_error_ = true;
+        fake_ata_error_ = true;
+    } else if (!dma_.to_memory) {
+        (dma_.crypt ? stats_.bytes_encrypted : stats_.bytes_copied) += dma_.bytes;
+    }
+    run_shadow_dma(dma_.bytes, dma_.to_memory);
+}
+
+void IdeChannel::start_packet_dma() {
+    // ATAPI (ATA8-ACS §7.18 PACKET): the transfer length lives in the CDB,
+    // so the PRD total is taken as is (up to the shadow size); data passes
+    // unencrypted but only through the shadow buffer.
+    packet_pending_ = false;
+    if (!shadow_ready_) return reject(Reject::NoShadowMemory);
+    if (!has_bus_master()) return reject(Reject::PortsUnassigned);
+    stop_real_bus_master();
+    dma_ = DmaRequest{};
+    dma_.guest_table = guest_prd_;
+    dma_.to_memory = guest_bm_cmd_ & bmcmd::kWriteToMemory;
+    dma_.crypt = false;
+    PrdFault fault = PrdFault::None;
+    Result<uint64_t> total = dma_.to_memory
+        ? walk_guest_prd_table(memory_, dma_.guest_table, kShadowBufferBytes, fault,
+                               [](const PrdSegment&) {})
+        : fill_shadow_from_guest(dma_.guest_table, kShadowBufferBytes, fault);
+    if (!total.ok() || total.value() == 0) {
+        reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
+        reject(Reject::PacketPrdInvalid);
+        bm_error_ = true;
+        return;
+    }
+    dma_.bytes = total.value();
+    if (dma_.to_memory) { // a short transfer must not hand the guest stale shadow data
+        for (uint64_t i = 0; i < dma_.bytes; ++i) shadow_buffer_.host[i] = 0;
+    } else {
+        stats_.bytes_copied += dma_.bytes;
+    }
+    run_shadow_dma(dma_.bytes, dma_.to_memory);
+}
+
+void IdeChannel::run_shadow_dma(uint64_t bytes, bool to_memory) {
+    auto* table = reinterpret_cast<PrdEntry*>(shadow_table_.host);
+    auto built = build_shadow_prd_table(table, kShadowPrdEntries, shadow_buffer_.phys, bytes);
+    if (!built.ok()) { // cannot happen: bytes <= kShadowBufferBytes and even, checked by callers
+        bm_error_ = true;
+        return;
+    }
+    io_.out(bm_port(BmReg::PrdTable), 4, static_cast<uint32_t>(shadow_table_.phys));
+    const uint8_t dir = to_memory ? bmcmd::kWriteToMemory : 0;
+    io_.out(bm_port(BmReg::Command), 1, dir);
+    io_.out(bm_port(BmReg::Command), 1, dir | bmcmd::kStart);
+    ++stats_.dma_transfers;
+    dma_state_ = DmaState::Running;
+}
+
+void IdeChannel::stop_real_bus_master() {
+    if (!has_bus_master()) return;
+    io_.out(bm_port(BmReg::Command), 1, guest_bm_cmd_ & bmcmd::kWriteToMemory);
+}
+
+void IdeChannel::poll_dma_completion() {
+    if (dma_state_ != DmaState::Running || !has_bus_master()) return;
+    const uint8_t s = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
+    // SFF-8038i §2.1.2: ACTIVE clears when the last PRD region is done;
+    // INTERRUPT with ACTIVE still set means the device ended early.
+    if ((s & bmstatus::kActive) && !(s & bmstatus::kInterrupt)) return;
+    finish_dma(s);
+}
+
+void IdeChannel::finish_dma(uint8_t real_bm_status) {
+    dma_state_ = DmaState::Done;
+    if (!dma_.to_memory || dma_.scratch || (real_bm_status & bmstatus::kError)) return;
+    PrdFault fault = PrdFault::None;
+    auto done = drain_shadow_to_guest(dma_.guest_table, dma_.bytes, fault);
+    if (!done.ok()) reject_prd(fault); // guest changed its table mid-flight: its loss
+    if (crypto_failed_) reject(Reject::CryptoFailed);
+    if (done.ok()) (dma_.crypt ? stats_.bytes_decrypted : stats_.bytes_copied) += done.value();
+}
+
+bool IdeChannel::crypt_sectors(uint8_t* dst, const uint8_t* src, uint64_t bytes, uint64_t lba,
+                               bool encrypt) {
+    if (!dma_.crypt) {
+        copy_bytes(dst, src, bytes);
+        return true;
+    }
+    auto r = encrypt ? xts_->encrypt(dst, src, bytes, lba, kSectorSize)
+                     : xts_->decrypt(dst, src, bytes, lba, kSectorSize);
+    return r.ok();
+}
+
+Result<uint64_t> IdeChannel::fill_shadow_from_guest(uint32_t table, uint64_t max_bytes,
+                                                    PrdFault& fault) {
+    xfer_offset_ = 0;
+    bounce_pos_ = 0;
+    crypto_failed_ = false;
+    return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
+        gather_segment(seg.host, seg.bytes);
+    });
+}
+
+void IdeChannel::gather_segment(const uint8_t* src, uint32_t n) {
+    uint8_t* shadow = shadow_buffer_.host;
+    while (n) {
+        if (bounce_pos_ == 0 && n >= kSectorSize) { // whole sectors: straight into the shadow
+            const uint32_t whole = n & ~(kSectorSize - 1);
+            if (!crypt_sectors(shadow + xfer_offset_, src, whole, dma_.lba + xfer_offset_ / kSectorSize, true))
+                crypto_failed_ = true;
+            xfer_offset_ += whole;
+            src += whole;
+            n -= whole;
+            continue;
+        }
+        const uint32_t take = n < kSectorSize - bounce_pos_ ? n : kSectorSize - bounce_pos_;
+        copy_bytes(bounce_ + bounce_pos_, src, take);
+        bounce_pos_ += take;
+        src += take;
+        n -= take;
+        if (bounce_pos_ == kSectorSize) {
+            if (!crypt_sectors(shadow + xfer_offset_, bounce_, kSectorSize, dma_.lba + xfer_offset_ / kSectorSize, true))
+                crypto_failed_ = true;
+            xfer_offset_ += kSectorSize;
+            bounce_pos_ = 0;
+        }
+    }
+}
+
+Result<uint64_t> IdeChannel::drain_shadow_to_guest(uint32_t table, uint64_t max_bytes,
+                                                   PrdFault& fault) {
+    xfer_offset_ = 0;
+    bounce_pos_ = bounce_len_ = 0;
+    crypto_failed_ = false;
+    // ATAPI totals need not be sector multiples: copy those bytewise.
+    if (!dma_.crypt) {
+        uint64_t off = 0;
+        return walk_guest_prd_table(memory_, table, max_bytes, fault, [&](const PrdSegment& seg) {
+            copy_bytes(seg.host, shadow_buffer_.host + off, seg.bytes);
+            off += seg.bytes;
+        });
+    }
+    return walk_guest_prd_table(memory_, table, max_bytes, fault,
+                                [this](const PrdSegment& seg) { scatter_segment(seg.host, seg.bytes); });
+}
+
+void IdeChannel::scatter_segment(uint8_t* dst, uint32_t n) {
+    const uint8_t* shadow = shadow_buffer_.host;
+    while (n) {
+        if (bounce_pos_ == bounce_len_ && n >= kSectorSize) {
+            const uint32_t whole = n & ~(kSectorSize - 1);
+            if (!crypt_sectors(dst, shadow + xfer_offset_, whole, dma_.lba + xfer_offset_ / kSectorSize, false))
+                crypto_failed_ = true;
+            xfer_offset_ += whole;
+            dst += whole;
+            n -= whole;
+            continue;
+        }
+        if (bounce_pos_ == bounce_len_) {
+            if (!crypt_sectors(bounce_, shadow + xfer_offset_, kSectorSize, dma_.lba + xfer_offset_ / kSectorSize, false))
+                crypto_failed_ = true;
+            xfer_offset_ += kSectorSize;
+            bounce_pos_ = 0;
+            bounce_len_ = kSectorSize;
+        }
+        const uint32_t avail = bounce_len_ - bounce_pos_;
+        const uint32_t take = n < avail ? n : avail;
+        copy_bytes(dst, bounce_ + bounce_pos_, take);
+        bounce_pos_ += take;
+        dst += take;
+        n -= take;
+    }
+}
+
+void IdeChannel::fill_shadow_with_scratch(uint64_t bytes) {
+    uint8_t* shadow = shadow_buffer_.host;
+    for (uint64_t i = 0; i < bytes; ++i) shadow[i] = 0;
+    if (dma_.crypt && !crypt_sectors(shadow, shadow, bytes, dma_.lba, true)) {
+        // Zeros are no guest plaintext; keep them rather than anything else.
+        for (uint64_t i = 0; i < bytes; ++i) shadow[i] = 0;
+    }
+}
+
+} // namespace sv::ide
