@@ -118,7 +118,12 @@ Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
             log::error("disk key refused: {} (the two XTS key halves must differ)", to_string(set.error()));
             return fail(set.error());
         }
-        log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors)", n == 64 ? 256 : 128);
+        const crypto::XtsImpl impl = disk_cipher.implementation();
+        log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors), engine {}",
+                  n == 64 ? 256 : 128,
+                  impl == crypto::XtsImpl::Vaes    ? "VAES"
+                  : impl == crypto::XtsImpl::AesNi ? "AES-NI"
+                                                   : "portable constant-time");
         return {};
     }
     log::info("disk encryption: off (no key module); storage DMA still goes through shadow descriptors");
