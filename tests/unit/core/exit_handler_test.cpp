@@ -1,0 +1,407 @@
+// Unit tests for core/exit_handler: vendor-neutral exit handling over a fake
+// guest RAM and a recording I/O mediator.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/exit_handler.hpp"
+#include "fake_guest_memory.hpp"
+
+namespace sv {
+namespace {
+
+using test::FakeGuestMemory;
+
+constexpr uint64_t guest_ram = 1024 * 1024;
+constexpr uint64_t code_at = 0x10000;
+constexpr uint32_t msr_efer = 0xC0000080;
+constexpr uint64_t efer_sce = 1ull << 0, efer_lme = 1ull << 8, efer_lma = 1ull << 10, efer_nxe = 1ull << 11,
+                   efer_svme = 1ull << 12;
+
+// Host CPUID: an AMD EPYC with SVM.
+CpuidValues epyc_cpuid(uint32_t leaf, uint32_t) {
+    switch (leaf) {
+    case 0: return {0x10, 0x68747541, 0x444d4163, 0x69746e65}; // "AuthenticAMD"
+    case 1: return {0x00800f12, 0x00020800, 0x7ed8320b, 0x178bfbff};
+    case 0x80000001: return {0x00800f12, 0x40000000, 0x0040f3ff, 0x2fd3fbff};
+    case 0x8000000A: return {0x1, 0x10, 0x0, 0x0001b6ff};
+    default: return {0, 0, 0, 0};
+    }
+}
+
+// Records port accesses; INs return `in_value`, string INs fill a pattern.
+class RecordingHandler final : public IoHandler {
+  public:
+    struct Call {
+        bool write;
+        bool string;
+        uint16_t port;
+        uint8_t size;
+        uint32_t value;
+        size_t bytes;
+    };
+    uint32_t in_value = 0;
+    std::vector<Call> calls;
+    std::vector<uint8_t> written; // data of string OUTs
+
+    uint32_t io_in(uint16_t port, uint8_t size) override {
+        calls.push_back({false, false, port, size, 0, 0});
+        return in_value;
+    }
+    void io_out(uint16_t port, uint8_t size, uint32_t value) override {
+        calls.push_back({true, false, port, size, value, 0});
+    }
+    void io_in_string(uint16_t port, uint8_t size, std::span<uint8_t> data) override {
+        calls.push_back({false, true, port, size, 0, data.size()});
+        for (size_t i = 0; i < data.size(); ++i) data[i] = pattern(next_++);
+    }
+    void io_out_string(uint16_t port, uint8_t size, std::span<const uint8_t> data) override {
+        calls.push_back({true, true, port, size, 0, data.size()});
+        written.insert(written.end(), data.begin(), data.end());
+    }
+    static uint8_t pattern(size_t i) { return static_cast<uint8_t>(i * 31 + 7); }
+
+  private:
+    size_t next_ = 0;
+};
+
+class CoreExitHandler : public ::testing::Test {
+  protected:
+    FakeGuestMemory mem{0, guest_ram};
+    IoDispatcher io;
+    RecordingHandler ide;
+    std::unique_ptr<ExitHandler> handler;
+    VcpuState s;
+
+    void SetUp() override {
+        handler = std::make_unique<ExitHandler>(io, mem, &epyc_cpuid, 0x000100);
+        ASSERT_TRUE(io.add(0x1f0, 8, ide).ok());
+        // Flat 32-bit protected mode, paging off, as Linux's 32-bit entry.
+        s.cr0 = 0x11; // PE | ET
+        s.efer = efer_svme;
+        s.cs = SegmentState{0x10, 0xC9B, 0xffffffff, 0};
+        s.ds = s.es = s.ss = SegmentState{0x18, 0xC93, 0xffffffff, 0};
+        s.rip = code_at;
+        s.rflags = 0x2;
+    }
+    void code(std::initializer_list<uint8_t> bytes) {
+        std::vector<uint8_t> v(bytes);
+        mem.write(code_at, v.data(), v.size());
+    }
+    static VmExit exit(ExitReason reason, uint64_t next_rip = 0) {
+        VmExit e;
+        e.reason = reason;
+        e.next_rip = next_rip;
+        return e;
+    }
+    static VmExit io_exit(uint16_t port, uint8_t size, bool write, uint64_t next_rip, bool string = false,
+                          bool rep = false) {
+        VmExit e = exit(ExitReason::Io, next_rip);
+        e.io = IoAccess{port, size, write, string, rep, 4};
+        return e;
+    }
+    ExitHandler::Action run(const VmExit& e) { return handler->handle(s, e); }
+};
+
+TEST_F(CoreExitHandler, CpuidWithoutNripDecodesInstructionLength) {
+    code({0x0F, 0xA2});
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'40000000ull; // only EAX is the leaf
+    s.reg(Gpr::Rcx) = 0;
+    EXPECT_EQ(run(exit(ExitReason::Cpuid)), ExitHandler::Action::Resume);
+    EXPECT_EQ(s.rip, code_at + 2);
+    EXPECT_EQ(s.reg(Gpr::Rax), hypervisor_leaf_max);
+    EXPECT_EQ(s.reg(Gpr::Rbx), 0x64616853u); // "Shad"
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0x6956776fu); // "owVi"
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0x00726f73u); // "sor\0"
+    EXPECT_FALSE(s.inject.valid);
+}
+
+TEST_F(CoreExitHandler, CpuidLengthComesFromTheDecoder) {
+    code({0x3E, 0x0F, 0xA2}); // redundant DS prefix: 3 bytes, not the 2-byte fallback
+    s.reg(Gpr::Rax) = 1;
+    run(exit(ExitReason::Cpuid));
+    EXPECT_EQ(s.rip, code_at + 3);
+    EXPECT_NE(s.reg(Gpr::Rcx) & (1u << 31), 0u); // hypervisor present
+    EXPECT_EQ(s.reg(Gpr::Rcx) & (1u << 5), 0u);
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0x178bfbffu);
+}
+
+TEST_F(CoreExitHandler, CpuidWithNripUsesIt) {
+    s.reg(Gpr::Rax) = 0x80000001;
+    run(exit(ExitReason::Cpuid, code_at + 2));
+    EXPECT_EQ(s.rip, code_at + 2);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0x0040f3ffu & ~(1u << 2)); // SVM hidden
+    s.reg(Gpr::Rax) = 0x8000000A;
+    run(exit(ExitReason::Cpuid, code_at + 4));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0u);
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0u);
+    EXPECT_EQ(handler->counters().by_reason[static_cast<unsigned>(ExitReason::Cpuid)], 2u);
+}
+
+TEST_F(CoreExitHandler, EferReadHidesSvme) {
+    s.efer = efer_svme | efer_nxe | efer_lma | efer_lme | efer_sce;
+    s.reg(Gpr::Rcx) = msr_efer;
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'FFFFFFFFull;
+    s.reg(Gpr::Rdx) = 0xFFFFFFFF'FFFFFFFFull;
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xD01u);
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0u);
+    EXPECT_EQ(s.rip, code_at + 2);
+    EXPECT_EQ(s.efer & efer_svme, efer_svme);
+}
+
+TEST_F(CoreExitHandler, EferWriteKeepsSvmeAndHardwareLma) {
+    // A 32-bit guest enabling long mode: SCE | LME | NXE.
+    s.reg(Gpr::Rcx) = msr_efer;
+    s.reg(Gpr::Rax) = efer_sce | efer_lme | efer_nxe | efer_lma; // LMA is read-only: ignored
+    s.reg(Gpr::Rdx) = 0;
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.efer, efer_svme | efer_sce | efer_lme | efer_nxe);
+    EXPECT_EQ(s.rip, code_at + 2);
+    // And the guest reads back what it wrote, without SVME.
+    run(exit(ExitReason::MsrRead, code_at + 4));
+    EXPECT_EQ(s.reg(Gpr::Rax), efer_sce | efer_lme | efer_nxe);
+}
+
+TEST_F(CoreExitHandler, EferWriteWithReservedBitsInjectsGp) {
+    const uint64_t before = efer_svme | efer_lme;
+    for (auto [edx, eax] : {std::pair<uint64_t, uint64_t>{0, efer_svme | efer_lme}, // guest sets SVME
+                            {0, 1u << 1},                                           // reserved bit 1
+                            {1, efer_lme}}) {                                       // bit 32
+        s.efer = before;
+        s.rip = code_at;
+        s.inject = {};
+        s.reg(Gpr::Rcx) = msr_efer;
+        s.reg(Gpr::Rax) = eax;
+        s.reg(Gpr::Rdx) = edx;
+        run(exit(ExitReason::MsrWrite, code_at + 2));
+        EXPECT_TRUE(s.inject.valid);
+        EXPECT_EQ(s.inject.vector, exception_vector::gp);
+        EXPECT_TRUE(s.inject.has_error_code);
+        EXPECT_EQ(s.inject.error_code, 0u);
+        EXPECT_EQ(s.efer, before); // unchanged, SVME still set
+        EXPECT_EQ(s.rip, code_at); // a faulting WRMSR does not retire
+    }
+}
+
+TEST_F(CoreExitHandler, SvmMsrsBehaveAsWithoutSvm) {
+    s.reg(Gpr::Rcx) = 0xC0010114; // VM_CR
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x18u); // LOCK | SVMDIS
+    EXPECT_EQ(s.rip, code_at + 2);
+
+    s.rip = code_at;
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+
+    s.inject = {};
+    s.reg(Gpr::Rcx) = 0xC0010117; // VM_HSAVE_PA
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+}
+
+TEST_F(CoreExitHandler, VmmcallVersion) {
+    code({0x0F, 0x01, 0xD9});
+    s.reg(Gpr::Rax) = hypercall::version;
+    run(exit(ExitReason::Hypercall));
+    EXPECT_EQ(s.reg(Gpr::Rax), hypercall::status_ok);
+    EXPECT_EQ(s.reg(Gpr::Rbx), 0x000100u);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0x52535653u);
+    EXPECT_EQ(s.rip, code_at + 3);
+}
+
+TEST_F(CoreExitHandler, VmmcallSeesItsOwnExitCount) {
+    s.reg(Gpr::Rax) = 0;
+    run(exit(ExitReason::Cpuid, code_at + 2));
+    s.reg(Gpr::Rax) = hypercall::exit_count;
+    s.reg(Gpr::Rbx) = static_cast<uint64_t>(ExitReason::Hypercall);
+    run(exit(ExitReason::Hypercall, code_at + 5));
+    EXPECT_EQ(s.reg(Gpr::Rax), hypercall::status_ok);
+    EXPECT_EQ(s.reg(Gpr::Rbx), 1u); // counted before it is handled
+    EXPECT_EQ(s.rip, code_at + 5);
+    EXPECT_EQ(handler->counters().total(), 2u);
+}
+
+TEST_F(CoreExitHandler, InByteAndWordMergeIntoRax) {
+    ide.in_value = 0xDEADBEAB;
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'12345678ull;
+    run(io_exit(0x1f7, 1, false, code_at + 1));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFFFFFF'123456ABull);
+    EXPECT_EQ(s.rip, code_at + 1);
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_EQ(ide.calls[0].port, 0x1f7);
+    EXPECT_EQ(ide.calls[0].size, 1);
+    EXPECT_FALSE(ide.calls[0].write);
+
+    ide.in_value = 0xDEADBEEF;
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'12345678ull;
+    run(io_exit(0x1f0, 2, false, code_at + 3));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFFFFFF'1234BEEFull);
+    EXPECT_EQ(s.rip, code_at + 3);
+}
+
+TEST_F(CoreExitHandler, InDwordZeroExtends) {
+    ide.in_value = 0x89ABCDEF;
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'12345678ull;
+    run(io_exit(0x1f0, 4, false, code_at + 1));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x89ABCDEFu);
+}
+
+TEST_F(CoreExitHandler, OutPassesRaxToHandler) {
+    s.reg(Gpr::Rax) = 0xAAAAAAAA'000000ECull; // IDENTIFY DEVICE to the command port
+    run(io_exit(0x1f7, 1, true, code_at + 1));
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_TRUE(ide.calls[0].write);
+    EXPECT_EQ(ide.calls[0].port, 0x1f7);
+    EXPECT_EQ(ide.calls[0].size, 1);
+    EXPECT_EQ(ide.calls[0].value & 0xFF, 0xECu);
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xAAAAAAAA'000000ECull);
+    EXPECT_EQ(s.rip, code_at + 1);
+}
+
+TEST_F(CoreExitHandler, InFromUnownedPortReadsAllOnes) {
+    s.reg(Gpr::Rax) = 0x12345678;
+    run(io_exit(0x170, 1, false, code_at + 2));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x123456FFu);
+    EXPECT_EQ(s.rip, code_at + 2);
+    s.reg(Gpr::Rax) = 0x12345678;
+    run(io_exit(0x170, 2, false, code_at + 2));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x1234FFFFu);
+    s.reg(Gpr::Rax) = 0xFFFF0000'12345678ull;
+    run(io_exit(0x170, 4, false, code_at + 2));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFF0000'FFFFFFFFull); // masked merge here (no handler)
+    EXPECT_TRUE(ide.calls.empty());
+    EXPECT_FALSE(s.inject.valid);
+}
+
+TEST_F(CoreExitHandler, RepInswReadsWholeSectorInOneCall) {
+    code({0xF3, 0x66, 0x6D}); // rep insw (32-bit code: 66 selects 16-bit)
+    const uint64_t buffer = 0x20000;
+    s.reg(Gpr::Rcx) = 256; // one 512-byte sector
+    s.reg(Gpr::Rdi) = buffer;
+    s.reg(Gpr::Rdx) = 0x1f0;
+    run(io_exit(0x1f0, 2, false, code_at + 3, true, true));
+    EXPECT_FALSE(s.inject.valid);
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_TRUE(ide.calls[0].string);
+    EXPECT_EQ(ide.calls[0].port, 0x1f0);
+    EXPECT_EQ(ide.calls[0].size, 2);
+    EXPECT_EQ(ide.calls[0].bytes, 512u);
+    const uint8_t* ram = mem.map(buffer, 513);
+    for (size_t i = 0; i < 512; ++i) ASSERT_EQ(ram[i], RecordingHandler::pattern(i)) << i;
+    EXPECT_EQ(ram[512], 0); // nothing past the buffer
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0u);
+    EXPECT_EQ(s.reg(Gpr::Rdi), buffer + 512);
+    EXPECT_EQ(s.rip, code_at + 3);
+}
+
+TEST_F(CoreExitHandler, RepInswLargerThanBounceBufferIsChunked) {
+    code({0xF3, 0x66, 0x6D});
+    const uint64_t buffer = 0x30000;
+    s.reg(Gpr::Rcx) = 4096; // 8 KiB: two 4 KiB chunks
+    s.reg(Gpr::Rdi) = buffer;
+    run(io_exit(0x1f0, 2, false, code_at + 3, true, true));
+    EXPECT_FALSE(s.inject.valid);
+    ASSERT_EQ(ide.calls.size(), 2u);
+    EXPECT_EQ(ide.calls[0].bytes + ide.calls[1].bytes, 8192u);
+    const uint8_t* ram = mem.map(buffer, 8192);
+    for (size_t i = 0; i < 8192; ++i) ASSERT_EQ(ram[i], RecordingHandler::pattern(i)) << i;
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0u);
+    EXPECT_EQ(s.reg(Gpr::Rdi), buffer + 8192);
+    EXPECT_EQ(s.rip, code_at + 3);
+}
+
+TEST_F(CoreExitHandler, RepOutswWritesSectorFromRsi) {
+    code({0xF3, 0x66, 0x6F}); // rep outsw
+    const uint64_t buffer = 0x40000;
+    std::vector<uint8_t> sector(512);
+    for (size_t i = 0; i < sector.size(); ++i) sector[i] = static_cast<uint8_t>(0xA5 ^ i);
+    mem.write(buffer, sector.data(), sector.size());
+    s.reg(Gpr::Rcx) = 256;
+    s.reg(Gpr::Rsi) = buffer;
+    run(io_exit(0x1f0, 2, true, code_at + 3, true, true));
+    EXPECT_FALSE(s.inject.valid);
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_TRUE(ide.calls[0].write);
+    EXPECT_EQ(ide.written, sector);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0u);
+    EXPECT_EQ(s.reg(Gpr::Rsi), buffer + 512);
+    EXPECT_EQ(s.rip, code_at + 3);
+}
+
+TEST_F(CoreExitHandler, InsdWithoutRepMovesOneElement) {
+    code({0x6D}); // insd
+    s.reg(Gpr::Rcx) = 77; // ignored without REP
+    s.reg(Gpr::Rdi) = 0x50000;
+    run(io_exit(0x1f0, 4, false, code_at + 1, true, false));
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_EQ(ide.calls[0].bytes, 4u);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 77u);
+    EXPECT_EQ(s.reg(Gpr::Rdi), 0x50004u);
+    EXPECT_EQ(s.rip, code_at + 1);
+}
+
+TEST_F(CoreExitHandler, RepInswToBufferOutsideRamRaisesPageFault) {
+    code({0xF3, 0x66, 0x6D});
+    s.reg(Gpr::Rcx) = 256;
+    s.reg(Gpr::Rdi) = guest_ram - 256; // second half of the sector is outside RAM
+    run(io_exit(0x1f0, 2, false, code_at + 3, true, true));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::pf);
+    EXPECT_EQ(s.cr2, guest_ram - 256);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 256u); // remaining work still described
+    EXPECT_EQ(s.reg(Gpr::Rdi), guest_ram - 256);
+    EXPECT_EQ(s.rip, code_at);
+}
+
+TEST_F(CoreExitHandler, ShutdownStopsTheGuest) {
+    EXPECT_EQ(run(exit(ExitReason::Shutdown)), ExitHandler::Action::StopGuest);
+    EXPECT_EQ(handler->counters().by_reason[static_cast<unsigned>(ExitReason::Shutdown)], 1u);
+}
+
+TEST_F(CoreExitHandler, SvmInstructionRaisesUd) {
+    code({0x0F, 0x01, 0xD8}); // vmrun
+    EXPECT_EQ(run(exit(ExitReason::VirtInstruction, code_at + 3)), ExitHandler::Action::Resume);
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::ud);
+    EXPECT_FALSE(s.inject.has_error_code);
+    EXPECT_EQ(s.rip, code_at); // #UD is a fault: RIP stays on VMRUN
+}
+
+TEST_F(CoreExitHandler, WriteToHiddenMemoryIsDroppedAndSkipped) {
+    VmExit e = exit(ExitReason::NestedPageFault, code_at + 6);
+    e.fault = NestedFault{0x7f00000, true, false, true};
+    EXPECT_EQ(run(e), ExitHandler::Action::Resume);
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.rip, code_at + 6);
+}
+
+TEST_F(CoreExitHandler, OtherNestedFaultInjectsGp) {
+    VmExit e = exit(ExitReason::NestedPageFault, code_at + 6);
+    e.fault = NestedFault{0xfee00000, false, false, false}; // not present: not ours to emulate
+    run(e);
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+}
+
+TEST_F(CoreExitHandler, UnknownExitResumesAndIsCounted) {
+    VmExit e = exit(ExitReason::Other);
+    e.raw_code = 0x60;
+    EXPECT_EQ(run(e), ExitHandler::Action::Resume);
+    EXPECT_EQ(run(e), ExitHandler::Action::Resume);
+    EXPECT_EQ(handler->counters().by_reason[static_cast<unsigned>(ExitReason::Other)], 2u);
+    EXPECT_EQ(s.rip, code_at);
+    EXPECT_FALSE(s.inject.valid);
+}
+
+} // namespace
+} // namespace sv

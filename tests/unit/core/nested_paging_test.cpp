@@ -1,0 +1,294 @@
+// Unit tests for core/nested_paging: NPT construction over a fake page-table
+// allocator, hiding hypervisor memory behind a read-only zero page.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/nested_paging.hpp"
+
+namespace sv {
+namespace {
+
+constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
+constexpr uint64_t P = 1ull << 0, W = 1ull << 1, U = 1ull << 2, PS = 1ull << 7;
+constexpr uint64_t addr_mask = 0x000FFFFFFFFFF000ull;
+
+// Page tables from a std::vector of 4 KiB pages at physical base + index * 4096.
+class FakePageTableMemory final : public PageTableMemory {
+  public:
+    static constexpr uint64_t base = 0x7f000000;
+    explicit FakePageTableMemory(size_t max_tables) : max_(max_tables) {}
+
+    Result<uint64_t> allocate_table() override {
+        if (pages_.size() == max_) return fail(Error::OutOfMemory);
+        // Separately allocated pages: a table never moves once handed out.
+        pages_.push_back(std::make_unique<std::array<uint64_t, 512>>());
+        pages_.back()->fill(0);
+        return base + (pages_.size() - 1) * 4096;
+    }
+    uint64_t* table(uint64_t phys) override {
+        EXPECT_EQ(phys % 4096, 0u);
+        EXPECT_GE(phys, base);
+        const size_t i = (phys - base) / 4096;
+        EXPECT_LT(i, pages_.size()) << "walk into a table that was never allocated";
+        return i < pages_.size() ? pages_[i]->data() : nullptr;
+    }
+    size_t used() const { return pages_.size(); }
+    void set_limit(size_t max_tables) { max_ = max_tables; }
+
+  private:
+    size_t max_;
+    std::vector<std::unique_ptr<std::array<uint64_t, 512>>> pages_;
+};
+
+unsigned idx(uint64_t gpa, int level) { return (gpa >> (12 + 9 * (level - 1))) & 511; }
+
+// Raw entries along the walk for `gpa`, root first, down to the leaf.
+std::vector<uint64_t> raw_walk(FakePageTableMemory& mem, uint64_t root, uint64_t gpa) {
+    std::vector<uint64_t> out;
+    uint64_t* table = mem.table(root);
+    for (int l = 4; l >= 1; --l) {
+        const uint64_t e = table[idx(gpa, l)];
+        out.push_back(e);
+        if (!(e & P) || l == 1 || (e & PS)) break;
+        table = mem.table(e & addr_mask);
+    }
+    return out;
+}
+
+class CoreNestedPaging : public ::testing::Test {
+  protected:
+    FakePageTableMemory mem{64};
+    NestedPageTable npt{mem};
+    void SetUp() override { ASSERT_TRUE(npt.init().ok()); }
+};
+
+TEST_F(CoreNestedPaging, InitAllocatesEmptyRoot) {
+    EXPECT_EQ(npt.root(), FakePageTableMemory::base);
+    EXPECT_EQ(mem.used(), 1u);
+    EXPECT_EQ(npt.lookup(0).page_size, 0u);
+    EXPECT_EQ(npt.lookup(0).access, NestedAccess::None);
+}
+
+TEST_F(CoreNestedPaging, IdentityMapUses2MiBPages) {
+    ASSERT_TRUE(npt.map(0, 0, 1 * GiB, NestedAccess::ReadWrite).ok());
+    EXPECT_EQ(mem.used(), 3u); // PML4, PDPT, one PD of 512 large entries
+    for (uint64_t gpa : {0x0ull, 0x9fc00ull, 0x100000ull, 0x12345678ull, 1 * GiB - 1}) {
+        const NestedMapping m = npt.lookup(gpa);
+        EXPECT_EQ(m.hpa, gpa);
+        EXPECT_EQ(m.access, NestedAccess::ReadWrite);
+        EXPECT_EQ(m.page_size, 2 * MiB);
+    }
+    EXPECT_EQ(npt.lookup(1 * GiB).page_size, 0u); // past the end
+}
+
+TEST_F(CoreNestedPaging, IdentityMapAbove4GiB) {
+    ASSERT_TRUE(npt.map(4 * GiB, 4 * GiB, 2 * GiB, NestedAccess::ReadWrite).ok());
+    const NestedMapping m = npt.lookup(5 * GiB + 0x1234);
+    EXPECT_EQ(m.hpa, 5 * GiB + 0x1234);
+    EXPECT_EQ(m.page_size, 2 * MiB);
+    EXPECT_EQ(npt.lookup(3 * GiB).page_size, 0u);
+}
+
+TEST_F(CoreNestedPaging, NonIdentityAndReadOnlyMapping) {
+    ASSERT_TRUE(npt.map(0x40000000, 0x80000000, 4 * MiB, NestedAccess::ReadOnly).ok());
+    const NestedMapping m = npt.lookup(0x40201234);
+    EXPECT_EQ(m.hpa, 0x80201234u);
+    EXPECT_EQ(m.access, NestedAccess::ReadOnly);
+    EXPECT_EQ(m.page_size, 2 * MiB);
+    const std::vector<uint64_t> walk = raw_walk(mem, npt.root(), 0x40201234);
+    ASSERT_EQ(walk.size(), 3u);
+    EXPECT_EQ(walk[2] & W, 0u);
+    EXPECT_EQ(walk[2] & (P | U | PS), P | U | PS);
+}
+
+TEST_F(CoreNestedPaging, UnalignedStartUses4KiBUntilAligned) {
+    // [0x1ff000, 0x401000): one 4 KiB page, one 2 MiB page, one 4 KiB page.
+    ASSERT_TRUE(npt.map(0x1ff000, 0x1ff000, 0x202000, NestedAccess::ReadWrite).ok());
+    EXPECT_EQ(npt.lookup(0x1ff000).page_size, 4 * KiB);
+    EXPECT_EQ(npt.lookup(0x1fe000).page_size, 0u);
+    EXPECT_EQ(npt.lookup(0x200000).page_size, 2 * MiB);
+    EXPECT_EQ(npt.lookup(0x3fffff).hpa, 0x3fffffu);
+    EXPECT_EQ(npt.lookup(0x400000).page_size, 4 * KiB);
+    EXPECT_EQ(npt.lookup(0x400fff).hpa, 0x400fffu);
+    EXPECT_EQ(npt.lookup(0x401000).page_size, 0u);
+}
+
+TEST_F(CoreNestedPaging, MisalignedGpaAndHpaNeverUse2MiBPages) {
+    // gpa 2 MiB-aligned, hpa only 4 KiB-aligned: 4 KiB pages throughout.
+    ASSERT_TRUE(npt.map(0x200000, 0x301000, 2 * MiB, NestedAccess::ReadWrite).ok());
+    const NestedMapping m = npt.lookup(0x3ff123);
+    EXPECT_EQ(m.page_size, 4 * KiB);
+    EXPECT_EQ(m.hpa, 0x3ff123u - 0x200000u + 0x301000u);
+}
+
+TEST_F(CoreNestedPaging, EveryLevelHasTheUserBit) {
+    // AMD APM vol. 2 §15.25.5: nested walks are user accesses; U=0 anywhere
+    // would fault every guest access.
+    ASSERT_TRUE(npt.map(0, 0, 64 * MiB, NestedAccess::ReadWrite).ok());
+    ASSERT_TRUE(npt.map(512 * GiB + 0x5000, 0x5000, 0x3000, NestedAccess::ReadOnly).ok()); // 4 KiB, new PML4E
+    ASSERT_TRUE(npt.map_all_to(16 * MiB, 0x4000, 0x9000, NestedAccess::ReadOnly).ok());        // split
+    for (uint64_t gpa : {0x0ull, 0x1234000ull, 16 * MiB, 16 * MiB + 0x5000, 512 * GiB + 0x6000}) {
+        const std::vector<uint64_t> walk = raw_walk(mem, npt.root(), gpa);
+        ASSERT_GE(walk.size(), 3u) << std::hex << gpa;
+        for (size_t level = 0; level < walk.size(); ++level) {
+            EXPECT_NE(walk[level] & P, 0u) << std::hex << gpa << " level " << 4 - level;
+            EXPECT_NE(walk[level] & U, 0u) << std::hex << gpa << " level " << 4 - level;
+            if (level + 1 < walk.size()) EXPECT_NE(walk[level] & W, 0u) << "non-leaf entries are writable";
+        }
+    }
+    // Every entry of the split page table, not just the ones looked up.
+    const std::vector<uint64_t> walk = raw_walk(mem, npt.root(), 16 * MiB);
+    ASSERT_EQ(walk.size(), 4u);
+    ASSERT_EQ(walk[2] & PS, 0u);
+    uint64_t* pt = mem.table(walk[2] & addr_mask);
+    for (int i = 0; i < 512; ++i) EXPECT_EQ(pt[i] & (P | U), P | U) << i;
+}
+
+TEST_F(CoreNestedPaging, MapAllToHidesRangeAndKeepsNeighbours) {
+    ASSERT_TRUE(npt.map(0, 0, 1 * GiB, NestedAccess::ReadWrite).ok());
+    const uint64_t zero_page = 0x9000;
+    // Hypervisor memory: 5 pages starting 12 KiB into the 2 MiB page at 16 MiB.
+    const uint64_t hide = 16 * MiB + 0x3000, hide_size = 0x5000;
+    ASSERT_TRUE(npt.map_all_to(hide, hide_size, zero_page, NestedAccess::ReadOnly).ok());
+
+    for (uint64_t gpa = hide; gpa < hide + hide_size; gpa += 0x1000) {
+        const NestedMapping m = npt.lookup(gpa + 0x123);
+        EXPECT_EQ(m.hpa, zero_page + 0x123) << std::hex << gpa;
+        EXPECT_EQ(m.access, NestedAccess::ReadOnly);
+        EXPECT_EQ(m.page_size, 4 * KiB);
+    }
+    // The rest of the split 2 MiB page keeps its identity mapping, writable.
+    for (uint64_t gpa : {16 * MiB, 16 * MiB + 0x2fff, hide + hide_size, 18 * MiB - 1}) {
+        const NestedMapping m = npt.lookup(gpa);
+        EXPECT_EQ(m.hpa, gpa) << std::hex << gpa;
+        EXPECT_EQ(m.access, NestedAccess::ReadWrite) << std::hex << gpa;
+        EXPECT_EQ(m.page_size, 4 * KiB) << std::hex << gpa;
+    }
+    // Neighbouring 2 MiB pages are untouched.
+    EXPECT_EQ(npt.lookup(16 * MiB - 1).page_size, 2 * MiB);
+    EXPECT_EQ(npt.lookup(16 * MiB - 1).hpa, 16 * MiB - 1);
+    EXPECT_EQ(npt.lookup(18 * MiB).page_size, 2 * MiB);
+    EXPECT_EQ(mem.used(), 4u); // one new page table for the split
+}
+
+TEST_F(CoreNestedPaging, SplitPreservesAll512Mappings) {
+    ASSERT_TRUE(npt.map(2 * MiB, 2 * MiB, 2 * MiB, NestedAccess::ReadWrite).ok());
+    ASSERT_TRUE(npt.map(2 * MiB + 0x7000, 0xabc000, 0x1000, NestedAccess::ReadOnly).ok());
+    for (uint64_t i = 0; i < 512; ++i) {
+        const uint64_t gpa = 2 * MiB + i * 0x1000;
+        const NestedMapping m = npt.lookup(gpa);
+        EXPECT_EQ(m.page_size, 4 * KiB) << i;
+        if (i == 7) {
+            EXPECT_EQ(m.hpa, 0xabc000u);
+            EXPECT_EQ(m.access, NestedAccess::ReadOnly);
+        } else {
+            EXPECT_EQ(m.hpa, gpa) << i;
+            EXPECT_EQ(m.access, NestedAccess::ReadWrite) << i;
+        }
+    }
+}
+
+TEST_F(CoreNestedPaging, Remapping2MiBOverSplitTableGoesThroughIt) {
+    ASSERT_TRUE(npt.map(0, 0, 4 * MiB, NestedAccess::ReadWrite).ok());
+    ASSERT_TRUE(npt.map_all_to(0x1000, 0x1000, 0x9000, NestedAccess::ReadOnly).ok());
+    // Now a 2 MiB-aligned request over the already split range.
+    ASSERT_TRUE(npt.map(0, 0x40000000, 2 * MiB, NestedAccess::ReadOnly).ok());
+    const NestedMapping m = npt.lookup(0x1234);
+    EXPECT_EQ(m.hpa, 0x40001234u);
+    EXPECT_EQ(m.access, NestedAccess::ReadOnly);
+    EXPECT_EQ(m.page_size, 4 * KiB);
+    EXPECT_EQ(npt.lookup(0x1fffff).hpa, 0x401fffffu);
+}
+
+TEST_F(CoreNestedPaging, OneGiBPageIsSplitOnDemand) {
+    // A 1 GiB leaf (written directly: map() itself never creates one).
+    ASSERT_TRUE(npt.map(1 * GiB, 1 * GiB, 2 * MiB, NestedAccess::ReadWrite).ok());
+    uint64_t* pml4 = mem.table(npt.root());
+    uint64_t* pdpt = mem.table(pml4[0] & addr_mask);
+    pdpt[1] = (1 * GiB) | P | W | U | PS;
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x12345678).page_size, 1 * GiB);
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x12345678).hpa, 1 * GiB + 0x12345678);
+    ASSERT_TRUE(npt.map_all_to(1 * GiB + 0x10000000, 0x1000, 0x9000, NestedAccess::ReadOnly).ok());
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x10000000).hpa, 0x9000u);
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x10001000).hpa, 1 * GiB + 0x10001000);
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x10001000).page_size, 4 * KiB);
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x12345678).page_size, 2 * MiB);
+    EXPECT_EQ(npt.lookup(1 * GiB + 0x12345678).hpa, 1 * GiB + 0x12345678);
+    EXPECT_EQ(npt.lookup(2 * GiB - 1).hpa, 2 * GiB - 1);
+}
+
+TEST_F(CoreNestedPaging, AccessNoneUnmaps) {
+    ASSERT_TRUE(npt.map(0, 0, 8 * MiB, NestedAccess::ReadWrite).ok());
+    ASSERT_TRUE(npt.map(2 * MiB, 2 * MiB, 2 * MiB, NestedAccess::None).ok());
+    ASSERT_TRUE(npt.map(4 * MiB + 0x3000, 0, 0x1000, NestedAccess::None).ok());
+    EXPECT_EQ(npt.lookup(2 * MiB + 5).page_size, 0u);
+    EXPECT_EQ(npt.lookup(4 * MiB + 0x3000).page_size, 0u);
+    EXPECT_EQ(npt.lookup(4 * MiB + 0x4000).hpa, 4 * MiB + 0x4000);
+    EXPECT_EQ(npt.lookup(0).page_size, 2 * MiB);
+}
+
+TEST_F(CoreNestedPaging, UnalignedArgumentsAreRejected) {
+    for (auto [gpa, hpa, size] : {std::array<uint64_t, 3>{0x1001, 0x1000, 0x1000},
+                                  std::array<uint64_t, 3>{0x1000, 0x1010, 0x1000},
+                                  std::array<uint64_t, 3>{0x1000, 0x1000, 0x800}}) {
+        Result<void> r = npt.map(gpa, hpa, size, NestedAccess::ReadWrite);
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error(), Error::InvalidArgument);
+        r = npt.map_all_to(gpa, size, hpa, NestedAccess::ReadOnly);
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error(), Error::InvalidArgument);
+    }
+    EXPECT_EQ(mem.used(), 1u); // nothing was built
+}
+
+TEST_F(CoreNestedPaging, RangesBeyond48BitsAreRejected) {
+    Result<void> r = npt.map(NestedPageTable::max_address - 0x1000, 0, 0x2000, NestedAccess::ReadWrite);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfRange);
+    r = npt.map(0, NestedPageTable::max_address, 0x1000, NestedAccess::ReadWrite);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfRange);
+    r = npt.map(~0ull - 0xfff, 0, 0x2000, NestedAccess::ReadWrite); // wraps
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfRange);
+    EXPECT_TRUE(npt.map(NestedPageTable::max_address - 0x1000, 0x1000, 0x1000, NestedAccess::ReadWrite).ok());
+    EXPECT_EQ(npt.lookup(NestedPageTable::max_address - 0x1000).hpa, 0x1000u);
+}
+
+TEST(CoreNestedPagingAlloc, ExhaustedAllocatorReturnsError) {
+    FakePageTableMemory mem{3};
+    NestedPageTable npt{mem};
+    ASSERT_TRUE(npt.init().ok());
+    ASSERT_TRUE(npt.map(0, 0, 1 * GiB, NestedAccess::ReadWrite).ok()); // uses all 3 tables
+    // A split needs a fourth table.
+    Result<void> r = npt.map_all_to(0x1000, 0x1000, 0x9000, NestedAccess::ReadOnly);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfMemory);
+    // The failed split left the 2 MiB mapping intact.
+    EXPECT_EQ(npt.lookup(0x1000).page_size, 2 * MiB);
+    EXPECT_EQ(npt.lookup(0x1000).hpa, 0x1000u);
+    // So does a new PDPT for another 512 GiB slot.
+    r = npt.map(512 * GiB, 0, 2 * MiB, NestedAccess::ReadWrite);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfMemory);
+    EXPECT_EQ(npt.lookup(512 * GiB).page_size, 0u);
+    // With room again, the same request succeeds.
+    mem.set_limit(5);
+    ASSERT_TRUE(npt.map_all_to(0x1000, 0x1000, 0x9000, NestedAccess::ReadOnly).ok());
+    EXPECT_EQ(npt.lookup(0x1000).hpa, 0x9000u);
+}
+
+TEST(CoreNestedPagingAlloc, InitFailsWithoutMemory) {
+    FakePageTableMemory mem{0};
+    NestedPageTable npt{mem};
+    Result<void> r = npt.init();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error(), Error::OutOfMemory);
+}
+
+} // namespace
+} // namespace sv
