@@ -1,13 +1,13 @@
 # System tests: boot the Debian test guest under QEMU through
 # `./shadowvisor run` (tests/system/svtest.py). Label `system`; the bare-QEMU
 # variants carry `baseline`, the hypervisor ones `hypervisor`.
-# The hypervisor variants skip (exit 77) until SV_SYSTEM_TESTS_HYPERVISOR is ON,
-# i.e. once build/shadowvisor.elf boots Linux; run them by hand meanwhile with
+# The hypervisor variants skip (exit 77) when SV_SYSTEM_TESTS_HYPERVISOR is OFF
+# (e.g. while bisecting a hypervisor that cannot boot Linux); by hand:
 #   SV_HV_TESTS=1 python3 tests/system/svtest.py cpuid
 # Every test boots VMs: RESOURCE_LOCK keeps `ctest -j` to one QEMU at a time.
 enable_testing()
 option(SV_SYSTEM_TESTS "Register the QEMU system tests" ON)
-option(SV_SYSTEM_TESTS_HYPERVISOR "Run the system tests under the hypervisor (else skip them)" OFF)
+option(SV_SYSTEM_TESTS_HYPERVISOR "Run the system tests under the hypervisor (else skip them)" ON)
 
 if(SV_SYSTEM_TESTS)
   find_program(SV_PYTHON3 NAMES python3 REQUIRED)

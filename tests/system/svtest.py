@@ -6,12 +6,13 @@ usage: svtest.py TEST [--no-hypervisor] [--build-dir DIR]
   TEST: cpuid | disks | memory | devmem | dmcrypt | nosvm
   --no-hypervisor   the bare-QEMU baseline variant
 Exit status: 0 pass, 1 fail, 77 skipped (hypervisor tests are skipped unless
-SV_HV_TESTS=1, i.e. cmake -DSV_SYSTEM_TESTS_HYPERVISOR=ON).
+SV_HV_TESTS=1, as ctest sets it unless cmake -DSV_SYSTEM_TESTS_HYPERVISOR=OFF).
 
 A test fails when an expected SV-RESULT line is missing, not only when one
 says FAIL.
 """
 import argparse
+import fcntl
 import os
 import re
 import secrets
@@ -82,6 +83,14 @@ class Harness:
         self.work = os.path.join(self.build, "system-tests",
                                  args.test + ("" if self.hv else "-baseline"))
         os.makedirs(self.work, exist_ok=True)
+        # Two runs of the same test (e.g. two engineers sharing build/) would
+        # clobber each other's images and logs: the second waits.
+        self.lock = open(os.path.join(self.work, ".lock"), "w")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("svtest: another run of this test is using %s: waiting" % self.work, flush=True)
+            fcntl.flock(self.lock, fcntl.LOCK_EX)
         self.boots = 0
 
     def disk(self, name, mib=64):
