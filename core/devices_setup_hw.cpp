@@ -121,9 +121,9 @@ Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
         const crypto::XtsImpl impl = disk_cipher.implementation();
         log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors), engine {}",
                   n == 64 ? 256 : 128,
-                  impl == crypto::XtsImpl::Vaes    ? "VAES"
-                  : impl == crypto::XtsImpl::AesNi ? "AES-NI"
-                                                   : "portable constant-time");
+                  impl == crypto::XtsImpl::Portable ? "portable constant-time"
+                  : impl == crypto::XtsImpl::AesNi  ? "AES-NI"
+                                                    : "VAES");
         return {};
     }
     log::info("disk encryption: off (no key module); storage DMA still goes through shadow descriptors");
