@@ -44,7 +44,7 @@ TEST(CoreHypercall, ExitCountPerReason) {
 TEST(CoreHypercall, ExitCountInvalidIndex) {
     VcpuState s;
     ExitCounters c;
-    for (uint64_t index : {static_cast<uint64_t>(ExitReason::Count), 1000ull, ~0ull}) {
+    for (uint64_t index : {uint64_t{static_cast<uint64_t>(ExitReason::Count)}, uint64_t{1000}, ~uint64_t{0}}) {
         s.reg(Gpr::Rax) = hypercall::exit_count;
         s.reg(Gpr::Rbx) = index;
         handle_hypercall(s, c, 0);
@@ -65,7 +65,7 @@ TEST(CoreHypercall, ExitReasonCount) {
 TEST(CoreHypercall, UnknownFunction) {
     VcpuState s;
     ExitCounters c;
-    for (uint64_t fn : {3ull, 0x100ull, 0x80000000ull, ~0ull}) {
+    for (uint64_t fn : {uint64_t{3}, uint64_t{0x100}, uint64_t{0x80000000}, ~uint64_t{0}}) {
         s.reg(Gpr::Rax) = fn;
         s.reg(Gpr::Rbx) = 0x55;
         s.reg(Gpr::Rcx) = 0x66;
