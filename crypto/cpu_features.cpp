@@ -37,22 +37,21 @@ CpuFeatures detect() {
     return f;
 }
 
-// 0 = not yet detected; otherwise 1 | aesni<<1 | vaes<<2. Relaxed atomics:
-// every CPU computes the same value, so a race is harmless.
-unsigned g_cached = 0;
-
 } // namespace
 
+// Relaxed atomics: every CPU computes the same value, so a race is harmless.
+unsigned g_cpu_feature_bits = 0;
+
 CpuFeatures cpu_features() {
-    unsigned v = __atomic_load_n(&g_cached, __ATOMIC_RELAXED);
+    unsigned v = __atomic_load_n(&g_cpu_feature_bits, __ATOMIC_RELAXED);
     if (v == 0) {
         const CpuFeatures f = detect();
-        v = 1u | (f.aesni ? 2u : 0u) | (f.vaes_avx2 ? 4u : 0u);
-        __atomic_store_n(&g_cached, v, __ATOMIC_RELAXED);
+        v = kFeatureDetected | (f.aesni ? kFeatureAesNi : 0u) | (f.vaes_avx2 ? kFeatureVaes : 0u);
+        __atomic_store_n(&g_cpu_feature_bits, v, __ATOMIC_RELAXED);
     }
     CpuFeatures f;
-    f.aesni = (v & 2u) != 0;
-    f.vaes_avx2 = (v & 4u) != 0;
+    f.aesni = (v & kFeatureAesNi) != 0;
+    f.vaes_avx2 = (v & kFeatureVaes) != 0;
     return f;
 }
 

@@ -30,4 +30,16 @@ struct CpuFeatures {
 // benign race writes the same value.
 CpuFeatures cpu_features();
 
+// The cache itself: 0 = not detected yet, else 1 | aesni << 1 | vaes << 2.
+constexpr unsigned kFeatureDetected = 1, kFeatureAesNi = 2, kFeatureVaes = 4;
+extern unsigned g_cpu_feature_bits;
+
+// Whether the ymm engine may run here, without a function call once detected
+// (SimdGuard asks this before it has saved anything).
+inline bool simd_state_is_wide() {
+    const unsigned bits = __atomic_load_n(&g_cpu_feature_bits, __ATOMIC_RELAXED);
+    if (bits != 0) return (bits & kFeatureVaes) != 0;
+    return cpu_features().vaes_avx2;
+}
+
 } // namespace sv::crypto::detail

@@ -1,8 +1,8 @@
 // AES-XTS sector cipher, bit-compatible with dm-crypt `aes-xts-plain64`
 // (IEEE 1619-2007; tweak = sector number + IV offset, 64-bit little-endian,
 // zero-padded to 16 bytes). Freestanding: no allocation, no libc.
-// The implementation is chosen once at run time from CPUID (AES-NI or the
-// constant-time portable fallback).
+// The implementation is chosen once at run time from CPUID (VAES on ymm,
+// AES-NI, or the constant-time portable fallback).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +19,7 @@ namespace sv::crypto {
 enum class XtsImpl : uint8_t {
     Portable, // constant-time bitsliced AES, general-purpose registers only
     AesNi,    // AES-NI + PCLMULQDQ, 8 blocks in flight, xmm0-15
+    Vaes,     // VAES + VPCLMULQDQ on ymm (AVX2, no AVX-512), 16 blocks in flight, ymm0-15
 };
 
 class Xts {

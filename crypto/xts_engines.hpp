@@ -28,4 +28,8 @@ void xts_portable_decrypt(const XtsKeySchedule& ks, const XtsRun& run);
 void xts_aesni_encrypt(const XtsKeySchedule& ks, const XtsRun& run);
 void xts_aesni_decrypt(const XtsKeySchedule& ks, const XtsRun& run);
 
+// VAES + VPCLMULQDQ on ymm (AVX2 class), 16 blocks in flight; uses ymm0-15.
+void xts_vaes_encrypt(const XtsKeySchedule& ks, const XtsRun& run);
+void xts_vaes_decrypt(const XtsKeySchedule& ks, const XtsRun& run);
+
 } // namespace sv::crypto::detail

@@ -88,11 +88,21 @@ TEST(XtsApi, ImplementationSelection) {
     EXPECT_TRUE(Xts::is_supported(XtsImpl::Portable));
     EXPECT_TRUE(xts.set_implementation(XtsImpl::Portable).ok());
     EXPECT_EQ(xts.implementation(), XtsImpl::Portable);
-    if (Xts::is_supported(XtsImpl::AesNi)) {
-        EXPECT_EQ(Xts::best_implementation(), XtsImpl::AesNi);
-        EXPECT_TRUE(xts.set_implementation(XtsImpl::AesNi).ok());
-    } else {
-        EXPECT_EQ(xts.set_implementation(XtsImpl::AesNi).error(), Error::Unsupported);
+    // Preference: VAES, then AES-NI, then the portable fallback.
+    const XtsImpl expected = Xts::is_supported(XtsImpl::Vaes)    ? XtsImpl::Vaes
+                             : Xts::is_supported(XtsImpl::AesNi) ? XtsImpl::AesNi
+                                                                 : XtsImpl::Portable;
+    EXPECT_EQ(Xts::best_implementation(), expected);
+    for (XtsImpl impl : {XtsImpl::AesNi, XtsImpl::Vaes}) {
+        if (Xts::is_supported(impl)) {
+            EXPECT_TRUE(xts.set_implementation(impl).ok());
+            EXPECT_EQ(xts.implementation(), impl);
+        } else {
+            EXPECT_EQ(xts.set_implementation(impl).error(), Error::Unsupported);
+        }
+    }
+    if (Xts::is_supported(XtsImpl::Vaes)) {
+        EXPECT_TRUE(Xts::is_supported(XtsImpl::AesNi));
     }
 }
 

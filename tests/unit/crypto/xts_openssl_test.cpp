@@ -3,6 +3,7 @@
 // AES-NI engine against the portable fallback byte for byte.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "crypto/xts.hpp"
@@ -19,8 +20,8 @@ constexpr uint64_t kSectorNumbers[] = {
 };
 
 // Sector sizes: dm-crypt's 512..4096, plus odd multiples of 16 that leave a
-// tail after the 8-block groups of the AES-NI engine.
-constexpr size_t kSectorSizes[] = {16, 32, 48, 112, 128, 144, 272, 512, 1024, 2048, 4096, 4112};
+// tail after the 8-block (AES-NI) or 16-block (VAES) groups.
+constexpr size_t kSectorSizes[] = {16, 32, 48, 112, 128, 144, 240, 272, 496, 512, 1024, 2048, 4096, 4112};
 
 // Sector counts around the 4-sector (portable) and 8-sector (AES-NI) tweak
 // batches.
@@ -72,22 +73,36 @@ TEST(XtsOpenssl, AesNiAes256) {
     check_against_openssl(XtsImpl::AesNi, 64, 8u << 20, 2);
 }
 
+// The VAES engine exists only on CPUs with VAES + VPCLMULQDQ + AVX2: where
+// CPUID lacks them these tests are reported as SKIPPED (with the reason),
+// never as passed.
+TEST(XtsOpenssl, VaesAes128) {
+    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against OpenSSL\n");
+    check_against_openssl(XtsImpl::Vaes, 32, 8u << 20, 21);
+}
+
+TEST(XtsOpenssl, VaesAes256) {
+    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against OpenSSL\n");
+    check_against_openssl(XtsImpl::Vaes, 64, 8u << 20, 22);
+}
+
 // The bitsliced fallback is slow under ASan: a smaller budget, same coverage
 // of sizes, counts and sector numbers.
 TEST(XtsOpenssl, PortableAes128) { check_against_openssl(XtsImpl::Portable, 32, 256u << 10, 3); }
 TEST(XtsOpenssl, PortableAes256) { check_against_openssl(XtsImpl::Portable, 64, 256u << 10, 4); }
 
-TEST(XtsOpenssl, AesNiMatchesPortableByteForByte) {
-    if (!Xts::is_supported(XtsImpl::AesNi)) GTEST_SKIP() << "CPU has no AES-NI";
-    std::mt19937_64 rng(5);
+void cross_check_with_portable(XtsImpl impl) {
+    std::mt19937_64 rng(5 + static_cast<int>(impl));
     for (size_t key_len : {size_t{32}, size_t{64}}) {
-        for (size_t sector_size : {size_t{512}, size_t{4096}, size_t{48}}) {
+        for (size_t sector_size : {size_t{512}, size_t{4096}, size_t{48}, size_t{272}, size_t{4112}}) {
             for (uint64_t first : {uint64_t{0}, uint64_t{0xffffffff}, ~uint64_t{0} - 2}) {
                 const Bytes key = test::random_key(rng, key_len);
                 const size_t bytes = sector_size * 11;
                 const Bytes pt = test::random_bytes(rng, bytes);
                 Xts fast, slow;
-                ASSERT_TRUE(fast.set_implementation(XtsImpl::AesNi).ok());
+                ASSERT_TRUE(fast.set_implementation(impl).ok());
                 ASSERT_TRUE(slow.set_implementation(XtsImpl::Portable).ok());
                 ASSERT_TRUE(fast.set_key(key).ok());
                 ASSERT_TRUE(slow.set_key(key).ok());
@@ -104,10 +119,20 @@ TEST(XtsOpenssl, AesNiMatchesPortableByteForByte) {
     }
 }
 
+TEST(XtsOpenssl, AesNiMatchesPortableByteForByte) {
+    if (!Xts::is_supported(XtsImpl::AesNi)) GTEST_SKIP() << "CPU has no AES-NI";
+    cross_check_with_portable(XtsImpl::AesNi);
+}
+
+TEST(XtsOpenssl, VaesMatchesPortableByteForByte) {
+    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    cross_check_with_portable(XtsImpl::Vaes);
+}
+
 // A run of sectors equals the same sectors done one call at a time.
 TEST(XtsOpenssl, MultiSectorRunEqualsSingleSectorCalls) {
     std::mt19937_64 rng(6);
-    for (XtsImpl impl : {XtsImpl::Portable, XtsImpl::AesNi}) {
+    for (XtsImpl impl : {XtsImpl::Portable, XtsImpl::AesNi, XtsImpl::Vaes}) {
         if (!Xts::is_supported(impl)) continue;
         const Bytes key = test::random_key(rng, 64);
         Xts xts;

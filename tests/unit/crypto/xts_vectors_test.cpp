@@ -98,10 +98,18 @@ Bytes pattern512() {
 std::vector<XtsImpl> engines() {
     std::vector<XtsImpl> out{XtsImpl::Portable};
     if (Xts::is_supported(XtsImpl::AesNi)) out.push_back(XtsImpl::AesNi);
+    if (Xts::is_supported(XtsImpl::Vaes)) out.push_back(XtsImpl::Vaes);
     return out;
 }
 
-const char* name(XtsImpl impl) { return impl == XtsImpl::AesNi ? "aesni" : "portable"; }
+const char* name(XtsImpl impl) {
+    switch (impl) {
+    case XtsImpl::AesNi: return "aesni";
+    case XtsImpl::Vaes: return "vaes";
+    case XtsImpl::Portable: break;
+    }
+    return "portable";
+}
 
 TEST(XtsVectors, Ieee1619AnnexB) {
     for (const Vector& v : kVectors) {
@@ -144,6 +152,13 @@ TEST(XtsVectors, Ieee1619Vector1EnginesAndRejection) {
         detail::xts_aesni_encrypt(ks, {out.data(), pt.data(), 1, 32, 0});
         EXPECT_EQ(out, ct);
         detail::xts_aesni_decrypt(ks, {out.data(), out.data(), 1, 32, 0});
+        EXPECT_EQ(out, pt);
+    }
+    if (Xts::is_supported(XtsImpl::Vaes)) {
+        out.assign(32, 0xee);
+        detail::xts_vaes_encrypt(ks, {out.data(), pt.data(), 1, 32, 0});
+        EXPECT_EQ(out, ct);
+        detail::xts_vaes_decrypt(ks, {out.data(), out.data(), 1, 32, 0});
         EXPECT_EQ(out, pt);
     }
     Xts xts;
