@@ -87,7 +87,7 @@ TEST(CoreMemoryMap, QemuMapWithRamAbove4G) {
     ASSERT_TRUE(well_formed(m));
     EXPECT_EQ(m.size(), 8u);
     EXPECT_EQ(m.highest_end(), 0x1c0000000u);
-    EXPECT_EQ(m.total(MemoryType::Ram), 0x9fc00u + 0xbfee0000u + 0xc0000000u);
+    EXPECT_EQ(m.total(MemoryType::Ram), 0x9fc00ull + 0xbfee0000ull + 0xc0000000ull);
     EXPECT_TRUE(m.is_ram(4 * GiB, 3 * GiB));
     EXPECT_FALSE(m.is_ram(4 * GiB - 4096, 8192)); // straddles the hole
     // Highest 2 MiB-aligned 64 MiB: above 4 GiB without a limit, below 3 GiB with one.

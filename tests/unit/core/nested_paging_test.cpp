@@ -76,7 +76,7 @@ TEST_F(CoreNestedPaging, InitAllocatesEmptyRoot) {
 TEST_F(CoreNestedPaging, IdentityMapUses2MiBPages) {
     ASSERT_TRUE(npt.map(0, 0, 1 * GiB, NestedAccess::ReadWrite).ok());
     EXPECT_EQ(mem.used(), 3u); // PML4, PDPT, one PD of 512 large entries
-    for (uint64_t gpa : {0x0ull, 0x9fc00ull, 0x100000ull, 0x12345678ull, 1 * GiB - 1}) {
+    for (uint64_t gpa : std::initializer_list<uint64_t>{0x0, 0x9fc00, 0x100000, 0x12345678, 1 * GiB - 1}) {
         const NestedMapping m = npt.lookup(gpa);
         EXPECT_EQ(m.hpa, gpa);
         EXPECT_EQ(m.access, NestedAccess::ReadWrite);
@@ -131,13 +131,15 @@ TEST_F(CoreNestedPaging, EveryLevelHasTheUserBit) {
     ASSERT_TRUE(npt.map(0, 0, 64 * MiB, NestedAccess::ReadWrite).ok());
     ASSERT_TRUE(npt.map(512 * GiB + 0x5000, 0x5000, 0x3000, NestedAccess::ReadOnly).ok()); // 4 KiB, new PML4E
     ASSERT_TRUE(npt.map_all_to(16 * MiB, 0x4000, 0x9000, NestedAccess::ReadOnly).ok());        // split
-    for (uint64_t gpa : {0x0ull, 0x1234000ull, 16 * MiB, 16 * MiB + 0x5000, 512 * GiB + 0x6000}) {
+    for (uint64_t gpa : std::initializer_list<uint64_t>{0x0, 0x1234000, 16 * MiB, 16 * MiB + 0x5000, 512 * GiB + 0x6000}) {
         const std::vector<uint64_t> walk = raw_walk(mem, npt.root(), gpa);
         ASSERT_GE(walk.size(), 3u) << std::hex << gpa;
         for (size_t level = 0; level < walk.size(); ++level) {
             EXPECT_NE(walk[level] & P, 0u) << std::hex << gpa << " level " << 4 - level;
             EXPECT_NE(walk[level] & U, 0u) << std::hex << gpa << " level " << 4 - level;
-            if (level + 1 < walk.size()) EXPECT_NE(walk[level] & W, 0u) << "non-leaf entries are writable";
+            if (level + 1 < walk.size()) {
+                EXPECT_NE(walk[level] & W, 0u) << "non-leaf entries are writable";
+            }
         }
     }
     // Every entry of the split page table, not just the ones looked up.
