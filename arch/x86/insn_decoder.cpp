@@ -171,7 +171,7 @@ Result<OpcodeForm> read_vector_opcode(ByteCursor& in, CpuMode mode, uint8_t esca
     case 6:
         if (escape == 0x62) return form; // EVEX maps 5, 6 (AVX512-FP16): no immediate
         return fail(Error::Malformed);
-    default: return fail(Error::Malformed);
+    default: return fail(Error::Malformed); // reserved maps (and APX's EVEX map 4: not supported)
     }
 }
 

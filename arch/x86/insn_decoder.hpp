@@ -144,7 +144,9 @@ struct GuestGprs {
 
 // Segment the memory operand uses: the override prefix if any, else SS for
 // rBP/rSP-based addresses and DS otherwise (SDM vol. 1 3.7.4). The destination
-// of STOS/MOVS (ES:rDI) cannot be overridden.
+// of STOS/MOVS/INS (ES:rDI) cannot be overridden. In 64-bit mode the caller
+// treats the ES/CS/SS/DS bases as 0; only FS and GS bases apply (SDM vol. 1
+// 3.7.4.1).
 [[nodiscard]] Segment memory_segment(const Instruction& insn);
 [[nodiscard]] Segment string_source_segment(const Instruction& insn);
 
