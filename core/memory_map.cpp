@@ -69,6 +69,8 @@ Result<void> MemoryMap::normalize() {
         size_t k = 0;
         for (size_t p = 0; p < count_; ++p) {
             const MemoryRegion q = regions_[p];
+            // A region that splits around r adds one entry: check every push.
+            if (k == capacity) return fail(Error::OutOfMemory);
             if (q.end() <= r.base || q.base >= r.end()) {
                 kept[k++] = q;
                 continue;

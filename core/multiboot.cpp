@@ -64,7 +64,8 @@ Result<void> parse_v1(uint64_t info, GuestMemory& mem, BootInfo& out) {
     // Each entry: u32 size (not counting itself), u64 base, u64 length, u32 type.
     for (uint32_t off = 0; off + 24 <= length;) {
         const uint32_t size = load<uint32_t>(map + off);
-        if (size < 20) return fail(Error::Malformed);
+        // size + 4 must stay inside the map (and cannot wrap `off`).
+        if (size < 20 || size > length - off - 4) return fail(Error::Malformed);
         TRY(out.memory.add(load<uint64_t>(map + off + 4), load<uint64_t>(map + off + 12),
                            e820_type(load<uint32_t>(map + off + 20))));
         off += size + 4;
@@ -86,7 +87,7 @@ Result<void> parse_v2(uint64_t info, GuestMemory& mem, BootInfo& out) {
     for (uint32_t off = 8; off + 8 <= total;) {
         const uint32_t type = load<uint32_t>(mbi + off);
         const uint32_t size = load<uint32_t>(mbi + off + 4);
-        if (size < 8 || off + size > total) return fail(Error::Malformed);
+        if (size < 8 || size > total - off) return fail(Error::Malformed); // off + size may wrap
         const uint8_t* tag = mbi + off;
         if (type == 0) break;
         if (type == 1) { // command line
@@ -96,9 +97,10 @@ Result<void> parse_v2(uint64_t info, GuestMemory& mem, BootInfo& out) {
             TRY(add_module(out, load<uint32_t>(tag + 8), load<uint32_t>(tag + 12),
                            reinterpret_cast<const char*>(tag + 16)));
         } else if (type == 6) { // memory map: u32 entry_size, u32 version, entries
+            if (size < 16) return fail(Error::Malformed);
             const uint32_t entry_size = load<uint32_t>(tag + 8);
             if (entry_size < 24) return fail(Error::Malformed);
-            for (uint32_t e = 16; e + entry_size <= size; e += entry_size) {
+            for (uint32_t e = 16; entry_size <= size - e; e += entry_size) {
                 TRY(out.memory.add(load<uint64_t>(tag + e), load<uint64_t>(tag + e + 8),
                                    e820_type(load<uint32_t>(tag + e + 16))));
             }
