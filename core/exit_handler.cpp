@@ -46,6 +46,9 @@ uint64_t segment_base(const VcpuState& s, x86::Segment seg) {
     return 0;
 }
 
+// The bytes of RAX an IN/OUT of `size` bytes uses: AL, AX or EAX.
+uint64_t io_size_mask(uint8_t size) { return size >= 4 ? 0xFFFFFFFFull : (1ull << (8 * size)) - 1; }
+
 uint64_t address_mask(uint8_t address_size) {
     return address_size >= 8 ? ~0ull : (1ull << (8 * address_size)) - 1;
 }
@@ -158,7 +161,7 @@ void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
     if (!handler) {
         // Trapped but unowned (a BAR moved away): behave as an empty bus.
         if (!io.is_write && !io.is_string) {
-            const uint64_t mask = io.size == 4 ? 0xFFFFFFFFull : (1ull << (8 * io.size)) - 1;
+            const uint64_t mask = io_size_mask(io.size);
             s.reg(Gpr::Rax) = (s.reg(Gpr::Rax) & ~mask) | mask;
         }
         s.rip = exit.next_rip;
@@ -169,10 +172,10 @@ void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
         return;
     }
     if (io.is_write) {
-        handler->io_out(io.port, io.size, static_cast<uint32_t>(s.reg(Gpr::Rax)));
+        handler->io_out(io.port, io.size, static_cast<uint32_t>(s.reg(Gpr::Rax) & io_size_mask(io.size)));
     } else {
         const uint32_t v = handler->io_in(io.port, io.size);
-        const uint64_t mask = io.size == 4 ? 0xFFFFFFFFull : (1ull << (8 * io.size)) - 1;
+        const uint64_t mask = io_size_mask(io.size);
         // A 32-bit IN zero-extends into RAX; 8/16-bit INs merge (SDM vol. 2 IN).
         if (io.size == 4) s.reg(Gpr::Rax) = v;
         else s.reg(Gpr::Rax) = (s.reg(Gpr::Rax) & ~mask) | (v & mask);

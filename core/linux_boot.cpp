@@ -74,6 +74,7 @@ Result<LinuxPlacement> place_linux(const BzImageInfo& info, uint64_t initrd_size
 Result<void> build_boot_params(std::span<uint8_t, 4096> zp, std::span<const uint8_t> image,
                                const LinuxPlacement& p, const MemoryMap& guest_map) {
     for (auto& b : zp) b = 0;
+    if (image.size() < 0x202) return fail(Error::Malformed);
     // boot.rst: the setup header runs from 0x1f1 to 0x202 + the byte at 0x201.
     const size_t header_end = 0x202 + image[0x201];
     if (header_end > image.size() || header_end > 0x290) return fail(Error::Malformed);

@@ -80,6 +80,7 @@ Result<void> NestedPageTable::map(uint64_t gpa, uint64_t hpa, uint64_t size, Nes
 Result<void> NestedPageTable::map_all_to(uint64_t gpa, uint64_t size, uint64_t hpa,
                                          NestedAccess access) {
     if ((gpa | hpa | size) & (page_4k - 1)) return fail(Error::InvalidArgument);
+    if (gpa + size < gpa || gpa + size > max_address || hpa >= max_address) return fail(Error::OutOfRange);
     for (uint64_t off = 0; off < size; off += page_4k) TRY(map_page(gpa + off, hpa, page_4k, access));
     return {};
 }
