@@ -18,6 +18,7 @@ const char* to_string(Reject r) {
     case Reject::PacketPrdInvalid: return "ATAPI DMA with invalid PRD table";
     case Reject::CryptoFailed: return "XTS engine error";
     case Reject::PortsUnassigned: return "bus-master or control port unassigned";
+    case Reject::DeviceBusy: return "command written while device busy";
     }
     return "?";
 }
@@ -78,7 +79,7 @@ void IdeChannel::set_ports(const Ports& ports) {
 uint32_t IdeChannel::io_in(uint16_t port, uint8_t size) {
     if (size != 1 && size != 2 && size != 4) return 0xffffffffu;
     if (port == cmd_port(CmdReg::Data)) {
-        if (pio_mode_ == PioMode::None) return io_.in(port, size);
+        if (pio_mode_ == PioMode::None || pio_mode_ == PioMode::Packet) return io_.in(port, size);
         uint8_t b[4] = {};
         pio_read(b, size);
         return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
@@ -92,7 +93,11 @@ uint32_t IdeChannel::io_in(uint16_t port, uint8_t size) {
 void IdeChannel::io_out(uint16_t port, uint8_t size, uint32_t value) {
     if (size != 1 && size != 2 && size != 4) return;
     if (port == cmd_port(CmdReg::Data)) {
-        if (pio_mode_ == PioMode::None) return io_.out(port, size, value);
+        if (pio_mode_ == PioMode::None || pio_mode_ == PioMode::Packet) {
+            if (raw_data_out_allowed()) return io_.out(port, size, value);
+            stats_.pio_bytes_dropped += size;
+            return;
+        }
         const uint8_t b[4] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8),
                               static_cast<uint8_t>(value >> 16), static_cast<uint8_t>(value >> 24)};
         return pio_write(b, size);
@@ -102,14 +107,21 @@ void IdeChannel::io_out(uint16_t port, uint8_t size, uint32_t value) {
 }
 
 void IdeChannel::io_in_string(uint16_t port, uint8_t size, std::span<uint8_t> data) {
-    if (port != cmd_port(CmdReg::Data) || pio_mode_ == PioMode::None || size == 0)
+    if (port != cmd_port(CmdReg::Data) || pio_mode_ == PioMode::None ||
+        pio_mode_ == PioMode::Packet || size == 0)
         return IoHandler::io_in_string(port, size, data);
     pio_read(data.data(), data.size() - data.size() % size);
 }
 
 void IdeChannel::io_out_string(uint16_t port, uint8_t size, std::span<const uint8_t> data) {
-    if (port != cmd_port(CmdReg::Data) || pio_mode_ == PioMode::None || size == 0)
-        return IoHandler::io_out_string(port, size, data);
+    if (port != cmd_port(CmdReg::Data) || size == 0) return IoHandler::io_out_string(port, size, data);
+    if (pio_mode_ == PioMode::None || pio_mode_ == PioMode::Packet) {
+        if (!raw_data_out_allowed()) {
+            stats_.pio_bytes_dropped += data.size();
+            return;
+        }
+        return IoHandler::io_out_string(port, size, data); // element by element, raw
+    }
     pio_write(data.data(), data.size() - data.size() % size);
 }
 
@@ -159,7 +171,25 @@ void IdeChannel::reset_command_state() {
     fake_ata_error_ = false;
 }
 
+bool IdeChannel::raw_data_out_allowed() {
+    // Only an ATAPI PACKET takes data-out that is not user data. Check the
+    // selected device each time: the guest could select the other device,
+    // one still waiting in a WRITE SECTORS data-out phase (ATA8-APT §11.6).
+    if (pio_mode_ != PioMode::Packet) return false;
+    const uint8_t dev = static_cast<uint8_t>(io_.in(cmd_port(CmdReg::Device), 1));
+    return ((dev & device::kDev) ? 1 : 0) == packet_device_;
+}
+
 void IdeChannel::command_written(uint8_t op) {
+    // ATA8-APT §6.1.9 / §11: the host shall not write Command while BSY or
+    // DRQ is set. A device may ignore such a write and stay in its current
+    // data phase, so forwarding it (and forgetting that phase) could let
+    // later data-port writes reach the device raw: drop it instead. Alternate
+    // Status is read so a pending INTRQ stays pending for the guest.
+    if (ports_.control != 0) {
+        const uint8_t alt = static_cast<uint8_t>(io_.in(ports_.control, 1));
+        if (alt & (status::kBsy | status::kDrq)) return reject(Reject::DeviceBusy);
+    }
     // A completed read still owed to the guest is delivered first; anything
     // still armed or running belongs to a command the guest gave up on.
     poll_dma_completion();
@@ -181,7 +211,12 @@ void IdeChannel::command_written(uint8_t op) {
         multiple_count_[tf.device] = static_cast<uint8_t>(tf.sectors == 256 ? 0 : tf.sectors);
         break;
     }
-    case CommandKind::Packet: packet_pending_ = true; break;
+    case CommandKind::Packet: {
+        packet_pending_ = true;
+        pio_mode_ = PioMode::Packet;
+        packet_device_ = (io_.in(cmd_port(CmdReg::Device), 1) & device::kDev) ? 1 : 0;
+        break;
+    }
     case CommandKind::NonUserData: break;
     case CommandKind::Refused:
         reject(Reject::RefusedOpcode);

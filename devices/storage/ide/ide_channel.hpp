@@ -84,7 +84,9 @@ class IdeChannel final : public IoHandler {
 
   private:
     enum class DmaState : uint8_t { Idle, Armed, Running, Done };
-    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify };
+    // None: no data phase we know of: reads pass through, writes are dropped.
+    // Packet: ATAPI PIO (CDB and data) passes through, to the PACKET's device only.
+    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify, Packet };
 
     struct DmaRequest {
         uint64_t lba = 0;
@@ -139,6 +141,7 @@ class IdeChannel final : public IoHandler {
     void pio_write(const uint8_t* src, size_t n);
     void pio_pull_sector();
     void pio_push_sector();
+    bool raw_data_out_allowed();
 
     Config config_;
     Ports& ports_ = config_.ports;
@@ -164,6 +167,7 @@ class IdeChannel final : public IoHandler {
     DmaState dma_state_ = DmaState::Idle;
     DmaRequest dma_;
     bool packet_pending_ = false; // PACKET sent: a START is an ATAPI DMA
+    uint8_t packet_device_ = 0;   // device the PACKET command went to
     bool aborted_pending_ = false; // last command replaced by NOP: swallow its START
 
     // Streaming state of fill/drain (shadow offset of completed sectors plus a

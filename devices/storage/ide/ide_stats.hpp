@@ -19,8 +19,9 @@ enum class Reject : uint8_t {
     PacketPrdInvalid,     // ATAPI DMA with a bad PRD table (not started)
     CryptoFailed,         // the XTS engine refused a request (fail closed)
     PortsUnassigned,      // BAR4 (bus master) or the control port is not assigned yet
+    DeviceBusy,           // command written while BSY/DRQ: dropped (ATA8-APT forbids it)
 };
-constexpr unsigned kRejectCount = 8;
+constexpr unsigned kRejectCount = 9;
 const char* to_string(Reject r);
 
 struct IdeStats {
