@@ -7,6 +7,11 @@ Stable interface (see ./shadowvisor help run):
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
       [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
+  run --iso FILE [--disk ide|ahci|nvme:IMAGE]... [--cpus N] [--memory MIB]
+      [--timeout SECONDS] [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
+      boots a GRUB ISO from tools/build-grub-iso.sh (hypervisor, guest kernel,
+      initramfs, command lines and key are inside it) from the IDE CD-ROM
+      (secondary master, so --disk ide takes slots 0, 1 and 3).
 
 Guest console and hypervisor log go to stdout; the standard input is passed
 to the guest's serial console. Exit status:
@@ -43,8 +48,10 @@ def die(msg, code=2):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="shadowvisor run", description="Boot a guest under QEMU.")
-    p.add_argument("--kernel", required=True, help="guest kernel (bzImage)")
-    p.add_argument("--initrd", required=True, help="guest initramfs")
+    p.add_argument("--kernel", help="guest kernel (bzImage); required unless --iso")
+    p.add_argument("--initrd", help="guest initramfs; required unless --iso")
+    p.add_argument("--iso", metavar="FILE",
+                   help="boot this GRUB ISO (tools/build-grub-iso.sh) from the CD-ROM instead")
     p.add_argument("--append", default="", help="guest kernel command line")
     p.add_argument("--disk", action="append", default=[], metavar="ide|ahci|nvme:IMAGE")
     p.add_argument("--key-file", help="disk encryption key: 64 raw bytes (AES-256-XTS) or 32 (AES-128-XTS)")
@@ -60,7 +67,22 @@ def parse_args(argv):
                    help="extra QEMU argument (repeatable)")
     p.add_argument("--qemu", default=os.environ.get("SV_QEMU", "qemu-system-x86_64"))
     p.add_argument("--dry-run", action="store_true", help="print the QEMU command and exit")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.iso is None:
+        missing = [o for o, v in (("--kernel", a.kernel), ("--initrd", a.initrd)) if v is None]
+        if missing:
+            p.error("the following arguments are required: %s" % ", ".join(missing))
+    else:
+        # Everything the loader needs is inside the ISO (see build-grub-iso.sh).
+        for opt, given in (("--kernel", a.kernel is not None), ("--initrd", a.initrd is not None),
+                           ("--append", bool(a.append)), ("--key-file", a.key_file is not None),
+                           ("--no-hypervisor", a.no_hypervisor),
+                           ("--hypervisor", a.hypervisor != DEFAULT_HYPERVISOR),
+                           ("--hypervisor-append", bool(a.hypervisor_append))):
+            if given:
+                p.error("%s cannot be used with --iso (build the ISO with "
+                        "tools/build-grub-iso.sh instead)" % opt)
+    return a
 
 
 def multiboot_module(path, args):
@@ -70,7 +92,8 @@ def multiboot_module(path, args):
 
 
 def qemu_command(a):
-    for f, what in ((a.kernel, "--kernel"), (a.initrd, "--initrd")):
+    files = ((a.iso, "--iso"),) if a.iso is not None else ((a.kernel, "--kernel"), (a.initrd, "--initrd"))
+    for f, what in files:
         if not os.path.isfile(f):
             die("%s: no such file: %s" % (what, f))
     if a.cpus < 1 or a.memory < 64:
@@ -84,7 +107,10 @@ def qemu_command(a):
            "-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-nic", "none",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
-    if a.no_hypervisor:
+    if a.iso is not None:
+        # SeaBIOS boots GRUB from the CD-ROM; GRUB loads the hypervisor.
+        cmd += ["-cdrom", os.path.abspath(a.iso).replace(",", ",,"), "-boot", "d"]
+    elif a.no_hypervisor:
         cmd += ["-kernel", a.kernel, "-append", cmdline, "-initrd", a.initrd]
     else:
         if not os.path.isfile(a.hypervisor):
@@ -111,10 +137,12 @@ def qemu_command(a):
         i = counts[kind]
         counts[kind] += 1
         if kind == "ide":
-            if i >= 4:
-                die("at most 4 IDE disks")
-            # The PIIX controller's 4 slots; 2 is where QEMU puts its default CD-ROM.
-            cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d,cache=writeback" % (image, i)]
+            # The PIIX controller's 4 slots; 2 is where QEMU puts its default
+            # CD-ROM (which holds the ISO with --iso, leaving 3 slots).
+            slots = (0, 1, 3) if a.iso is not None else (0, 1, 2, 3)
+            if i >= len(slots):
+                die("at most %d IDE disks%s" % (len(slots), " with --iso" if a.iso is not None else ""))
+            cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d,cache=writeback" % (image, slots[i])]
         elif kind == "ahci":
             cmd += ["-device", "ahci,id=ahci%d" % i,
                     "-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
@@ -226,7 +254,9 @@ def main(argv):
     start = time.monotonic()
     status, reason = run(cmd, a.timeout)
     elapsed = time.monotonic() - start
-    mode = "directly" if a.no_hypervisor else "under the hypervisor"
+    mode = ("directly" if a.no_hypervisor else
+            "under the hypervisor, booted by GRUB from %s" % a.iso if a.iso is not None else
+            "under the hypervisor")
     if reason == "timeout":
         print("\nshadowvisor run: error: timeout: guest did not power off within %g s" % a.timeout,
               file=sys.stderr, flush=True)
