@@ -11,11 +11,34 @@ interface `./shadowvisor run --key-file`:
                   dm-crypt (aes-xts-plain64, same key) and reads it back too.
   ide-aes128      the same round trip with a 32-byte key (AES-128-XTS).
   bad-keys        missing, short, equal-halves key files: refused, no guest.
+  ide-fs          the guest makes an ext2 file system on the encrypted disk,
+                  writes files (text, O_DIRECT pattern, buffered copy), remounts
+                  and reads them back; the host decrypts the whole image with
+                  OpenSSL, e2fsck -fn must find it clean, and debugfs extracts
+                  the files with the expected content; the raw image holds no
+                  plaintext.
+  ide-pio         the ide-roundtrip write with the guest forced to PIO
+                  (libata.dma=0: READ/WRITE SECTORS/MULTIPLE through the data
+                  port): every ATA device reports a PIO mode, the hypervisor
+                  counts no DMA but encrypts/decrypts every byte; OpenSSL
+                  decrypts the image to the pattern, a bare boot with dm-crypt
+                  reads it.
+  ide-simd        SIMD state preservation: sv-simd keeps known values in
+                  xmm0-xmm15 (ymm with AVX) and checks them in an inline-asm
+                  spin loop while sv-diskio does O_DIRECT I/O on the encrypted
+                  disk, so the hypervisor's AES-NI engine runs on exits taken
+                  while the spinner's registers are live; no register may
+                  change. A negative control (a deliberate change of xmm5
+                  through a signal frame) must be detected.
+  ide-simd-pio    the same with PIO (libata.dma=0): sectors are decrypted in
+                  the driver's interrupt handler, preempting the spinner.
 
 Usage: encryption.py TEST --build-dir DIR
 """
 import argparse
+import hashlib
 import os
+import re
 import subprocess
 import sys
 
@@ -29,8 +52,23 @@ REGIONS = [(1 << 20, 256 << 10, "4K"), (8 << 20, 4 << 20, "1M")]  # offset, size
 SEED = 31
 
 
-def regions_arg():
-    return ",".join("%dK:%dK:%s" % (o >> 10, s >> 10, r) for o, s, r in REGIONS)
+IDE_STATS_RE = re.compile(r"\[sv\] info\s+(ide\d+\.\d+): dma (\d+) encrypted (\d+) B "
+                          r"decrypted (\d+) B copied (\d+) B aborted (\d+)")
+
+
+def regions_arg(regions=None):
+    return ",".join("%dK:%dK:%s" % (o >> 10, s >> 10, r) for o, s, r in (regions or REGIONS))
+
+
+def ide_stats(b, channel="ide0.0"):
+    """The hypervisor's power-off statistics of one IDE channel:
+    dict(dma, encrypted, decrypted, copied, aborted)."""
+    for m in IDE_STATS_RE.finditer(b.log):
+        if m.group(1) == channel:
+            keys = ("dma", "encrypted", "decrypted", "copied", "aborted")
+            return dict(zip(keys, (int(g) for g in m.groups()[1:])))
+    raise svtest.Fail("the hypervisor log has no '%s: dma N encrypted X B decrypted Y B' "
+                      "statistics line" % channel)
 
 
 def write_key(h, nbytes):
@@ -133,8 +171,187 @@ def hypervisor_refuses(h, bad_key, name):
     line = next(l for l in out.splitlines() if "key" in l and "[sv] ERROR" in l)
     print("svtest: hypervisor refuses %s key module: %s" % (name, line.strip()))
 
+# --- file system ---------------------------------------------------------------
 
-TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys}
+FS_MSG = ("shadowvisor fs test: this sentence is stored on an ext2 file system, "
+          "encrypted by the hypervisor.")  # the same text as in guest/tests/fs
+FS_SEED = 41
+FS_KIB = 4096
+
+
+def debugfs_dump(image, path, out):
+    if os.path.exists(out):
+        os.unlink(out)
+    r = subprocess.run(["debugfs", "-R", "dump %s %s" % (path, out), image],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not os.path.isfile(out):
+        raise svtest.Fail("debugfs could not extract %s: %s" % (path, (r.stdout + r.stderr).strip()))
+    with open(out, "rb") as f:
+        return f.read()
+
+
+def t_ide_fs(h):
+    for tool in ("e2fsck", "debugfs"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK)
+                   for d in os.environ.get("PATH", "").split(":") + ["/sbin", "/usr/sbin"]):
+            raise svtest.Fail("%s missing on the host (apt-get install e2fsprogs)" % tool)
+    os.environ["PATH"] = os.environ.get("PATH", "") + ":/sbin:/usr/sbin"
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=32)
+    b = h.boot("sv.test=fs sv.fsseed=%d sv.fskib=%d" % (FS_SEED, FS_KIB),
+               disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["fs-mkfs", "fs-write", "fs-reread"])
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["dma"] == 0 or st["encrypted"] < FS_KIB * 2048 or st["decrypted"] < FS_KIB * 1024:
+        raise svtest.Fail("the hypervisor did not encrypt/decrypt the file system traffic: %s" % st)
+
+    size = FS_KIB << 10
+    want = {"/hello.txt": (FS_MSG + "\n").encode(),
+            "/data/pattern.bin": pattern.pattern_bytes(FS_SEED, 0, size),
+            "/data/copy.bin": pattern.pattern_bytes(FS_SEED, 0, size)}
+    guest_md5 = {}
+    for i in b.infos:
+        if i.startswith("fs-md5 "):
+            _, name, digest = i.split()
+            guest_md5["/" + name] = digest
+    for path, data in want.items():
+        if guest_md5.get(path) != hashlib.md5(data).hexdigest():
+            raise svtest.Fail("guest md5 of %s is %s, expected %s"
+                              % (path, guest_md5.get(path), hashlib.md5(data).hexdigest()))
+
+    with open(img, "rb") as f:
+        raw = f.read()
+    for what, needle in (("text file", FS_MSG.encode()[:40]),
+                         ("pattern file", want["/data/pattern.bin"][:4096]),
+                         ("pattern file tail", want["/data/pattern.bin"][-4096:])):
+        if needle in raw:
+            raise svtest.Fail("the raw image holds the %s in plaintext at %d" % (what, raw.index(needle)))
+    if raw[1024 + 56:1024 + 58] == b"\x53\xef" and raw[1024 + 120:1024 + 124] == b"svfs":
+        raise svtest.Fail("the raw image holds a plaintext ext2 superblock")
+    print("svtest: the raw image holds no plaintext (text, pattern, superblock)")
+
+    plain = os.path.join(h.work, "disk-ide.decrypted.img")
+    sectors = xts.decrypt_image(key, img, plain)
+    print("svtest: OpenSSL decrypted %d sectors into %s" % (sectors, plain))
+    r = subprocess.run(["e2fsck", "-fn", plain], capture_output=True, text=True)
+    out = (r.stdout + r.stderr).strip()
+    if r.returncode != 0:
+        raise svtest.Fail("e2fsck -fn on the decrypted image: status %d:\n%s" % (r.returncode, out))
+    print("svtest: e2fsck -fn clean: %s" % out.splitlines()[-1])
+    for path, data in want.items():
+        got = debugfs_dump(plain, path, os.path.join(h.work, "dump-" + os.path.basename(path)))
+        if got != data:
+            n = min(len(got), len(data))
+            i = next((k for k in range(n) if got[k] != data[k]), n)
+            raise svtest.Fail("%s extracted by debugfs differs (%d bytes, expected %d; first "
+                              "difference at %d)" % (path, len(got), len(data), i))
+        print("svtest: debugfs extracts %s: %d bytes, content as written" % (path, len(got)))
+
+
+# --- PIO ------------------------------------------------------------------------
+
+PIO_SEED = 33
+
+
+def require_pio(b):
+    modes = [i.split()[1:] for i in b.infos if i.startswith("xfer_mode ")]
+    if not modes:
+        raise svtest.Fail("the guest reported no ATA transfer mode")
+    not_pio = ["%s=%s" % (d, m) for d, m in modes if not m.startswith("PIO")]
+    if not_pio:
+        raise svtest.Fail("libata.dma=0 but the guest uses %s" % ", ".join(not_pio))
+    print("svtest: guest transfer modes: %s" % ", ".join("%s=%s" % (d, m) for d, m in modes))
+
+
+def t_ide_pio(h):
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=16)
+    names = ["disk-ata_piix-%s" % r for _, _, r in REGIONS]
+    total = sum(s for _, s, _ in REGIONS)
+    b = h.boot("libata.dma=0 sv.test=xfermode,disks sv.disks=ata_piix:%d sv.regions=%s "
+               "sv.diskmode=both" % (PIO_SEED, regions_arg()),
+               disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["xfermode"] + names)
+    require_pio(b)
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["dma"] != 0:
+        raise svtest.Fail("the guest was forced to PIO but the hypervisor counted %d DMA commands"
+                          % st["dma"])
+    if st["encrypted"] < total or st["decrypted"] < total:
+        raise svtest.Fail("PIO traffic not encrypted/decrypted by the hypervisor: %s (wrote and "
+                          "read %d B each)" % (st, total))
+
+    for off, size, _ in REGIONS:
+        if pattern.check_image(img, PIO_SEED, off, min(size, 64 << 10)) is None:
+            raise svtest.Fail("plaintext pattern found on the image at %d" % off)
+        err = xts.check_encrypted_image(img, key, PIO_SEED, off, size)
+        if err:
+            raise svtest.Fail("image region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
+    print("svtest: PIO-written image holds only ciphertext; OpenSSL decrypts it to the pattern")
+
+    b = h.boot("sv.test=disks sv.disks=ata_piix:%d sv.regions=%s sv.diskmode=verify sv.dmkey=%s"
+               % (PIO_SEED, regions_arg(), key.hex()), disks=[("ide", img)], hypervisor=False)
+    h.require_clean(b)
+    b.expect(names)
+    print("svtest: the guest's own dm-crypt (no hypervisor) opens the disk and reads the data")
+
+
+# --- SIMD state -----------------------------------------------------------------
+
+SIMD_SEED = 51
+SIMD_SECS = 8
+SIMD_IO = (1 << 20, 2 << 20, 64 << 10)  # offset, size, request
+
+
+def simd(h, pio):
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=16)
+    off, size, req = SIMD_IO
+    b = h.boot("%ssv.test=%ssimd sv.simdsecs=%d sv.simdseed=%d sv.simdio=%dK:%dK:%dK"
+               % ("libata.dma=0 " if pio else "", "xfermode," if pio else "", SIMD_SECS,
+                  SIMD_SEED, off >> 10, size >> 10, req >> 10),
+               disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["simd-io", "simd", "simd-control"] + (["xfermode"] if pio else []))
+    if pio:
+        require_pio(b)
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["encrypted"] < size or st["decrypted"] < size:
+        raise svtest.Fail("the hypervisor did not encrypt and decrypt during the run: %s" % st)
+    if (st["dma"] == 0) != pio:
+        raise svtest.Fail("%d DMA commands in %s mode" % (st["dma"], "PIO" if pio else "DMA"))
+    m = re.search(r"width=(\w+) iterations=(\d+)", b.results["simd"][1])
+    if not m or int(m.group(2)) == 0:
+        raise svtest.Fail("sv-simd did not report its iterations: %s" % b.results["simd"][1])
+    irqs = int(b.info("simd-ata-irqs") or 0)
+    loops = int(b.info("simd-io-loops") or 0)
+    if irqs <= 0 or loops <= 0:
+        raise svtest.Fail("no disk I/O during the SIMD check (%d ata_piix interrupts, %d loops)"
+                          % (irqs, loops))
+    print("svtest: %s registers unchanged over %s iterations while %d I/O loops (%d ata_piix "
+          "interrupts) ran through the hypervisor" % (m.group(1), m.group(2), loops, irqs))
+    err = xts.check_encrypted_image(img, key, SIMD_SEED, off, size)
+    if err:
+        raise svtest.Fail("image region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
+    print("svtest: OpenSSL decrypts the image region to the pattern")
+
+
+def t_ide_simd(h):
+    simd(h, pio=False)
+
+
+def t_ide_simd_pio(h):
+    simd(h, pio=True)
+
+
+TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys,
+         "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd,
+         "ide-simd-pio": t_ide_simd_pio}
 
 
 def main():
