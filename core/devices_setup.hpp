@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/guest_memory.hpp"
+#include "core/io.hpp"
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/multiboot.hpp"
@@ -32,6 +33,9 @@ StorageInventory scan_storage();
 // Creates the mediators and registers every trapped port with `io`.
 [[nodiscard]] Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram,
                                          GuestMemory& firmware_memory, IoDispatcher& io);
+
+// The machine's real ports (for pass-through of unowned trapped ports).
+PortIo& hardware_ports();
 
 // Exit statistics for the power-off log.
 void set_exit_counters_source(const struct ExitCounters* counters);

@@ -38,6 +38,9 @@ void log_statistics() {
         for (unsigned r = 0; r < static_cast<unsigned>(ExitReason::Count); ++r)
             if (exit_counters->by_reason[r])
                 log::info("exits: {} {}", to_string(static_cast<ExitReason>(r)), exit_counters->by_reason[r]);
+        for (size_t i = 0; i < exit_counters->ports; ++i)
+            log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
+        if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
     }
     for (size_t f = 0; f < ide_count; ++f) {
         for (unsigned c = 0; c < 2; ++c) {
@@ -139,7 +142,7 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
         TRY(ide_functions[i]->init());
         if (!config_mediator.watch(ide_addresses[i], *ide_functions[i])) return fail(Error::OutOfMemory);
     }
-    // 0xCF9 (reset control) sits inside the config window: own handler.
+    // 0xCF9 (reset control) sits inside CONFIG_ADDRESS: its own handler.
     TRY(io.add(0xCF8, 1, config_mediator));
     TRY(io.add(0xCFA, 6, config_mediator));
     TRY(io.add(acpi::PowerControl::reset_control_port, 1, power_control));
@@ -153,6 +156,8 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     }
     return {};
 }
+
+PortIo& hardware_ports() { return hardware_io; }
 
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
 

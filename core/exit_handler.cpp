@@ -157,12 +157,20 @@ void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
 
 void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
     const IoAccess& io = exit.io;
+    counters_.count_port(io.port);
     IoHandler* handler = io_.find(io.port);
     if (!handler) {
-        // Trapped but unowned (a BAR moved away): behave as an empty bus.
-        if (!io.is_write && !io.is_string) {
-            const uint64_t mask = io_size_mask(io.size);
-            s.reg(Gpr::Rax) = (s.reg(Gpr::Rax) & ~mask) | mask;
+        // Trapped but unowned: pass through, or behave as an empty bus.
+        const uint64_t mask = io_size_mask(io.size);
+        if (io.is_string) {
+            s.raise_exception(exception_vector::gp, 0); // no device here that uses string I/O
+            return;
+        }
+        if (io.is_write) {
+            if (passthrough_) passthrough_->out(io.port, io.size, static_cast<uint32_t>(s.reg(Gpr::Rax) & mask));
+        } else {
+            const uint64_t v = passthrough_ ? passthrough_->in(io.port, io.size) : mask;
+            s.reg(Gpr::Rax) = io.size == 4 ? (v & mask) : ((s.reg(Gpr::Rax) & ~mask) | (v & mask));
         }
         s.rip = exit.next_rip;
         return;

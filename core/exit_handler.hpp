@@ -23,6 +23,10 @@ class ExitHandler {
         : io_(io), memory_(memory), host_cpuid_(host_cpuid), version_(version) {}
 
     Action handle(VcpuState& state, const VmExit& exit);
+    // Where a trapped port that no mediator owns goes (e.g. a dword access
+    // that merely overlaps a trapped port). Without it such accesses read
+    // as an empty bus and writes are dropped.
+    void set_passthrough(PortIo* io) { passthrough_ = io; }
     const ExitCounters& counters() const { return counters_; }
 
   private:
@@ -34,6 +38,7 @@ class ExitHandler {
     IoDispatcher& io_;
     GuestMemory& memory_;
     HostCpuid host_cpuid_;
+    PortIo* passthrough_ = nullptr;
     uint32_t version_;
     ExitCounters counters_;
     bool warned_unknown_exit_ = false;

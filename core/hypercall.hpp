@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "core/exit_counters.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
 
@@ -21,16 +22,6 @@ constexpr uint64_t status_ok = 0;
 constexpr uint64_t status_invalid = ~0ull;
 } // namespace hypercall
 
-struct ExitCounters {
-    uint64_t by_reason[static_cast<unsigned>(ExitReason::Count)] = {};
-    uint64_t io_by_port_class[4] = {}; // filled by mediators' own stats
-    void count(ExitReason r) { ++by_reason[static_cast<unsigned>(r)]; }
-    uint64_t total() const {
-        uint64_t t = 0;
-        for (uint64_t v : by_reason) t += v;
-        return t;
-    }
-};
 
 void handle_hypercall(VcpuState& state, const ExitCounters& counters, uint32_t version);
 

@@ -95,6 +95,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
         refuse("cannot set up the virtual CPU");
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, 0x000100);
+    handler.set_passthrough(&hardware_ports());
     set_exit_counters_source(&handler.counters());
     log::info("starting guest at {:x}", entry.value().rip);
     vcpu0.run(handler);

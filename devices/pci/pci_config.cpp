@@ -13,8 +13,13 @@ uint32_t config_address(Address a, uint8_t offset) {
 } // namespace
 
 uint32_t ConfigSpace::read32(Address a, uint8_t offset) {
+    // The guest's CONFIG_ADDRESS lives in the hardware latch (we do not trap
+    // 0xCF8): restore it so our own access is invisible to the guest.
+    const uint32_t guest_address = io_.in(config_address_port, 4);
     io_.out(config_address_port, 4, config_address(a, offset));
-    return io_.in(config_data_port, 4);
+    const uint32_t value = io_.in(config_data_port, 4);
+    io_.out(config_address_port, 4, guest_address);
+    return value;
 }
 uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
     return static_cast<uint8_t>(read32(a, offset) >> (8 * (offset & 3)));
@@ -34,30 +39,19 @@ bool ConfigMediator::watch(Address a, ConfigWatcher& watcher) {
     return true;
 }
 
-uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) {
-    if (port >= config_address_port && port < config_address_port + 4) {
-        if (port == config_address_port && size == 4) return address_;
-        return io_.in(port, size); // byte access to 0xCF8-0xCFB: other mechanisms (0xCF9 reset)
-    }
-    io_.out(config_address_port, 4, address_);
-    return io_.in(port, size);
-}
+uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) { return io_.in(port, size); }
 
 void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
-    if (port >= config_address_port && port < config_address_port + 4) {
-        if (port == config_address_port && size == 4) {
-            address_ = value;
-            return; // latched; written to hardware with each data access
-        }
-        io_.out(port, size, value);
-        return;
-    }
-    io_.out(config_address_port, 4, address_);
     io_.out(port, size, value);
-    if (!(address_ & enable)) return;
-    const Address a{static_cast<uint8_t>(address_ >> 16), static_cast<uint8_t>((address_ >> 11) & 31),
-                    static_cast<uint8_t>((address_ >> 8) & 7)};
-    const uint8_t offset = static_cast<uint8_t>((address_ & 0xFC) + (port - config_data_port));
+    // Only data-port writes matter. CONFIG_ADDRESS is read back from the
+    // hardware latch rather than shadowed, so our own config accesses
+    // (ConfigSpace restores the latch) and the guest's never disagree.
+    if (port < config_data_port) return;
+    const uint32_t address = io_.in(config_address_port, 4);
+    if (!(address & enable)) return;
+    const Address a{static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 31),
+                    static_cast<uint8_t>((address >> 8) & 7)};
+    const uint8_t offset = static_cast<uint8_t>((address & 0xFC) + (port - config_data_port));
     for (size_t i = 0; i < count_; ++i)
         if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset);
 }

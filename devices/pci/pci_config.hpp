@@ -49,8 +49,9 @@ class ConfigWatcher {
     ~ConfigWatcher() = default;
 };
 
-// Traps 0xCF8-0xCFF, passes everything through, and notifies watchers after
-// a guest write to their function's config space.
+// Traps 0xCF8 (a dword access there also covers 0xCF9, the reset
+// register, which must trap) and the data window 0xCFC-0xCFF, passes everything through, and
+// notifies watchers after a guest write to their function's config space.
 class ConfigMediator final : public IoHandler {
   public:
     static constexpr size_t max_watchers = 8;
@@ -66,7 +67,6 @@ class ConfigMediator final : public IoHandler {
         ConfigWatcher* watcher;
     };
     PortIo& io_;
-    uint32_t address_ = 0; // the guest's CONFIG_ADDRESS
     Watch watches_[max_watchers]{};
     size_t count_ = 0;
 };

@@ -1,0 +1,45 @@
+// Exit statistics: counts by vendor-neutral reason, and trapped port I/O by
+// port (to see which register costs what: `./shadowvisor bench io` reports
+// both per MiB). Fixed size, no allocation; read by the VMMCALL interface and
+// logged at power-off.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/vm_exit.hpp"
+
+namespace sv {
+
+struct PortCount {
+    uint16_t port = 0;
+    uint64_t count = 0;
+};
+
+struct ExitCounters {
+    static constexpr size_t max_ports = 48;
+
+    uint64_t by_reason[static_cast<unsigned>(ExitReason::Count)] = {};
+    PortCount by_port[max_ports] = {};
+    size_t ports = 0;
+    uint64_t other_ports = 0; // ports beyond the table
+
+    void count(ExitReason r) { ++by_reason[static_cast<unsigned>(r)]; }
+    void count_port(uint16_t port) {
+        for (size_t i = 0; i < ports; ++i) {
+            if (by_port[i].port == port) {
+                ++by_port[i].count;
+                return;
+            }
+        }
+        if (ports < max_ports) by_port[ports++] = PortCount{port, 1};
+        else ++other_ports;
+    }
+    uint64_t total() const {
+        uint64_t t = 0;
+        for (uint64_t v : by_reason) t += v;
+        return t;
+    }
+};
+
+} // namespace sv
