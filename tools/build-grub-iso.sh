@@ -15,12 +15,16 @@
 # grub.cfg (multiboot 2; `multiboot`/`module` with --multiboot1):
 #   multiboot2 /boot/shadowvisor.elf OPTIONS
 #   module2 /boot/bzImage bzImage GUEST CMDLINE
-#   module2 /boot/initramfs.cpio.gz initrd
-#   module2 /boot/disk.key key                  (with --key)
+#   module2 /boot/initramfs.cpio.gz initramfs.cpio.gz initrd
+#   module2 /boot/disk.key disk.key key                  (with --key)
 #   boot
-# GRUB gives each module the string "<words after the file>", e.g.
-# "bzImage console=ttyS0 ...": the hypervisor drops the first word (the
-# module's name) and keeps the rest, as with QEMU's "<path> <args>".
+# GRUB 2 gives each module the string "<words after the file>" (without the
+# path, unlike QEMU's "<path> <args>"), while the hypervisor drops the first
+# word of a module string as the path/name and reads its arguments from the
+# rest. So every module line repeats the file name as its first word:
+# `module2 /boot/disk.key key` would give the string "key", whose arguments
+# are empty, and the hypervisor would not take the key (it then runs with
+# encryption off).
 # The key travels in clear on the boot medium: this is for tests and demos.
 set -euo pipefail
 
@@ -99,8 +103,8 @@ read -r -a guest_words <<<"$guest_append"
     echo "menuentry 'shadowvisor (multiboot $mb)' {"
     echo "    $loader /boot/shadowvisor.elf$(grub_words "${hv_words[@]}")"
     echo "    $module /boot/bzImage$(grub_words bzImage "${guest_words[@]}")"
-    echo "    $module /boot/initramfs.cpio.gz initrd"
-    [ -z "$key" ] || echo "    $module /boot/disk.key key"
+    echo "    $module /boot/initramfs.cpio.gz initramfs.cpio.gz initrd"
+    [ -z "$key" ] || echo "    $module /boot/disk.key disk.key key"
     echo "    boot"
     echo "}"
 } >"$stage/boot/grub/grub.cfg"
