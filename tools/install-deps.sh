@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(cmake ninja-build g++ gcc libgtest-dev libssl-dev pkg-config
           qemu-system-x86 busybox-static cpio cryptsetup-bin e2fsprogs kmod
           zstd xz-utils gzip python3 libc6-dev linux-libc-dev binutils
-          dpkg-dev ca-certificates)
+          dpkg-dev ca-certificates grub-pc-bin grub-common xorriso mtools)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
