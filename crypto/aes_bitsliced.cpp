@@ -13,26 +13,33 @@ inline uint64_t rotr64(uint64_t x, unsigned n) { return (x >> n) | (x << (64 - n
 // GF(2^8) product of bitsliced operands, reduced modulo the AES polynomial
 // m(x) = x^8 + x^4 + x^3 + x + 1 (FIPS-197 §4.2): x^k = x^(k-4) + x^(k-5) +
 // x^(k-7) + x^(k-8) for k >= 8, folded from the top down.
-void gf_reduce(uint64_t c[15], uint64_t out[kBsWords]) {
+inline __attribute__((always_inline)) void gf_reduce(uint64_t c[15], uint64_t out[kBsWords]) {
+#pragma GCC unroll 8
     for (int k = 14; k >= 8; --k) {
         c[k - 4] ^= c[k];
         c[k - 5] ^= c[k];
         c[k - 7] ^= c[k];
         c[k - 8] ^= c[k];
     }
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) out[i] = c[i];
 }
 
 void gf_mul(const uint64_t a[kBsWords], const uint64_t b[kBsWords], uint64_t out[kBsWords]) {
     uint64_t c[15] = {};
-    for (int i = 0; i < 8; ++i)
-        for (int j = 0; j < 8; ++j) c[i + j] ^= a[i] & b[j];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+        const uint64_t ai = a[i];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; ++j) c[i + j] ^= ai & b[j];
+    }
     gf_reduce(c, out);
 }
 
 // Squaring is linear in GF(2^8): coefficient i moves to 2i.
 void gf_square(const uint64_t a[kBsWords], uint64_t out[kBsWords]) {
     uint64_t c[15] = {};
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) c[2 * i] = a[i];
     gf_reduce(c, out);
 }
