@@ -239,7 +239,8 @@ def t_ide_fs(h):
     out = (r.stdout + r.stderr).strip()
     if r.returncode != 0:
         raise svtest.Fail("e2fsck -fn on the decrypted image: status %d:\n%s" % (r.returncode, out))
-    print("svtest: e2fsck -fn clean: %s" % out.splitlines()[-1])
+    summary = [l for l in r.stdout.splitlines() if " files " in l and " blocks" in l]
+    print("svtest: e2fsck -fn clean: %s" % (summary[-1] if summary else out.splitlines()[-1]))
     for path, data in want.items():
         got = debugfs_dump(plain, path, os.path.join(h.work, "dump-" + os.path.basename(path)))
         if got != data:
@@ -248,6 +249,7 @@ def t_ide_fs(h):
             raise svtest.Fail("%s extracted by debugfs differs (%d bytes, expected %d; first "
                               "difference at %d)" % (path, len(got), len(data), i))
         print("svtest: debugfs extracts %s: %d bytes, content as written" % (path, len(got)))
+    os.unlink(plain)
 
 
 # --- PIO ------------------------------------------------------------------------
