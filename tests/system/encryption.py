@@ -22,7 +22,9 @@ interface `./shadowvisor run --key-file`:
                   port): every ATA device reports a PIO mode, the hypervisor
                   counts no DMA but encrypts/decrypts every byte; OpenSSL
                   decrypts the image to the pattern, a bare boot with dm-crypt
-                  reads it.
+                  reads it. The first boot also runs the ide-simd check under
+                  PIO, where sectors are decrypted in the driver's interrupt
+                  handler while it preempts the spinner.
   ide-simd        SIMD state preservation: sv-simd keeps known values in
                   xmm0-xmm15 (ymm with AVX) and checks them in an inline-asm
                   spin loop while sv-diskio does O_DIRECT I/O on the encrypted
@@ -30,8 +32,6 @@ interface `./shadowvisor run --key-file`:
                   while the spinner's registers are live; no register may
                   change. A negative control (a deliberate change of xmm5
                   through a signal frame) must be detected.
-  ide-simd-pio    the same with PIO (libata.dma=0): sectors are decrypted in
-                  the driver's interrupt handler, preempting the spinner.
 
 Usage: encryption.py TEST --build-dir DIR
 """
@@ -252,81 +252,21 @@ def t_ide_fs(h):
     os.unlink(plain)
 
 
-# --- PIO ------------------------------------------------------------------------
-
-PIO_SEED = 33
-
-
-def require_pio(b):
-    modes = [i.split()[1:] for i in b.infos if i.startswith("xfer_mode ")]
-    if not modes:
-        raise svtest.Fail("the guest reported no ATA transfer mode")
-    not_pio = ["%s=%s" % (d, m) for d, m in modes if not m.startswith("PIO")]
-    if not_pio:
-        raise svtest.Fail("libata.dma=0 but the guest uses %s" % ", ".join(not_pio))
-    print("svtest: guest transfer modes: %s" % ", ".join("%s=%s" % (d, m) for d, m in modes))
-
-
-def t_ide_pio(h):
-    key, key_path = write_key(h, 64)
-    img = h.disk("disk-ide.img", mib=16)
-    names = ["disk-ata_piix-%s" % r for _, _, r in REGIONS]
-    total = sum(s for _, s, _ in REGIONS)
-    b = h.boot("libata.dma=0 sv.test=xfermode,disks sv.disks=ata_piix:%d sv.regions=%s "
-               "sv.diskmode=both" % (PIO_SEED, regions_arg()),
-               disks=[("ide", img)], extra=["--key-file", key_path])
-    h.require_clean(b)
-    b.expect(["xfermode"] + names)
-    require_pio(b)
-    st = ide_stats(b)
-    print("svtest: hypervisor ide0.0 statistics: %s" % st)
-    if st["dma"] != 0:
-        raise svtest.Fail("the guest was forced to PIO but the hypervisor counted %d DMA commands"
-                          % st["dma"])
-    if st["encrypted"] < total or st["decrypted"] < total:
-        raise svtest.Fail("PIO traffic not encrypted/decrypted by the hypervisor: %s (wrote and "
-                          "read %d B each)" % (st, total))
-
-    for off, size, _ in REGIONS:
-        if pattern.check_image(img, PIO_SEED, off, min(size, 64 << 10)) is None:
-            raise svtest.Fail("plaintext pattern found on the image at %d" % off)
-        err = xts.check_encrypted_image(img, key, PIO_SEED, off, size)
-        if err:
-            raise svtest.Fail("image region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
-    print("svtest: PIO-written image holds only ciphertext; OpenSSL decrypts it to the pattern")
-
-    b = h.boot("sv.test=disks sv.disks=ata_piix:%d sv.regions=%s sv.diskmode=verify sv.dmkey=%s"
-               % (PIO_SEED, regions_arg(), key.hex()), disks=[("ide", img)], hypervisor=False)
-    h.require_clean(b)
-    b.expect(names)
-    print("svtest: the guest's own dm-crypt (no hypervisor) opens the disk and reads the data")
-
-
 # --- SIMD state -----------------------------------------------------------------
 
 SIMD_SEED = 51
 SIMD_SECS = 8
-SIMD_IO = (1 << 20, 2 << 20, 64 << 10)  # offset, size, request
+SIMD_IO = (16 << 20, 2 << 20, 64 << 10)  # offset, size, request: apart from REGIONS
 
 
-def simd(h, pio):
-    key, key_path = write_key(h, 64)
-    img = h.disk("disk-ide.img", mib=16)
+def simd_append():
     off, size, req = SIMD_IO
-    b = h.boot("%ssv.test=%ssimd sv.simdsecs=%d sv.simdseed=%d sv.simdio=%dK:%dK:%dK"
-               % ("libata.dma=0 " if pio else "", "xfermode," if pio else "", SIMD_SECS,
-                  SIMD_SEED, off >> 10, size >> 10, req >> 10),
-               disks=[("ide", img)], extra=["--key-file", key_path])
-    h.require_clean(b)
-    b.expect(["simd-io", "simd", "simd-control"] + (["xfermode"] if pio else []))
-    if pio:
-        require_pio(b)
-    st = ide_stats(b)
-    print("svtest: hypervisor ide0.0 statistics: %s" % st)
-    if st["encrypted"] < size or st["decrypted"] < size:
-        raise svtest.Fail("the hypervisor did not encrypt and decrypt during the run: %s" % st)
-    if (st["dma"] == 0) != pio:
-        raise svtest.Fail("%d DMA commands in %s mode" % (st["dma"], "PIO" if pio else "DMA"))
+    return "sv.simdsecs=%d sv.simdseed=%d sv.simdio=%dK:%dK:%dK" % (
+        SIMD_SECS, SIMD_SEED, off >> 10, size >> 10, req >> 10)
+
+
+def check_simd(b, img, key):
+    """Judge the guest's simd test (guest/tests/simd) of boot `b`."""
     m = re.search(r"width=(\w+) iterations=(\d+)", b.results["simd"][1])
     if not m or int(m.group(2)) == 0:
         raise svtest.Fail("sv-simd did not report its iterations: %s" % b.results["simd"][1])
@@ -336,24 +276,81 @@ def simd(h, pio):
         raise svtest.Fail("no disk I/O during the SIMD check (%d ata_piix interrupts, %d loops)"
                           % (irqs, loops))
     print("svtest: %s registers unchanged over %s iterations while %d I/O loops (%d ata_piix "
-          "interrupts) ran through the hypervisor" % (m.group(1), m.group(2), loops, irqs))
+          "interrupts) ran through the hypervisor; a deliberate change is detected"
+          % (m.group(1), m.group(2), loops, irqs))
+    off, size, _ = SIMD_IO
     err = xts.check_encrypted_image(img, key, SIMD_SEED, off, size)
     if err:
-        raise svtest.Fail("image region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
-    print("svtest: OpenSSL decrypts the image region to the pattern")
+        raise svtest.Fail("SIMD I/O region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
 
 
 def t_ide_simd(h):
-    simd(h, pio=False)
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=32)
+    b = h.boot("sv.test=simd " + simd_append(), disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["simd-io", "simd", "simd-control"])
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["dma"] == 0 or st["encrypted"] < SIMD_IO[1] or st["decrypted"] < SIMD_IO[1]:
+        raise svtest.Fail("the hypervisor did not encrypt and decrypt DMA during the run: %s" % st)
+    check_simd(b, img, key)
+    print("svtest: OpenSSL decrypts the SIMD I/O region to the pattern")
 
 
-def t_ide_simd_pio(h):
-    simd(h, pio=True)
+# --- PIO ------------------------------------------------------------------------
+
+PIO_SEED = 33
+
+
+def require_pio(b):
+    modes = [i.split()[1:] for i in b.infos if i.startswith("xfer_mode ")]
+    if not modes:
+        raise svtest.Fail("the guest reported no ATA transfer mode")
+    not_pio = ["%s=%s" % (d, m) for d, m in modes if not m.startswith(("PIO", "XFER_PIO"))]
+    if not_pio:
+        raise svtest.Fail("libata.dma=0 but the guest uses %s" % ", ".join(not_pio))
+    print("svtest: guest transfer modes: %s" % ", ".join("%s=%s" % (d, m) for d, m in modes))
+
+
+def t_ide_pio(h):
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=32)
+    names = ["disk-ata_piix-%s" % r for _, _, r in REGIONS]
+    total = sum(s for _, s, _ in REGIONS) + SIMD_IO[1]
+    b = h.boot("libata.dma=0 sv.test=xfermode,disks,simd sv.disks=ata_piix:%d sv.regions=%s "
+               "sv.diskmode=both %s" % (PIO_SEED, regions_arg(), simd_append()),
+               disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["xfermode"] + names + ["simd-io", "simd", "simd-control"])
+    require_pio(b)
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["dma"] != 0:
+        raise svtest.Fail("the guest was forced to PIO but the hypervisor counted %d DMA commands"
+                          % st["dma"])
+    if st["encrypted"] < total or st["decrypted"] < total:
+        raise svtest.Fail("PIO traffic not encrypted/decrypted by the hypervisor: %s (wrote and "
+                          "read at least %d B each)" % (st, total))
+
+    for off, size, _ in REGIONS:
+        if pattern.check_image(img, PIO_SEED, off, min(size, 64 << 10)) is None:
+            raise svtest.Fail("plaintext pattern found on the image at %d" % off)
+        err = xts.check_encrypted_image(img, key, PIO_SEED, off, size)
+        if err:
+            raise svtest.Fail("image region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
+    print("svtest: PIO-written image holds only ciphertext; OpenSSL decrypts it to the pattern")
+    check_simd(b, img, key)
+
+    b = h.boot("sv.test=disks sv.disks=ata_piix:%d sv.regions=%s sv.diskmode=verify sv.dmkey=%s"
+               % (PIO_SEED, regions_arg(), key.hex()), disks=[("ide", img)], hypervisor=False)
+    h.require_clean(b)
+    b.expect(names)
+    print("svtest: the guest's own dm-crypt (no hypervisor) opens the disk and reads the data")
 
 
 TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys,
-         "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd,
-         "ide-simd-pio": t_ide_simd_pio}
+         "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd}
 
 
 def main():
