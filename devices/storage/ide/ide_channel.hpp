@@ -176,6 +176,7 @@ class IdeChannel final : public IoHandler {
     uint32_t bounce_pos_ = 0;
     uint32_t bounce_len_ = 0;
     bool crypto_failed_ = false;
+    const crypto::SimdGuard* simd_ = nullptr; // held for the whole fill/drain of a request
     alignas(16) uint8_t bounce_[kSectorSize] = {};
 
     PioMode pio_mode_ = PioMode::None;

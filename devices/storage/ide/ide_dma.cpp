@@ -13,6 +13,17 @@ namespace {
 void copy_bytes(uint8_t* dst, const uint8_t* src, uint64_t n) {
     for (uint64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
+
+// Runs `fn` with the vector registers saved once for the whole request
+// (crypto/simd_guard.hpp: one guard per request, not per sector or segment).
+template <class Fn> auto with_simd(bool needed, const crypto::SimdGuard*& slot, Fn&& fn) {
+    if (!needed) return fn();
+    crypto::SimdGuard guard;
+    slot = &guard;
+    auto r = fn();
+    slot = nullptr;
+    return r;
+}
 } // namespace
 
 uint8_t IdeChannel::bm_read(uint8_t offset) {
@@ -176,6 +187,11 @@ bool IdeChannel::crypt_sectors(uint8_t* dst, const uint8_t* src, uint64_t bytes,
         copy_bytes(dst, src, bytes);
         return true;
     }
+    if (simd_) {
+        auto r = encrypt ? xts_->encrypt(*simd_, dst, src, bytes, lba, kSectorSize)
+                         : xts_->decrypt(*simd_, dst, src, bytes, lba, kSectorSize);
+        return r.ok();
+    }
     auto r = encrypt ? xts_->encrypt(dst, src, bytes, lba, kSectorSize)
                      : xts_->decrypt(dst, src, bytes, lba, kSectorSize);
     return r.ok();
@@ -186,8 +202,10 @@ Result<uint64_t> IdeChannel::fill_shadow_from_guest(uint32_t table, uint64_t max
     xfer_offset_ = 0;
     bounce_pos_ = 0;
     crypto_failed_ = false;
-    return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
-        gather_segment(seg.host, seg.bytes);
+    return with_simd(dma_.crypt, simd_, [&] {
+        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
+            gather_segment(seg.host, seg.bytes);
+        });
     });
 }
 
@@ -230,8 +248,11 @@ Result<uint64_t> IdeChannel::drain_shadow_to_guest(uint32_t table, uint64_t max_
             off += seg.bytes;
         });
     }
-    return walk_guest_prd_table(memory_, table, max_bytes, fault,
-                                [this](const PrdSegment& seg) { scatter_segment(seg.host, seg.bytes); });
+    return with_simd(true, simd_, [&] {
+        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
+            scatter_segment(seg.host, seg.bytes);
+        });
+    });
 }
 
 void IdeChannel::scatter_segment(uint8_t* dst, uint32_t n) {
