@@ -14,11 +14,11 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <vector>
 
@@ -43,13 +43,16 @@ struct Case {
     size_t sector;
 };
 
-const char* label(size_t key_len) { return key_len == 32 ? "xts-aes128" : "xts-aes256"; }
+const char* label(size_t key_len) {
+    return key_len == 32 ? "xts-aes128" : "xts-aes256";
+}
 
 class OpenSslXts {
   public:
     OpenSslXts(const std::vector<uint8_t>& key, bool encrypt) : ctx_(EVP_CIPHER_CTX_new()) {
         const EVP_CIPHER* c = key.size() == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts();
-        if (EVP_CipherInit_ex(ctx_, c, nullptr, key.data(), nullptr, encrypt ? 1 : 0) != 1) die("EVP init");
+        if (EVP_CipherInit_ex(ctx_, c, nullptr, key.data(), nullptr, encrypt ? 1 : 0) != 1)
+            die("EVP init");
     }
     ~OpenSslXts() { EVP_CIPHER_CTX_free(ctx_); }
     OpenSslXts(const OpenSslXts&) = delete;
@@ -98,7 +101,8 @@ double thread_seconds() {
 
 template <class F> double mb_per_s(F&& body, size_t bytes_per_call, int calls) {
     const double t0 = thread_seconds();
-    for (int i = 0; i < calls; ++i) body();
+    for (int i = 0; i < calls; ++i)
+        body();
     const double s = thread_seconds() - t0;
     return static_cast<double>(bytes_per_call) * calls / s / 1e6;
 }
@@ -112,7 +116,8 @@ double median(std::vector<double> v) {
 // Same output as OpenSSL for this case? (guards the numbers against a bench bug)
 bool agree(const Xts& xts, const std::vector<uint8_t>& key, const Case& c) {
     std::vector<uint8_t> a(8 * c.sector), b;
-    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 131 + 7);
+    for (size_t i = 0; i < a.size(); ++i)
+        a[i] = static_cast<uint8_t>(i * 131 + 7);
     b = a;
     ours(xts, c.encrypt, a.data(), a.size(), c.sector, a.size());
     OpenSslXts ossl(key, c.encrypt);
@@ -124,17 +129,24 @@ Options parse(int argc, char** argv) {
     Options o;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--engine")) {
-            if (!std::strcmp(argv[i + 1], "aesni")) o.engine = XtsImpl::AesNi;
-            else if (!std::strcmp(argv[i + 1], "portable")) o.engine = XtsImpl::Portable;
-            else if (!std::strcmp(argv[i + 1], "vaes")) o.engine = XtsImpl::Vaes;
+            if (!std::strcmp(argv[i + 1], "aesni"))
+                o.engine = XtsImpl::AesNi;
+            else if (!std::strcmp(argv[i + 1], "portable"))
+                o.engine = XtsImpl::Portable;
+            else if (!std::strcmp(argv[i + 1], "vaes"))
+                o.engine = XtsImpl::Vaes;
             continue;
         }
         const long v = std::strtol(argv[i + 1], nullptr, 10);
         if (v <= 0) continue;
-        if (!std::strcmp(argv[i], "--reps")) o.reps = static_cast<int>(v);
-        else if (!std::strcmp(argv[i], "--mib")) o.buffer = static_cast<size_t>(v) << 20;
-        else if (!std::strcmp(argv[i], "--passes")) o.passes = static_cast<int>(v);
-        else if (!std::strcmp(argv[i], "--request-kib")) o.request = static_cast<size_t>(v) << 10;
+        if (!std::strcmp(argv[i], "--reps"))
+            o.reps = static_cast<int>(v);
+        else if (!std::strcmp(argv[i], "--mib"))
+            o.buffer = static_cast<size_t>(v) << 20;
+        else if (!std::strcmp(argv[i], "--passes"))
+            o.passes = static_cast<int>(v);
+        else if (!std::strcmp(argv[i], "--request-kib"))
+            o.request = static_cast<size_t>(v) << 10;
     }
     o.buffer = std::max<size_t>(o.buffer, 256u << 10);
     o.request = std::max<size_t>(o.request - o.request % 4096, 4096);
@@ -150,7 +162,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "crypto_bench: this CPU does not support the requested engine\n");
         return 2;
     }
-    std::printf("shadowvisor crypto bench: engine %s, buffer %zu KiB, request %zu KiB, %d reps x %d passes, "
+    std::printf("shadowvisor crypto bench: engine %s, buffer %zu KiB, request %zu KiB, %d reps x "
+                "%d passes, "
                 "median MB/s of thread CPU time (1 MB = 1e6 bytes)\n",
                 fast == XtsImpl::Vaes    ? "vaes+vpclmulqdq ymm (16 blocks in flight)"
                 : fast == XtsImpl::AesNi ? "aes-ni (8-way)"
@@ -159,10 +172,12 @@ int main(int argc, char** argv) {
 
     std::mt19937_64 rng(42);
     std::vector<uint8_t> buf(opt.buffer);
-    for (auto& b : buf) b = static_cast<uint8_t>(rng());
+    for (auto& b : buf)
+        b = static_cast<uint8_t>(rng());
     std::vector<uint8_t> keys[2] = {std::vector<uint8_t>(32), std::vector<uint8_t>(64)};
     for (auto& k : keys)
-        for (auto& b : k) b = static_cast<uint8_t>(rng());
+        for (auto& b : k)
+            b = static_cast<uint8_t>(rng());
 
     // The constant-time fallback, for reference (much slower: a smaller run).
     for (const auto& key : keys) {
@@ -172,16 +187,18 @@ int main(int argc, char** argv) {
             const size_t bytes = 256u << 10;
             std::vector<double> v;
             for (int r = 0; r < 3; ++r)
-                v.push_back(mb_per_s([&] { ours(xts, enc, buf.data(), bytes, 4096, opt.request); }, bytes, 1));
-            std::printf("fallback %s %s 4096: %.0f MB/s (portable bitsliced, constant-time)\n", label(key.size()),
-                        enc ? "enc" : "dec", median(v));
+                v.push_back(mb_per_s([&] { ours(xts, enc, buf.data(), bytes, 4096, opt.request); },
+                                     bytes, 1));
+            std::printf("fallback %s %s 4096: %.0f MB/s (portable bitsliced, constant-time)\n",
+                        label(key.size()), enc ? "enc" : "dec", median(v));
         }
     }
 
     std::vector<Case> cases;
     for (size_t key_len : {size_t{32}, size_t{64}})
         for (bool enc : {true, false})
-            for (size_t sector : {size_t{512}, size_t{4096}}) cases.push_back({key_len, enc, sector});
+            for (size_t sector : {size_t{512}, size_t{4096}})
+                cases.push_back({key_len, enc, sector});
 
     std::vector<char> lines;
     bool all_agree = true;
@@ -190,16 +207,18 @@ int main(int argc, char** argv) {
         Xts xts;
         if (!xts.set_implementation(fast).ok() || !xts.set_key(key).ok()) return 1;
         if (!agree(xts, key, c)) {
-            std::fprintf(stderr, "crypto_bench: MISMATCH with OpenSSL for %s %s %zu\n", label(c.key_len),
-                         c.encrypt ? "enc" : "dec", c.sector);
+            std::fprintf(stderr, "crypto_bench: MISMATCH with OpenSSL for %s %s %zu\n",
+                         label(c.key_len), c.encrypt ? "enc" : "dec", c.sector);
             all_agree = false;
         }
         OpenSslXts ossl(key, c.encrypt);
         auto run_ours = [&] {
-            for (int p = 0; p < opt.passes; ++p) ours(xts, c.encrypt, buf.data(), buf.size(), c.sector, opt.request);
+            for (int p = 0; p < opt.passes; ++p)
+                ours(xts, c.encrypt, buf.data(), buf.size(), c.sector, opt.request);
         };
         auto run_ossl = [&] {
-            for (int p = 0; p < opt.passes; ++p) ossl.run(buf.data(), buf.size(), c.sector, 0);
+            for (int p = 0; p < opt.passes; ++p)
+                ossl.run(buf.data(), buf.size(), c.sector, 0);
         };
         run_ours(); // warm-up (caches, clocks)
         run_ossl();
@@ -216,8 +235,9 @@ int main(int argc, char** argv) {
         }
         const double ma = median(a), mb = median(b);
         char line[160];
-        const int n = std::snprintf(line, sizeof line, "%s %s %zu: %.0f MB/s, openssl %.0f MB/s, ratio %.2f\n",
-                                    label(c.key_len), c.encrypt ? "enc" : "dec", c.sector, ma, mb, ma / mb);
+        const int n = std::snprintf(
+            line, sizeof line, "%s %s %zu: %.0f MB/s, openssl %.0f MB/s, ratio %.2f\n",
+            label(c.key_len), c.encrypt ? "enc" : "dec", c.sector, ma, mb, ma / mb);
         lines.insert(lines.end(), line, line + n);
     }
     if (!all_agree) return 1;

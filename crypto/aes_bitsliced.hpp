@@ -15,8 +15,8 @@
 
 namespace sv::crypto::detail {
 
-constexpr size_t kBsBlocks = 4;  // blocks per bitsliced batch
-constexpr size_t kBsWords = 8;   // words per bitsliced state / round key
+constexpr size_t kBsBlocks = 4; // blocks per bitsliced batch
+constexpr size_t kBsWords = 8;  // words per bitsliced state / round key
 
 // 64 bytes (4 blocks) <-> bitsliced state.
 void bs_pack(const uint8_t* in64, uint64_t w[kBsWords]);

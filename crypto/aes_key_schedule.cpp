@@ -14,7 +14,8 @@ uint32_t load_word(const uint8_t* p) {
 }
 
 void store_word(uint8_t* p, uint32_t w) {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(w >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+        p[i] = static_cast<uint8_t>(w >> (8 * i));
 }
 
 // xtime (FIPS-197 §4.2.1) without a data-dependent branch.
@@ -39,7 +40,8 @@ unsigned aes_expand_key(const uint8_t* key, size_t key_len, uint8_t* round_keys)
     const unsigned rounds = nk + 6;
     const unsigned total = 4 * (rounds + 1);
     uint32_t w[4 * (kMaxRounds + 1)];
-    for (unsigned i = 0; i < nk; ++i) w[i] = load_word(key + 4 * i);
+    for (unsigned i = 0; i < nk; ++i)
+        w[i] = load_word(key + 4 * i);
     uint8_t rcon = 0x01;
     for (unsigned i = nk; i < total; ++i) {
         uint32_t t = w[i - 1];
@@ -52,7 +54,8 @@ unsigned aes_expand_key(const uint8_t* key, size_t key_len, uint8_t* round_keys)
         }
         w[i] = w[i - nk] ^ t;
     }
-    for (unsigned i = 0; i < total; ++i) store_word(round_keys + 4 * i, w[i]);
+    for (unsigned i = 0; i < total; ++i)
+        store_word(round_keys + 4 * i, w[i]);
     secure_wipe(w, sizeof w);
     return rounds;
 }
@@ -62,7 +65,8 @@ void aes_inverse_schedule(const uint8_t* enc, unsigned rounds, uint8_t* dec) {
         const uint8_t* in = enc + 16 * (rounds - r);
         uint8_t* out = dec + 16 * r;
         if (r == 0 || r == rounds) {
-            for (int i = 0; i < 16; ++i) out[i] = in[i];
+            for (int i = 0; i < 16; ++i)
+                out[i] = in[i];
             continue;
         }
         for (int c = 0; c < 4; ++c) { // FIPS-197 §5.3.3 InvMixColumns, one column

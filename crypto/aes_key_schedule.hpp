@@ -10,7 +10,7 @@
 
 namespace sv::crypto::detail {
 
-constexpr unsigned kMaxRounds = 14;                      // AES-256
+constexpr unsigned kMaxRounds = 14; // AES-256
 constexpr size_t kMaxRoundKeyBytes = 16 * (kMaxRounds + 1);
 
 // FIPS-197 §5.2 KeyExpansion for a 16- or 32-byte key: writes (rounds+1)
@@ -24,12 +24,12 @@ void aes_inverse_schedule(const uint8_t* enc, unsigned rounds, uint8_t* dec);
 // Everything an XTS engine needs (IEEE 1619-2007 §5.1: Key = Key1 | Key2,
 // Key1 for data, Key2 for the tweak). Wiped by Xts::clear().
 struct XtsKeySchedule {
-    alignas(16) uint8_t data_enc[kMaxRoundKeyBytes];   // Key1, encryption order
-    alignas(16) uint8_t data_dec[kMaxRoundKeyBytes];   // Key1, AESDEC order
-    alignas(16) uint8_t tweak_enc[kMaxRoundKeyBytes];  // Key2, encryption order
-    uint64_t data_bs[kBsWords * (kMaxRounds + 1)];     // Key1, bitsliced
-    uint64_t tweak_bs[kBsWords * (kMaxRounds + 1)];    // Key2, bitsliced
-    unsigned rounds;                                   // 10 or 14; 0 = no key
+    alignas(16) uint8_t data_enc[kMaxRoundKeyBytes];  // Key1, encryption order
+    alignas(16) uint8_t data_dec[kMaxRoundKeyBytes];  // Key1, AESDEC order
+    alignas(16) uint8_t tweak_enc[kMaxRoundKeyBytes]; // Key2, encryption order
+    uint64_t data_bs[kBsWords * (kMaxRounds + 1)];    // Key1, bitsliced
+    uint64_t tweak_bs[kBsWords * (kMaxRounds + 1)];   // Key2, bitsliced
+    unsigned rounds;                                  // 10 or 14; 0 = no key
 };
 
 // Fills `out` from the two halves (each 16 or 32 bytes).

@@ -17,12 +17,14 @@ struct CpuidRegs {
 
 inline CpuidRegs cpuid(uint32_t leaf, uint32_t subleaf) {
     CpuidRegs r;
-    asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+    asm volatile("cpuid"
+                 : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx)
+                 : "a"(leaf), "c"(subleaf));
     return r;
 }
 
 struct CpuFeatures {
-    bool aesni = false;   // AESENC & co. plus the SSE4.1/SSSE3/PCLMUL we use with it
+    bool aesni = false;     // AESENC & co. plus the SSE4.1/SSSE3/PCLMUL we use with it
     bool vaes_avx2 = false; // VAES + VPCLMULQDQ + AVX2 with YMM state enabled in XCR0
 };
 

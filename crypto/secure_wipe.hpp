@@ -9,7 +9,8 @@ namespace sv::crypto {
 
 inline void secure_wipe(void* p, size_t n) {
     volatile unsigned char* b = static_cast<volatile unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) b[i] = 0;
+    for (size_t i = 0; i < n; ++i)
+        b[i] = 0;
     asm volatile("" : : "r"(p) : "memory");
 }
 

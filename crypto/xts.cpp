@@ -14,7 +14,8 @@ namespace {
 // differing byte: the comparison must not leak where the halves differ).
 bool halves_equal(const uint8_t* a, const uint8_t* b, size_t n) {
     uint8_t diff = 0;
-    for (size_t i = 0; i < n; ++i) diff |= static_cast<uint8_t>(a[i] ^ b[i]);
+    for (size_t i = 0; i < n; ++i)
+        diff |= static_cast<uint8_t>(a[i] ^ b[i]);
     return diff == 0;
 }
 
@@ -26,7 +27,9 @@ bool ranges_overlap(const uint8_t* a, const uint8_t* b, size_t n) {
 
 } // namespace
 
-Xts::~Xts() { clear(); }
+Xts::~Xts() {
+    clear();
+}
 
 Result<void> Xts::set_key(std::span<const uint8_t> key) {
     if (key.size() != 32 && key.size() != 64) return fail(Error::InvalidArgument);
@@ -39,17 +42,26 @@ Result<void> Xts::set_key(std::span<const uint8_t> key) {
     return {};
 }
 
-void Xts::clear() { secure_wipe(&keys_, sizeof keys_); }
+void Xts::clear() {
+    secure_wipe(&keys_, sizeof keys_);
+}
 
-bool Xts::has_key() const { return keys_.rounds != 0; }
+bool Xts::has_key() const {
+    return keys_.rounds != 0;
+}
 
-void Xts::set_iv_offset(uint64_t offset) { iv_offset_ = offset; }
+void Xts::set_iv_offset(uint64_t offset) {
+    iv_offset_ = offset;
+}
 
 bool Xts::is_supported(XtsImpl impl) {
     switch (impl) {
-    case XtsImpl::Portable: return true;
-    case XtsImpl::AesNi: return detail::cpu_features().aesni;
-    case XtsImpl::Vaes: return detail::cpu_features().vaes_avx2;
+    case XtsImpl::Portable:
+        return true;
+    case XtsImpl::AesNi:
+        return detail::cpu_features().aesni;
+    case XtsImpl::Vaes:
+        return detail::cpu_features().vaes_avx2;
     }
     return false;
 }
@@ -65,8 +77,8 @@ Result<void> Xts::set_implementation(XtsImpl impl) {
     return {};
 }
 
-Result<void> Xts::run(bool decrypt, uint8_t* dst, const uint8_t* src, size_t bytes, uint64_t first_sector,
-                      size_t sector_size) const {
+Result<void> Xts::run(bool decrypt, uint8_t* dst, const uint8_t* src, size_t bytes,
+                      uint64_t first_sector, size_t sector_size) const {
     if (!has_key()) return fail(Error::InvalidArgument);
     // IEEE 1619-2007 §5.1: a data unit is at least one 128-bit block; we
     // take whole blocks only (no ciphertext stealing, as dm-crypt sectors).
@@ -113,15 +125,15 @@ Result<void> Xts::run(bool decrypt, uint8_t* dst, const uint8_t* src, size_t byt
 #define SV_NO_ASAN
 #endif
 
-SV_NO_ASAN Result<void> Xts::encrypt(uint8_t* dst, const uint8_t* src, size_t bytes, uint64_t first_sector,
-                                     size_t sector_size) const {
+SV_NO_ASAN Result<void> Xts::encrypt(uint8_t* dst, const uint8_t* src, size_t bytes,
+                                     uint64_t first_sector, size_t sector_size) const {
     if (impl_ == XtsImpl::Portable) return run(false, dst, src, bytes, first_sector, sector_size);
     SimdGuard guard;
     return run(false, dst, src, bytes, first_sector, sector_size);
 }
 
-SV_NO_ASAN Result<void> Xts::decrypt(uint8_t* dst, const uint8_t* src, size_t bytes, uint64_t first_sector,
-                                     size_t sector_size) const {
+SV_NO_ASAN Result<void> Xts::decrypt(uint8_t* dst, const uint8_t* src, size_t bytes,
+                                     uint64_t first_sector, size_t sector_size) const {
     if (impl_ == XtsImpl::Portable) return run(true, dst, src, bytes, first_sector, sector_size);
     SimdGuard guard;
     return run(true, dst, src, bytes, first_sector, sector_size);

@@ -52,10 +52,12 @@ class Xts {
     // The same for a caller that already holds a SimdGuard, e.g. one per
     // storage request whose data is spread over several guest segments: the
     // guard argument proves the vector registers are saved.
-    [[nodiscard]] Result<void> encrypt(const SimdGuard&, uint8_t* dst, const uint8_t* src, size_t bytes,
-                                       uint64_t first_sector, size_t sector_size) const;
-    [[nodiscard]] Result<void> decrypt(const SimdGuard&, uint8_t* dst, const uint8_t* src, size_t bytes,
-                                       uint64_t first_sector, size_t sector_size) const;
+    [[nodiscard]] Result<void> encrypt(const SimdGuard&, uint8_t* dst, const uint8_t* src,
+                                       size_t bytes, uint64_t first_sector,
+                                       size_t sector_size) const;
+    [[nodiscard]] Result<void> decrypt(const SimdGuard&, uint8_t* dst, const uint8_t* src,
+                                       size_t bytes, uint64_t first_sector,
+                                       size_t sector_size) const;
 
     // Engine selection. The default is best_implementation(); tests and the
     // benchmark force one to cross-check the engines against each other.

@@ -24,8 +24,12 @@ constexpr size_t kLanes = 8;
 
 #define SV_INLINE inline __attribute__((always_inline))
 
-SV_INLINE __m128i load(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-SV_INLINE void store(uint8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+SV_INLINE __m128i load(const uint8_t* p) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+SV_INLINE void store(uint8_t* p, __m128i v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+}
 
 // T * alpha^K in GF(2^128) (IEEE 1619-2007 §5.2, polynomial
 // x^128 + x^7 + x^2 + x + 1) for 1 <= K <= 8: shift the 128-bit value left by
@@ -41,26 +45,32 @@ template <int K> SV_INLINE __m128i mul_alpha_pow(__m128i t, __m128i poly) {
 // Round keys are read straight from the (16-byte aligned) schedule as memory
 // operands of AESENC: no copy of key material lands on the stack.
 using Schedule = const __m128i*;
-SV_INLINE Schedule schedule(const uint8_t* bytes) { return reinterpret_cast<Schedule>(bytes); }
+SV_INLINE Schedule schedule(const uint8_t* bytes) {
+    return reinterpret_cast<Schedule>(bytes);
+}
 
 // E(Key2, i) for 8 consecutive sector numbers (§5.3.1 step 1).
 // T * alpha^8: a whole-byte shift, so 4 vector ops (the hot path: once per
 // block).
 SV_INLINE __m128i mul_alpha8(__m128i t, __m128i poly) {
-    return _mm_xor_si128(_mm_slli_si128(t, 1), _mm_clmulepi64_si128(_mm_srli_si128(t, 15), poly, 0x00));
+    return _mm_xor_si128(_mm_slli_si128(t, 1),
+                         _mm_clmulepi64_si128(_mm_srli_si128(t, 15), poly, 0x00));
 }
 
-template <unsigned R> SV_INLINE void encrypt_tweaks(Schedule k, uint64_t first, __m128i (&t)[kLanes]) {
+template <unsigned R>
+SV_INLINE void encrypt_tweaks(Schedule k, uint64_t first, __m128i (&t)[kLanes]) {
 #pragma GCC unroll 8
     for (unsigned j = 0; j < kLanes; ++j)
         t[j] = _mm_xor_si128(_mm_cvtsi64_si128(static_cast<long long>(first + j)), k[0]);
 #pragma GCC unroll 16
     for (unsigned r = 1; r < R; ++r) {
 #pragma GCC unroll 8
-        for (unsigned j = 0; j < kLanes; ++j) t[j] = _mm_aesenc_si128(t[j], k[r]);
+        for (unsigned j = 0; j < kLanes; ++j)
+            t[j] = _mm_aesenc_si128(t[j], k[r]);
     }
 #pragma GCC unroll 8
-    for (unsigned j = 0; j < kLanes; ++j) t[j] = _mm_aesenclast_si128(t[j], k[R]);
+    for (unsigned j = 0; j < kLanes; ++j)
+        t[j] = _mm_aesenclast_si128(t[j], k[R]);
 }
 
 // 8 blocks: C = E(K1, P xor T) xor T (§5.3.1 steps 2-4); the final xor is
@@ -75,12 +85,14 @@ SV_INLINE void crypt8(Schedule k, const __m128i (&t)[kLanes], uint8_t* dst, cons
     for (unsigned r = 1; r < R; ++r) {
         const __m128i kr = k[r];
 #pragma GCC unroll 8
-        for (unsigned j = 0; j < kLanes; ++j) b[j] = Dec ? _mm_aesdec_si128(b[j], kr) : _mm_aesenc_si128(b[j], kr);
+        for (unsigned j = 0; j < kLanes; ++j)
+            b[j] = Dec ? _mm_aesdec_si128(b[j], kr) : _mm_aesenc_si128(b[j], kr);
     }
 #pragma GCC unroll 8
     for (unsigned j = 0; j < kLanes; ++j) {
         const __m128i last = _mm_xor_si128(k[R], t[j]);
-        store(dst + kBlock * j, Dec ? _mm_aesdeclast_si128(b[j], last) : _mm_aesenclast_si128(b[j], last));
+        store(dst + kBlock * j,
+              Dec ? _mm_aesdeclast_si128(b[j], last) : _mm_aesenclast_si128(b[j], last));
     }
 }
 
@@ -88,7 +100,8 @@ template <unsigned R, bool Dec>
 SV_INLINE void crypt1(Schedule k, __m128i t, uint8_t* dst, const uint8_t* src) {
     __m128i b = _mm_xor_si128(load(src), _mm_xor_si128(t, k[0]));
 #pragma GCC unroll 16
-    for (unsigned r = 1; r < R; ++r) b = Dec ? _mm_aesdec_si128(b, k[r]) : _mm_aesenc_si128(b, k[r]);
+    for (unsigned r = 1; r < R; ++r)
+        b = Dec ? _mm_aesdec_si128(b, k[r]) : _mm_aesenc_si128(b, k[r]);
     const __m128i last = _mm_xor_si128(k[R], t);
     store(dst, Dec ? _mm_aesdeclast_si128(b, last) : _mm_aesenclast_si128(b, last));
 }
@@ -122,7 +135,8 @@ template <unsigned R, bool Dec> void crypt(const XtsKeySchedule& ks, const XtsRu
                 dst += kBlock * kLanes;
                 src += kBlock * kLanes;
 #pragma GCC unroll 8
-                for (unsigned j = 0; j < kLanes; ++j) t[j] = mul_alpha8(t[j], poly);
+                for (unsigned j = 0; j < kLanes; ++j)
+                    t[j] = mul_alpha8(t[j], poly);
             }
             for (size_t j = 0; j < tail; ++j) { // sector sizes that are not a multiple of 128
                 crypt1<R, Dec>(k, t[j], dst, src);

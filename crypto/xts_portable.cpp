@@ -12,12 +12,14 @@ constexpr size_t kBatch = kBsBlocks * kBlock; // 64 bytes
 
 uint64_t load_le64(const uint8_t* p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; --i)
+        v = (v << 8) | p[i];
     return v;
 }
 
 void store_le64(uint8_t* p, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+        p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
 // The tweak as a 128-bit little-endian number (IEEE 1619-2007 §5.2).
@@ -38,8 +40,8 @@ struct Tweak {
     }
 };
 
-void crypt_sector(const XtsKeySchedule& ks, Tweak t, uint8_t* dst, const uint8_t* src, size_t blocks,
-                  bool decrypt, uint8_t* buf /* kBatch bytes */) {
+void crypt_sector(const XtsKeySchedule& ks, Tweak t, uint8_t* dst, const uint8_t* src,
+                  size_t blocks, bool decrypt, uint8_t* buf /* kBatch bytes */) {
     uint64_t w[kBsWords];
     for (size_t done = 0; done < blocks; done += kBsBlocks) {
         const size_t n = blocks - done < kBsBlocks ? blocks - done : kBsBlocks;
@@ -47,9 +49,11 @@ void crypt_sector(const XtsKeySchedule& ks, Tweak t, uint8_t* dst, const uint8_t
         for (size_t b = 0; b < kBsBlocks; ++b) {
             uint8_t* blk = buf + kBlock * b;
             if (b < n) {
-                for (size_t i = 0; i < kBlock; ++i) blk[i] = src[kBlock * (done + b) + i];
+                for (size_t i = 0; i < kBlock; ++i)
+                    blk[i] = src[kBlock * (done + b) + i];
             } else {
-                for (size_t i = 0; i < kBlock; ++i) blk[i] = 0; // padding lane, discarded
+                for (size_t i = 0; i < kBlock; ++i)
+                    blk[i] = 0; // padding lane, discarded
             }
             tw[b] = t; // §5.3.1 steps 1-2: PP = P xor T, T = E(K2, i) * alpha^j
             tw[b].xor_into(blk);
@@ -64,7 +68,8 @@ void crypt_sector(const XtsKeySchedule& ks, Tweak t, uint8_t* dst, const uint8_t
         bs_unpack(w, buf);
         for (size_t b = 0; b < n; ++b) { // §5.3.1 step 4: C = CC xor T
             tw[b].xor_into(buf + kBlock * b);
-            for (size_t i = 0; i < kBlock; ++i) dst[kBlock * (done + b) + i] = buf[kBlock * b + i];
+            for (size_t i = 0; i < kBlock; ++i)
+                dst[kBlock * (done + b) + i] = buf[kBlock * b + i];
         }
         secure_wipe(tw, sizeof tw);
     }
@@ -100,7 +105,11 @@ void crypt(const XtsKeySchedule& ks, const XtsRun& run, bool decrypt) {
 
 } // namespace
 
-void xts_portable_encrypt(const XtsKeySchedule& ks, const XtsRun& run) { crypt(ks, run, false); }
-void xts_portable_decrypt(const XtsKeySchedule& ks, const XtsRun& run) { crypt(ks, run, true); }
+void xts_portable_encrypt(const XtsKeySchedule& ks, const XtsRun& run) {
+    crypt(ks, run, false);
+}
+void xts_portable_decrypt(const XtsKeySchedule& ks, const XtsRun& run) {
+    crypt(ks, run, true);
+}
 
 } // namespace sv::crypto::detail

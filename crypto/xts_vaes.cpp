@@ -20,13 +20,17 @@ namespace sv::crypto::detail {
 namespace {
 
 constexpr size_t kBlock = 16;
-constexpr size_t kLanes = 8;                 // ymm registers in flight
+constexpr size_t kLanes = 8;                   // ymm registers in flight
 constexpr size_t kGroup = 2 * kLanes * kBlock; // 256 bytes per group
 
 #define SV_INLINE inline __attribute__((always_inline))
 
-SV_INLINE __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-SV_INLINE void store(uint8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+SV_INLINE __m256i load(const uint8_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+SV_INLINE void store(uint8_t* p, __m256i v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+}
 
 // Round key r of a 16-byte aligned schedule, in both lanes.
 SV_INLINE __m256i key(const uint8_t* sched, unsigned r) {
@@ -40,7 +44,8 @@ template <int K> SV_INLINE __m256i mul_alpha_pow(__m256i t, __m256i poly) {
     const __m256i shifted = _mm256_slli_epi64(t, K);
     const __m256i carry = _mm256_srli_epi64(_mm256_bslli_epi128(t, 8), 64 - K);
     const __m256i top = _mm256_srli_epi64(_mm256_bsrli_epi128(t, 8), 64 - K);
-    return _mm256_xor_si256(_mm256_xor_si256(shifted, carry), _mm256_clmulepi64_epi128(top, poly, 0x00));
+    return _mm256_xor_si256(_mm256_xor_si256(shifted, carry),
+                            _mm256_clmulepi64_epi128(top, poly, 0x00));
 }
 
 // T * alpha^16 per lane: whole bytes, 4 ops.
@@ -50,7 +55,8 @@ SV_INLINE __m256i mul_alpha16(__m256i t, __m256i poly) {
 }
 
 // E(Key2, i) for 8 consecutive sector numbers (§5.3.1 step 1), 2 per ymm.
-template <unsigned R> SV_INLINE void encrypt_tweaks(const uint8_t* k2, uint64_t first, __m128i (&out)[kLanes]) {
+template <unsigned R>
+SV_INLINE void encrypt_tweaks(const uint8_t* k2, uint64_t first, __m128i (&out)[kLanes]) {
     __m256i t[kLanes / 2];
 #pragma GCC unroll 4
     for (unsigned j = 0; j < kLanes / 2; ++j)
@@ -61,7 +67,8 @@ template <unsigned R> SV_INLINE void encrypt_tweaks(const uint8_t* k2, uint64_t 
     for (unsigned r = 1; r < R; ++r) {
         const __m256i kr = key(k2, r);
 #pragma GCC unroll 4
-        for (unsigned j = 0; j < kLanes / 2; ++j) t[j] = _mm256_aesenc_epi128(t[j], kr);
+        for (unsigned j = 0; j < kLanes / 2; ++j)
+            t[j] = _mm256_aesenc_epi128(t[j], kr);
     }
     const __m256i kl = key(k2, R);
 #pragma GCC unroll 4
@@ -75,11 +82,13 @@ template <unsigned R> SV_INLINE void encrypt_tweaks(const uint8_t* k2, uint64_t 
 // 16 blocks: C = E(K1, P xor T) xor T, the final xor folded into the last
 // round key (AESENCLAST(x, k ^ T) == AESENCLAST(x, k) ^ T).
 template <unsigned R, bool Dec>
-SV_INLINE void crypt16(const uint8_t* k, const __m256i (&t)[kLanes], uint8_t* dst, const uint8_t* src) {
+SV_INLINE void crypt16(const uint8_t* k, const __m256i (&t)[kLanes], uint8_t* dst,
+                       const uint8_t* src) {
     __m256i b[kLanes];
     const __m256i k0 = key(k, 0);
 #pragma GCC unroll 8
-    for (unsigned j = 0; j < kLanes; ++j) b[j] = _mm256_xor_si256(load(src + 32 * j), _mm256_xor_si256(t[j], k0));
+    for (unsigned j = 0; j < kLanes; ++j)
+        b[j] = _mm256_xor_si256(load(src + 32 * j), _mm256_xor_si256(t[j], k0));
 #pragma GCC unroll 16
     for (unsigned r = 1; r < R; ++r) {
         const __m256i kr = key(k, r);
@@ -91,18 +100,23 @@ SV_INLINE void crypt16(const uint8_t* k, const __m256i (&t)[kLanes], uint8_t* ds
 #pragma GCC unroll 8
     for (unsigned j = 0; j < kLanes; ++j) {
         const __m256i last = _mm256_xor_si256(kl, t[j]);
-        store(dst + 32 * j, Dec ? _mm256_aesdeclast_epi128(b[j], last) : _mm256_aesenclast_epi128(b[j], last));
+        store(dst + 32 * j,
+              Dec ? _mm256_aesdeclast_epi128(b[j], last) : _mm256_aesenclast_epi128(b[j], last));
     }
 }
 
 // One block (tails of sector sizes that are not a multiple of 256).
-template <unsigned R, bool Dec> SV_INLINE void crypt1(const uint8_t* k, __m128i t, uint8_t* dst, const uint8_t* src) {
+template <unsigned R, bool Dec>
+SV_INLINE void crypt1(const uint8_t* k, __m128i t, uint8_t* dst, const uint8_t* src) {
     const __m128i* ks = reinterpret_cast<const __m128i*>(k);
-    __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)), _mm_xor_si128(t, ks[0]));
+    __m128i b = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)),
+                              _mm_xor_si128(t, ks[0]));
 #pragma GCC unroll 16
-    for (unsigned r = 1; r < R; ++r) b = Dec ? _mm_aesdec_si128(b, ks[r]) : _mm_aesenc_si128(b, ks[r]);
+    for (unsigned r = 1; r < R; ++r)
+        b = Dec ? _mm_aesdec_si128(b, ks[r]) : _mm_aesenc_si128(b, ks[r]);
     const __m128i last = _mm_xor_si128(ks[R], t);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), Dec ? _mm_aesdeclast_si128(b, last) : _mm_aesenclast_si128(b, last));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     Dec ? _mm_aesdeclast_si128(b, last) : _mm_aesenclast_si128(b, last));
 }
 
 template <unsigned R, bool Dec> void crypt(const XtsKeySchedule& ks, const XtsRun& run) {
@@ -136,7 +150,8 @@ template <unsigned R, bool Dec> void crypt(const XtsKeySchedule& ks, const XtsRu
                 dst += kGroup;
                 src += kGroup;
 #pragma GCC unroll 8
-                for (unsigned j = 0; j < kLanes; ++j) t[j] = mul_alpha16(t[j], poly);
+                for (unsigned j = 0; j < kLanes; ++j)
+                    t[j] = mul_alpha16(t[j], poly);
             }
             if (tail != 0) { // block 16g + j uses lane j % 2 of t[j / 2]
                 __m128i tt[2 * kLanes];

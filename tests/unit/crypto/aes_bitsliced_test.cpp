@@ -19,7 +19,8 @@ Bytes bs_crypt(const Bytes& key, const Bytes& in64, bool decrypt) {
     uint8_t rk[kMaxRoundKeyBytes];
     const unsigned rounds = aes_expand_key(key.data(), key.size(), rk);
     uint64_t bs[kBsWords * (kMaxRounds + 1)];
-    for (unsigned r = 0; r <= rounds; ++r) bs_pack_round_key(rk + 16 * r, bs + kBsWords * r);
+    for (unsigned r = 0; r <= rounds; ++r)
+        bs_pack_round_key(rk + 16 * r, bs + kBsWords * r);
     uint64_t w[kBsWords];
     bs_pack(in64.data(), w);
     if (decrypt) {
@@ -34,7 +35,8 @@ Bytes bs_crypt(const Bytes& key, const Bytes& in64, bool decrypt) {
 
 Bytes replicate4(const Bytes& block) {
     Bytes out;
-    for (int i = 0; i < 4; ++i) out.insert(out.end(), block.begin(), block.end());
+    for (int i = 0; i < 4; ++i)
+        out.insert(out.end(), block.begin(), block.end());
     return out;
 }
 
@@ -44,9 +46,11 @@ TEST(AesKeySchedule, Fips197AppendixA) {
     ASSERT_EQ(aes_expand_key(from_hex("2b7e151628aed2a6abf7158809cf4f3c").data(), 16, rk), 10u);
     EXPECT_EQ(Bytes(rk + 160, rk + 176), from_hex("d014f9a8c9ee2589e13f0cc8b6630ca6"));
     // A.3: AES-256, w[56..59].
-    ASSERT_EQ(aes_expand_key(from_hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4").data(),
-                             32, rk),
-              14u);
+    ASSERT_EQ(
+        aes_expand_key(
+            from_hex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4").data(), 32,
+            rk),
+        14u);
     EXPECT_EQ(Bytes(rk + 224, rk + 240), from_hex("fe4890d1e6188d0b046df344706c631e"));
     EXPECT_EQ(aes_expand_key(rk, 24, rk), 0u); // AES-192 is not an XTS key size here
 }
@@ -77,8 +81,8 @@ TEST(AesBitsliced, RandomBlocksMatchOpenSslEcb) {
         Bytes ref(64 + 16);
         EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
         int len = 0;
-        ASSERT_EQ(EVP_EncryptInit_ex(ctx, key_len == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(), nullptr,
-                                     key.data(), nullptr),
+        ASSERT_EQ(EVP_EncryptInit_ex(ctx, key_len == 16 ? EVP_aes_128_ecb() : EVP_aes_256_ecb(),
+                                     nullptr, key.data(), nullptr),
                   1);
         EVP_CIPHER_CTX_set_padding(ctx, 0);
         ASSERT_EQ(EVP_EncryptUpdate(ctx, ref.data(), &len, pt.data(), 64), 1);
@@ -92,14 +96,16 @@ TEST(AesBitsliced, RandomBlocksMatchOpenSslEcb) {
 
 // Reference MixColumns (FIPS-197 §5.1.3) written the plain way, to check the
 // inverse schedule from the other side: MixColumns(dec[i]) == enc[Nr - i].
-uint8_t xt(uint8_t b) { return static_cast<uint8_t>((b << 1) ^ ((b & 0x80) ? 0x1b : 0)); }
+uint8_t xt(uint8_t b) {
+    return static_cast<uint8_t>((b << 1) ^ ((b & 0x80) ? 0x1b : 0));
+}
 Bytes mix_columns_ref(const uint8_t* in) {
     Bytes out(16);
     for (int c = 0; c < 4; ++c) {
         const uint8_t* s = in + 4 * c;
         for (int r = 0; r < 4; ++r)
-            out[4 * c + r] = static_cast<uint8_t>(xt(s[r]) ^ xt(s[(r + 1) & 3]) ^ s[(r + 1) & 3] ^ s[(r + 2) & 3] ^
-                                                  s[(r + 3) & 3]);
+            out[4 * c + r] = static_cast<uint8_t>(xt(s[r]) ^ xt(s[(r + 1) & 3]) ^ s[(r + 1) & 3] ^
+                                                  s[(r + 2) & 3] ^ s[(r + 3) & 3]);
     }
     return out;
 }
@@ -113,7 +119,8 @@ TEST(AesKeySchedule, InverseScheduleIsEquivalentInverseCipher) {
     EXPECT_EQ(Bytes(dec, dec + 16), Bytes(enc + 160, enc + 176));
     EXPECT_EQ(Bytes(dec + 160, dec + 176), Bytes(enc, enc + 16));
     for (unsigned i = 1; i < r; ++i)
-        EXPECT_EQ(mix_columns_ref(dec + 16 * i), Bytes(enc + 16 * (r - i), enc + 16 * (r - i) + 16)) << i;
+        EXPECT_EQ(mix_columns_ref(dec + 16 * i), Bytes(enc + 16 * (r - i), enc + 16 * (r - i) + 16))
+            << i;
 }
 
 } // namespace

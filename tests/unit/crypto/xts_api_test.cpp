@@ -15,7 +15,8 @@ TEST(XtsApi, KeySizes) {
     EXPECT_FALSE(xts.has_key());
     for (size_t len : {0, 16, 24, 31, 33, 48, 63, 65, 128}) {
         Bytes k(len);
-        for (size_t i = 0; i < len; ++i) k[i] = static_cast<uint8_t>(i);
+        for (size_t i = 0; i < len; ++i)
+            k[i] = static_cast<uint8_t>(i);
         EXPECT_EQ(xts.set_key(k).error(), Error::InvalidArgument) << len;
     }
     std::mt19937_64 rng(7);
@@ -48,7 +49,8 @@ TEST(XtsApi, ArgumentChecksFailClosed) {
     Bytes buf(8192, 0xab), other(8192);
     const Bytes orig = buf;
     Xts xts;
-    EXPECT_EQ(xts.encrypt(other.data(), buf.data(), 512, 0, 512).error(), Error::InvalidArgument); // no key
+    EXPECT_EQ(xts.encrypt(other.data(), buf.data(), 512, 0, 512).error(),
+              Error::InvalidArgument); // no key
     ASSERT_TRUE(xts.set_key(test::random_key(rng, 64)).ok());
     EXPECT_EQ(xts.encrypt(other.data(), buf.data(), 512, 0, 0).error(), Error::InvalidArgument);
     EXPECT_EQ(xts.encrypt(other.data(), buf.data(), 520, 0, 520).error(), Error::InvalidArgument);
@@ -57,13 +59,16 @@ TEST(XtsApi, ArgumentChecksFailClosed) {
     EXPECT_EQ(xts.encrypt(nullptr, buf.data(), 512, 0, 512).error(), Error::InvalidArgument);
     EXPECT_EQ(xts.encrypt(buf.data(), nullptr, 512, 0, 512).error(), Error::InvalidArgument);
     // Partial overlap is refused; exact in-place is fine.
-    EXPECT_EQ(xts.encrypt(buf.data() + 16, buf.data(), 1024, 0, 512).error(), Error::InvalidArgument);
-    EXPECT_EQ(xts.decrypt(buf.data(), buf.data() + 512, 1024, 0, 512).error(), Error::InvalidArgument);
+    EXPECT_EQ(xts.encrypt(buf.data() + 16, buf.data(), 1024, 0, 512).error(),
+              Error::InvalidArgument);
+    EXPECT_EQ(xts.decrypt(buf.data(), buf.data() + 512, 1024, 0, 512).error(),
+              Error::InvalidArgument);
     EXPECT_EQ(buf, orig); // nothing was written by refused calls
     EXPECT_TRUE(xts.encrypt(buf.data(), buf.data(), 0, 0, 512).ok()); // empty run
     EXPECT_TRUE(xts.encrypt(buf.data(), buf.data(), 4096, 0, 4096).ok());
     EXPECT_NE(buf, orig);
-    EXPECT_TRUE(xts.encrypt(buf.data() + 4096, buf.data(), 4096, 0, 4096).ok()); // adjacent: no overlap
+    EXPECT_TRUE(
+        xts.encrypt(buf.data() + 4096, buf.data(), 4096, 0, 4096).ok()); // adjacent: no overlap
 }
 
 TEST(XtsApi, ClearWipesAndForgetsKey) {
@@ -76,7 +81,8 @@ TEST(XtsApi, ClearWipesAndForgetsKey) {
     // for the key schedule part: read back through the raw object.
     const auto* raw = reinterpret_cast<const uint8_t*>(&xts);
     size_t nonzero = 0;
-    for (size_t i = 0; i < sizeof(detail::XtsKeySchedule); ++i) nonzero += raw[i] != 0;
+    for (size_t i = 0; i < sizeof(detail::XtsKeySchedule); ++i)
+        nonzero += raw[i] != 0;
     EXPECT_EQ(nonzero, 0u);
     Bytes b(512);
     EXPECT_EQ(xts.encrypt(b.data(), b.data(), 512, 0, 512).error(), Error::InvalidArgument);

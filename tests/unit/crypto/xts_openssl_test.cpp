@@ -15,13 +15,20 @@ namespace {
 using test::Bytes;
 
 constexpr uint64_t kSectorNumbers[] = {
-    0, 1, 7, 0xffffffffull, 0x100000000ull, 0x123456789abcdefull,
-    0xfffffffffffffff8ull, 0xffffffffffffffffull, // runs that wrap past 2^64-1 to 0
+    0,
+    1,
+    7,
+    0xffffffffull,
+    0x100000000ull,
+    0x123456789abcdefull,
+    0xfffffffffffffff8ull,
+    0xffffffffffffffffull, // runs that wrap past 2^64-1 to 0
 };
 
 // Sector sizes: dm-crypt's 512..4096, plus odd multiples of 16 that leave a
 // tail after the 8-block (AES-NI) or 16-block (VAES) groups.
-constexpr size_t kSectorSizes[] = {16, 32, 48, 112, 128, 144, 240, 272, 496, 512, 1024, 2048, 4096, 4112};
+constexpr size_t kSectorSizes[] = {16,  32,  48,  112,  128,  144,  240,
+                                   272, 496, 512, 1024, 2048, 4096, 4112};
 
 // Sector counts around the 4-sector (portable) and 8-sector (AES-NI) tweak
 // batches.
@@ -34,14 +41,16 @@ void check_against_openssl(XtsImpl impl, size_t key_len, size_t budget_bytes, ui
         const Bytes key = test::random_key(rng, key_len);
         const size_t sector_size = kSectorSizes[rng() % std::size(kSectorSizes)];
         const size_t sectors = kSectorCounts[rng() % std::size(kSectorCounts)];
-        const uint64_t first = iter % 3 == 2 ? rng() : kSectorNumbers[rng() % std::size(kSectorNumbers)];
+        const uint64_t first =
+            iter % 3 == 2 ? rng() : kSectorNumbers[rng() % std::size(kSectorNumbers)];
         const uint64_t iv_offset = iter % 5 == 4 ? rng() : 0;
         const bool in_place = iter % 2 == 1;
         const size_t bytes = sector_size * sectors;
         spent += bytes;
-        SCOPED_TRACE(::testing::Message() << "iter " << iter << " key " << key_len << " sector_size "
-                                          << sector_size << " sectors " << sectors << " first " << first
-                                          << " iv_offset " << iv_offset << " in_place " << in_place);
+        SCOPED_TRACE(::testing::Message()
+                     << "iter " << iter << " key " << key_len << " sector_size " << sector_size
+                     << " sectors " << sectors << " first " << first << " iv_offset " << iv_offset
+                     << " in_place " << in_place);
         const Bytes pt = test::random_bytes(rng, bytes);
         const Bytes ref = test::openssl_xts(true, key, pt, sector_size, first + iv_offset);
 
@@ -50,7 +59,9 @@ void check_against_openssl(XtsImpl impl, size_t key_len, size_t budget_bytes, ui
         ASSERT_TRUE(xts.set_key(key).ok());
         xts.set_iv_offset(iv_offset);
         Bytes ct = in_place ? pt : Bytes(bytes, 0xcc);
-        ASSERT_TRUE(xts.encrypt(ct.data(), in_place ? ct.data() : pt.data(), bytes, first, sector_size).ok());
+        ASSERT_TRUE(
+            xts.encrypt(ct.data(), in_place ? ct.data() : pt.data(), bytes, first, sector_size)
+                .ok());
         ASSERT_EQ(ct, ref);
 
         // Decrypt OpenSSL's ciphertext of fresh random data, too.
@@ -58,7 +69,9 @@ void check_against_openssl(XtsImpl impl, size_t key_len, size_t budget_bytes, ui
         const Bytes ct2 = test::openssl_xts(true, key, pt2, sector_size, first + iv_offset);
         ASSERT_EQ(test::openssl_xts(false, key, ct2, sector_size, first + iv_offset), pt2);
         Bytes back = in_place ? ct2 : Bytes(bytes, 0x33);
-        ASSERT_TRUE(xts.decrypt(back.data(), in_place ? back.data() : ct2.data(), bytes, first, sector_size).ok());
+        ASSERT_TRUE(
+            xts.decrypt(back.data(), in_place ? back.data() : ct2.data(), bytes, first, sector_size)
+                .ok());
         ASSERT_EQ(back, pt2);
     }
 }
@@ -77,26 +90,35 @@ TEST(XtsOpenssl, AesNiAes256) {
 // CPUID lacks them these tests are reported as SKIPPED (with the reason),
 // never as passed.
 TEST(XtsOpenssl, VaesAes128) {
-    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
-    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against OpenSSL\n");
+    if (!Xts::is_supported(XtsImpl::Vaes))
+        GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against "
+                "OpenSSL\n");
     check_against_openssl(XtsImpl::Vaes, 32, 8u << 20, 21);
 }
 
 TEST(XtsOpenssl, VaesAes256) {
-    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
-    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against OpenSSL\n");
+    if (!Xts::is_supported(XtsImpl::Vaes))
+        GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    std::printf("[   INFO   ] CPUID reports VAES+VPCLMULQDQ+AVX2: testing the VAES engine against "
+                "OpenSSL\n");
     check_against_openssl(XtsImpl::Vaes, 64, 8u << 20, 22);
 }
 
 // The bitsliced fallback is slow under ASan: a smaller budget, same coverage
 // of sizes, counts and sector numbers.
-TEST(XtsOpenssl, PortableAes128) { check_against_openssl(XtsImpl::Portable, 32, 256u << 10, 3); }
-TEST(XtsOpenssl, PortableAes256) { check_against_openssl(XtsImpl::Portable, 64, 256u << 10, 4); }
+TEST(XtsOpenssl, PortableAes128) {
+    check_against_openssl(XtsImpl::Portable, 32, 256u << 10, 3);
+}
+TEST(XtsOpenssl, PortableAes256) {
+    check_against_openssl(XtsImpl::Portable, 64, 256u << 10, 4);
+}
 
 void cross_check_with_portable(XtsImpl impl) {
     std::mt19937_64 rng(5 + static_cast<int>(impl));
     for (size_t key_len : {size_t{32}, size_t{64}}) {
-        for (size_t sector_size : {size_t{512}, size_t{4096}, size_t{48}, size_t{272}, size_t{4112}}) {
+        for (size_t sector_size :
+             {size_t{512}, size_t{4096}, size_t{48}, size_t{272}, size_t{4112}}) {
             for (uint64_t first : {uint64_t{0}, uint64_t{0xffffffff}, ~uint64_t{0} - 2}) {
                 const Bytes key = test::random_key(rng, key_len);
                 const size_t bytes = sector_size * 11;
@@ -125,7 +147,8 @@ TEST(XtsOpenssl, AesNiMatchesPortableByteForByte) {
 }
 
 TEST(XtsOpenssl, VaesMatchesPortableByteForByte) {
-    if (!Xts::is_supported(XtsImpl::Vaes)) GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
+    if (!Xts::is_supported(XtsImpl::Vaes))
+        GTEST_SKIP() << "CPU has no VAES/VPCLMULQDQ/AVX2: VAES engine not tested";
     cross_check_with_portable(XtsImpl::Vaes);
 }
 
@@ -144,7 +167,8 @@ TEST(XtsOpenssl, MultiSectorRunEqualsSingleSectorCalls) {
         const uint64_t first = ~uint64_t{0} - 5;
         ASSERT_TRUE(xts.encrypt(run.data(), pt.data(), ss * n, first, ss).ok());
         for (size_t i = 0; i < n; ++i)
-            ASSERT_TRUE(xts.encrypt(one.data() + i * ss, pt.data() + i * ss, ss, first + i, ss).ok());
+            ASSERT_TRUE(
+                xts.encrypt(one.data() + i * ss, pt.data() + i * ss, ss, first + i, ss).ok());
         EXPECT_EQ(run, one);
     }
 }

@@ -31,7 +31,8 @@ inline Bytes from_hex(const std::string& hex) {
 
 inline Bytes random_bytes(std::mt19937_64& rng, size_t n) {
     Bytes out(n);
-    for (auto& b : out) b = static_cast<uint8_t>(rng());
+    for (auto& b : out)
+        b = static_cast<uint8_t>(rng());
     return out;
 }
 
@@ -54,10 +55,12 @@ inline Bytes openssl_xts(bool encrypt, const Bytes& key, const Bytes& in, size_t
     for (size_t off = 0; off < in.size(); off += sector_size) {
         uint8_t iv[16] = {};
         const uint64_t sector = first_sector + off / sector_size;
-        for (int i = 0; i < 8; ++i) iv[i] = static_cast<uint8_t>(sector >> (8 * i));
+        for (int i = 0; i < 8; ++i)
+            iv[i] = static_cast<uint8_t>(sector >> (8 * i));
         int len = 0;
         if (EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv, -1) != 1 ||
-            EVP_CipherUpdate(ctx, out.data() + off, &len, in.data() + off, static_cast<int>(sector_size)) != 1 ||
+            EVP_CipherUpdate(ctx, out.data() + off, &len, in.data() + off,
+                             static_cast<int>(sector_size)) != 1 ||
             static_cast<size_t>(len) != sector_size)
             throw std::runtime_error("EVP update");
     }

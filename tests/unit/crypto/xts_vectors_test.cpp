@@ -16,23 +16,32 @@ using test::from_hex;
 
 struct Vector {
     const char* name;
-    const char* key; // Key1 | Key2
-    uint64_t sequence; // data unit sequence number (the tweak, plain64)
+    const char* key;       // Key1 | Key2
+    uint64_t sequence;     // data unit sequence number (the tweak, plain64)
     const char* plaintext; // nullptr: the 512-byte pattern 00 01 .. ff 00 01 .. ff
     const char* ciphertext;
 };
 
 const Vector kVectors[] = {
-    {"v2_aes128_32B", "11111111111111111111111111111111" "22222222222222222222222222222222", 0x3333333333,
-     "4444444444444444444444444444444444444444444444444444444444444444",
+    {"v2_aes128_32B",
+     "11111111111111111111111111111111"
+     "22222222222222222222222222222222",
+     0x3333333333, "4444444444444444444444444444444444444444444444444444444444444444",
      "c454185e6a16936e39334038acef838bfb186fff7480adc4289382ecd6d394f0"},
-    {"v3_aes128_32B", "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0" "22222222222222222222222222222222", 0x3333333333,
-     "4444444444444444444444444444444444444444444444444444444444444444",
+    {"v3_aes128_32B",
+     "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0"
+     "22222222222222222222222222222222",
+     0x3333333333, "4444444444444444444444444444444444444444444444444444444444444444",
      "af85336b597afc1a900b2eb21ec949d292df4c047e0b21532186a5971a227a89"},
-    {"aes128_32B_seq123456789a", "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0" "bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0",
+    {"aes128_32B_seq123456789a",
+     "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0"
+     "bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0",
      0x123456789a, "4444444444444444444444444444444444444444444444444444444444444444",
      "b01f86f8edc1863706fa8a4253e34f28af319de38334870f4dd1f94cbe9832f1"},
-    {"v4_aes128_512B", "27182818284590452353602874713526" "31415926535897932384626433832795", 0, nullptr,
+    {"v4_aes128_512B",
+     "27182818284590452353602874713526"
+     "31415926535897932384626433832795",
+     0, nullptr,
      "27a7479befa1d476489f308cd4cfa6e2a96e4bbe3208ff25287dd3819616e89c"
      "c78cf7f5e543445f8333d8fa7f56000005279fa5d8b5e4ad40e736ddb4d35412"
      "328063fd2aab53e5ea1e0a9f332500a5df9487d07a5c92cc512c8866c7e860ce"
@@ -49,7 +58,9 @@ const Vector kVectors[] = {
      "afe656bb3c17256a9f6e9bf19fdd5a38fc82bbe872c5539edb609ef4f79c203e"
      "bb140f2e583cb2ad15b4aa5b655016a8449277dbd477ef2c8d6c017db738b18d"
      "eb4a427d1923ce3ff262735779a418f20a282df920147beabe421ee5319d0568"},
-    {"aes128_512B_seq a987654321", "e0e1e2e3e4e5e6e7e8e9eaebecedeeef" "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
+    {"aes128_512B_seq a987654321",
+     "e0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
      0xa987654321, nullptr,
      "38b45812ef43a05bd957e545907e223b954ab4aaf088303ad910eadf14b42be6"
      "8b2461149d8c8ba85f992be970bc621f1b06573f63e867bf5875acafa04e42cc"
@@ -91,7 +102,8 @@ const Vector kVectors[] = {
 
 Bytes pattern512() {
     Bytes p(512);
-    for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<uint8_t>(i);
+    for (size_t i = 0; i < p.size(); ++i)
+        p[i] = static_cast<uint8_t>(i);
     return p;
 }
 
@@ -104,9 +116,12 @@ std::vector<XtsImpl> engines() {
 
 const char* name(XtsImpl impl) {
     switch (impl) {
-    case XtsImpl::AesNi: return "aesni";
-    case XtsImpl::Vaes: return "vaes";
-    case XtsImpl::Portable: break;
+    case XtsImpl::AesNi:
+        return "aesni";
+    case XtsImpl::Vaes:
+        return "vaes";
+    case XtsImpl::Portable:
+        break;
     }
     return "portable";
 }
@@ -126,7 +141,8 @@ TEST(XtsVectors, Ieee1619AnnexB) {
             // The whole vector is one data unit (sector size = its length).
             ASSERT_TRUE(xts.encrypt(out.data(), pt.data(), pt.size(), v.sequence, pt.size()).ok());
             EXPECT_EQ(out, ct);
-            ASSERT_TRUE(xts.decrypt(out.data(), out.data(), out.size(), v.sequence, out.size()).ok());
+            ASSERT_TRUE(
+                xts.decrypt(out.data(), out.data(), out.size(), v.sequence, out.size()).ok());
             EXPECT_EQ(out, pt);
             // Same data unit through the IV offset instead of the sector number.
             xts.set_iv_offset(v.sequence - 7);
