@@ -104,16 +104,46 @@ TEST(IdeDma, PassThroughWithoutKeyStillUsesShadowAndRefusesHypervisorMemory) {
     EXPECT_EQ(r.channel->stats().prd_fault_count(PrdFault::EntryNotRam), 1u);
 }
 
-TEST(IdeDma, AtapiPacketDmaGoesThroughShadowUnencrypted) {
-    // The simulated disk has no ATAPI: use the mediator's PACKET bookkeeping
-    // with a device that aborts it, and check that START is still mediated.
-    IdeRig r;
-    r.write_prd(r.prd_table, {{uint32_t(kDmaBase + 0x1000), 2048}});
+// ATAPI: PACKET + CDB through the data port (raw), then bus-master DMA of
+// the CD data, unencrypted but through the shadow buffer, PRD total taken
+// from the guest table (ATAPI lengths live in the CDB).
+Outcome atapi_read10(IdeRig& r, uint32_t block, uint16_t blocks) {
+    Outcome o;
+    r.dev.out(r.dev.ports.cmd + 1, 1, 0x01); // Features: DMA
+    r.dev.out(r.dev.ports.cmd + 6, 1, 0xa0);
+    r.bus->out(r.dev.ports.bm + 2, 1, 0x06); // clear INTR/ERROR
     r.bus->out(r.dev.ports.bm + 4, 4, r.prd_table);
+    r.bus->out(r.dev.ports.bm, 1, 0x08); // bus master writes memory
     r.bus->out(r.dev.ports.cmd + 7, 1, 0xa0);
-    r.bus->out(r.dev.ports.bm, 1, 0x09);
+    uint8_t cdb[12] = {0x28, 0, uint8_t(block >> 24), uint8_t(block >> 16), uint8_t(block >> 8),
+                       uint8_t(block), 0, uint8_t(blocks >> 8), uint8_t(blocks)};
+    r.bus->outs(r.dev.ports.cmd, 2, cdb, sizeof cdb);
+    r.bus->out(r.dev.ports.bm, 1, 0x09); // START
+    o.bm_status = uint8_t(r.bus->in(r.dev.ports.bm + 2, 1));
+    r.bus->out(r.dev.ports.bm, 1, 0x08);
+    o.status = uint8_t(r.bus->in(r.dev.ports.cmd + 7, 1));
+    o.ok = (o.bm_status & 0x04) && !(o.bm_status & 0x02) && !(o.status & 0x89); // BSY DRQ ERR
+    return o;
+}
+
+TEST(IdeDma, AtapiPacketDmaGoesThroughShadowUnencrypted) {
+    IdeRig r; // keyed channel: ATAPI data still passes unencrypted
+    r.dev.atapi = true;
+    auto disc = pattern(4 * 2048, 6);
+    std::memcpy(r.dev.platter.data() + 10 * 2048, disc.data(), disc.size());
+    r.write_prd(r.prd_table, r.regions_for(kBuf + 64, disc.size(), 3000));
+    Outcome o = atapi_read10(r, 10, 4);
+    EXPECT_TRUE(o.ok);
+    EXPECT_EQ(0, std::memcmp(r.ram(kBuf + 64), disc.data(), disc.size()));
+    expect_only_shadow_dma(r);
+    EXPECT_EQ(r.dev.dma_runs.size(), 1u);
+    EXPECT_EQ(r.channel->stats().command_count(CommandKind::Packet), 1u);
+    // A PRD table into hypervisor memory is refused: no bus-master run.
+    r.write_prd(r.prd_table, {{uint32_t(kDmaBase + 0x1000), 2048}});
+    Outcome bad = atapi_read10(r, 10, 1);
+    EXPECT_FALSE(bad.ok);
+    EXPECT_EQ(r.dev.dma_runs.size(), 1u);
     EXPECT_EQ(r.channel->stats().reject_count(Reject::PacketPrdInvalid), 1u);
-    EXPECT_TRUE(r.dev.dma_runs.empty());
 }
 
 TEST(IdeDma, NoShadowMemoryAbortsDmaButKeepsPio) {

@@ -170,6 +170,9 @@ void SimPiix::execute(uint8_t op) {
         if (!(device_ & 0x40) || xfer_lba_ + xfer_left_ > sectors_) return complete(kIdnf | kAbrt);
         if (mult && multiple == 0) return complete(kAbrt);
         if (dma) {
+            dma_to_mem_ = rd;
+            dma_pos_ = xfer_lba_ * 512;
+            dma_bytes_ = uint64_t{xfer_left_} * 512;
             phase_ = Phase::Dma;
             status_ = kDrdy | kDrq;
             if (bm_cmd_ & kBmStart) run_dma();
@@ -177,6 +180,14 @@ void SimPiix::execute(uint8_t op) {
         }
         block_ = mult ? multiple : 1;
         return start_pio(rd, block_);
+    }
+    if (op == 0xa0 && atapi) { // PACKET: DRQ for the 12-byte CDB
+        packet_cdb_ = true;
+        phase_ = Phase::PioOut;
+        buf_.assign(12, 0);
+        buf_pos_ = 0;
+        status_ = kDrdy | kDrq;
+        return;
     }
     switch (op) {
     case 0xec: identify_ = true; xfer_left_ = 1; return start_pio(true, 1);
@@ -253,6 +264,20 @@ void SimPiix::data_word_out(uint16_t w) {
     buf_[buf_pos_ + 1] = uint8_t(w >> 8);
     buf_pos_ += 2;
     if (buf_pos_ < buf_.size()) return;
+    if (packet_cdb_) {
+        packet_cdb_ = false;
+        const bool dma = fifo_[1][0] & 1;
+        if (buf_[0] != 0x28 || !dma) return complete(kAbrt);
+        const uint64_t blk = uint64_t{buf_[2]} << 24 | buf_[3] << 16 | buf_[4] << 8 | buf_[5];
+        const uint64_t n = uint64_t{buf_[7]} << 8 | buf_[8];
+        if ((blk + n) * 2048 > platter.size()) return complete(kAbrt);
+        dma_to_mem_ = true;
+        dma_pos_ = blk * 2048;
+        dma_bytes_ = n * 2048;
+        phase_ = Phase::Dma;
+        if (bm_cmd_ & kBmStart) run_dma();
+        return;
+    }
     std::copy(buf_.begin(), buf_.end(), platter.begin() + xfer_lba_ * 512);
     const uint32_t n = std::min(block_, xfer_left_);
     xfer_left_ -= n;
@@ -266,14 +291,14 @@ void SimPiix::data_word_out(uint16_t w) {
 }
 
 void SimPiix::run_dma() {
-    const bool to_mem = commands.back() == 0xc8 || commands.back() == 0x25;
+    const bool to_mem = dma_to_mem_;
     SimDmaRun run{prd_, to_mem, 0, true};
     if (bool(bm_cmd_ & kBmToMem) != to_mem) { // direction mismatch: the transfer cannot happen
         bm_status_ = uint8_t((bm_status_ & ~kBmActive) | kBmError);
         dma_runs.push_back(run);
         return complete(kAbrt);
     }
-    uint64_t left = uint64_t{xfer_left_} * 512, pos = xfer_lba_ * 512;
+    uint64_t left = dma_bytes_, pos = dma_pos_;
     bool exact = false, fault = false;
     for (uint32_t i = 0; i < 8192 && !fault; ++i) {
         const uint8_t* e = mem_.phys(uint64_t{prd_} + 8ull * i, 8);

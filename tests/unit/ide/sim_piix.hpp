@@ -85,6 +85,9 @@ class SimPiix final : public sv::PortIo {
     uint64_t stray_data_writes = 0; // data-port writes without DRQ
     uint8_t multiple = 0;
     bool trim_supported = true;
+    // ATAPI mode: PACKET takes a 12-byte CDB; READ(10) (28h) with Features
+    // bit 0 (DMA) reads 2048-byte blocks of the platter by bus-master DMA.
+    bool atapi = false;
     Ports ports;
 
     uint8_t status() const { return status_; }
@@ -117,6 +120,9 @@ class SimPiix final : public sv::PortIo {
     std::vector<uint8_t> buf_;
     uint32_t buf_pos_ = 0;
     uint8_t bm_cmd_ = 0, bm_status_ = 0;
+    bool packet_cdb_ = false;  // PioOut phase carries a CDB
+    bool dma_to_mem_ = false;
+    uint64_t dma_pos_ = 0, dma_bytes_ = 0;
     uint32_t prd_ = 0;
 };
 
