@@ -79,7 +79,10 @@ sv_boot_gdt:
     .quad 0
     .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code */
     .quad 0x00CF92000000FFFF        /* 0x10: data */
+    .quad 0x00CF9A000000FFFF        /* 0x18: 32-bit code (AP start-up) */
 boot_gdt_end:
+    .global sv_boot_gdt_ptr
+sv_boot_gdt_ptr:
 boot_gdt_ptr:
     .short boot_gdt_end - sv_boot_gdt - 1
     .long sv_boot_gdt

@@ -3,6 +3,7 @@
 namespace sv {
 namespace {
 constexpr uint32_t leaf1_ecx_vmx = 1u << 5;         // Intel SDM vol. 2A, CPUID.1:ECX.VMX
+constexpr uint32_t leaf1_ecx_x2apic = 1u << 21;     // x2APIC: its ICR is an MSR we do not trap
 constexpr uint32_t leaf1_ecx_hypervisor = 1u << 31; // reserved for hypervisor use
 constexpr uint32_t ext1_ecx_svm = 1u << 2;          // AMD APM vol. 3, CPUID Fn8000_0001_ECX.SVM
 
@@ -19,7 +20,7 @@ CpuidValues guest_cpuid(uint32_t leaf, uint32_t subleaf, CpuidValues host) {
     (void)subleaf;
     CpuidValues v = host;
     if (leaf == 1) {
-        v.ecx = (v.ecx | leaf1_ecx_hypervisor) & ~leaf1_ecx_vmx;
+        v.ecx = (v.ecx | leaf1_ecx_hypervisor) & ~(leaf1_ecx_vmx | leaf1_ecx_x2apic);
     } else if (leaf == 0x80000001) {
         v.ecx &= ~ext1_ecx_svm;
     } else if (leaf == 0x8000000A) {

@@ -1,5 +1,5 @@
 // What the guest sees from CPUID: the host's answer, with the hypervisor-
-// present bit set, SVM/VMX hidden, and our signature at leaf 0x40000000
+// present bit set, SVM/VMX and x2APIC hidden, and our signature at leaf 0x40000000
 // ("ShadowVisor" + NUL in EBX, ECX, EDX) so guests and tests can detect us.
 #pragma once
 

@@ -101,35 +101,49 @@ StorageInventory scan_storage() {
     return inv;
 }
 
+// Module 1 is the kernel, module 2 the initramfs; every further module must
+// be a key, written "<name> key" (QEMU gives "<path> key"; GRUB gives the
+// words after the file, so grub.cfg says `module2 /boot/disk.key disk.key key`).
+// A bare "key" is accepted too. Anything else is refused: a typo must never
+// quietly boot with encryption off.
+bool is_key_module(const char* string) { return args_are(module_args(string), "key") || args_are(string, "key"); }
+
 Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
-    for (size_t i = 0; i < boot.module_count; ++i) {
-        const BootModule& m = boot.modules[i];
-        if (!args_are(module_args(m.string), "key")) continue;
-        uint8_t* p = loader_memory.map(m.start, m.size());
-        if (!p) return fail(Error::Protected);
-        const uint64_t n = m.size();
-        if (n != 32 && n != 64) {
-            wipe(p, n);
-            log::error("key module is {} bytes: it must be 32 (AES-128-XTS) or 64 (AES-256-XTS) raw bytes", n);
+    const BootModule* key = nullptr;
+    for (size_t i = 2; i < boot.module_count; ++i) {
+        if (!is_key_module(boot.modules[i].string) || key) {
+            log::error("boot module {} ('{}') is not understood: expected one '<name> key' module", i + 1,
+                       boot.modules[i].string);
             return fail(Error::InvalidArgument);
         }
-        for (size_t k = 0; k < n; ++k) key_bytes[k] = p[k];
-        wipe(p, n); // the loader's copy lies in what becomes guest RAM
-        Result<void> set = disk_cipher.set_key(std::span<const uint8_t>(key_bytes, n));
-        wipe(key_bytes, sizeof key_bytes);
-        if (!set.ok()) {
-            log::error("disk key refused: {} (the two XTS key halves must differ)", to_string(set.error()));
-            return fail(set.error());
-        }
-        const crypto::XtsImpl impl = disk_cipher.implementation();
-        log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors), engine {}",
-                  n == 64 ? 256 : 128,
-                  impl == crypto::XtsImpl::Portable ? "portable constant-time"
-                  : impl == crypto::XtsImpl::AesNi  ? "AES-NI"
-                                                    : "VAES");
+        key = &boot.modules[i];
+    }
+    if (!key) {
+        log::info("disk encryption: off (no key module); storage DMA still goes through shadow descriptors");
         return {};
     }
-    log::info("disk encryption: off (no key module); storage DMA still goes through shadow descriptors");
+    uint8_t* p = loader_memory.map(key->start, key->size());
+    if (!p) return fail(Error::Protected);
+    const uint64_t n = key->size();
+    if (n != 32 && n != 64) {
+        wipe(p, n);
+        log::error("key module is {} bytes: it must be 32 (AES-128-XTS) or 64 (AES-256-XTS) raw bytes", n);
+        return fail(Error::InvalidArgument);
+    }
+    for (size_t k = 0; k < n; ++k) key_bytes[k] = p[k];
+    wipe(p, n); // the loader's copy lies in what becomes guest RAM
+    Result<void> set = disk_cipher.set_key(std::span<const uint8_t>(key_bytes, n));
+    wipe(key_bytes, sizeof key_bytes);
+    if (!set.ok()) {
+        log::error("disk key refused: {} (the two XTS key halves must differ)", to_string(set.error()));
+        return fail(set.error());
+    }
+    const crypto::XtsImpl impl = disk_cipher.implementation();
+    log::info("disk encryption: AES-{}-XTS (dm-crypt aes-xts-plain64, 512-byte sectors), engine {}",
+              n == 64 ? 256 : 128,
+              impl == crypto::XtsImpl::Portable ? "portable constant-time"
+              : impl == crypto::XtsImpl::AesNi  ? "AES-NI"
+                                                : "VAES");
     return {};
 }
 

@@ -3,9 +3,16 @@
 #include "arch/x86/guest_page_walk.hpp"
 #include "arch/x86/insn_decoder.hpp"
 #include "lib/log.hpp"
+#include "lib/spinlock.hpp"
 
 namespace sv {
 namespace {
+constexpr uint32_t msr_apic_base = 0x1B;
+// IA32_APIC_BASE (SDM vol. 3A §10.4.4): BSP flag (8), x2APIC enable (10),
+// global enable (11), base (12+). The guest may toggle the global enable but
+// neither move the APIC away from the page we trap nor switch to x2APIC mode
+// (its ICR would be an MSR we do not watch).
+constexpr uint64_t apic_base_fixed = ~((1ull << 11) | 0xFFull);
 constexpr uint32_t msr_efer = 0xC0000080;
 constexpr uint32_t msr_vm_cr = 0xC0010114;
 constexpr uint32_t msr_vm_hsave_pa = 0xC0010117;
@@ -15,6 +22,10 @@ constexpr uint64_t efer_svme = 1ull << 12;
 constexpr uint64_t efer_guest_writable = (1ull << 0) | (1ull << 8) | (1ull << 10) | (1ull << 11) |
                                          (1ull << 13) | (1ull << 14) | (1ull << 15);
 constexpr uint64_t rflags_df = 1ull << 10;
+
+// Mediators keep per-device state machines; vCPUs take turns in them. One
+// lock for all port I/O keeps that simple (exits are short).
+SpinLock io_lock;
 
 x86::GuestPagingState paging(const VcpuState& s) { return {s.cr0, s.cr3, s.cr4, s.efer}; }
 
@@ -99,6 +110,13 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         s.raise_exception(exception_vector::ud);
         return Action::Resume;
     case ExitReason::NestedPageFault:
+        for (unsigned i = 0; exit.fault.write && i < mmio_count_; ++i) {
+            const MmioRange& r = mmio_[i];
+            if (exit.fault.gpa - r.base < r.length) {
+                if (!emulate_mmio_write(s, exit, *r.handler)) s.raise_exception(exception_vector::gp, 0);
+                return Action::Resume;
+            }
+        }
         if (exit.fault.present && exit.fault.write) {
             // A write to hypervisor memory, which guests see as a read-only
             // page of zeros: drop the write, skip the instruction.
@@ -111,6 +129,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         log::error("unhandled nested page fault at gpa {:x} rip {:x}", exit.fault.gpa, s.rip);
         s.raise_exception(exception_vector::gp, 0);
         return Action::Resume;
+    case ExitReason::Init: return Action::WaitForStartup;
     case ExitReason::Shutdown:
         log::error("guest shutdown (triple fault) at rip {:x}", s.rip);
         return Action::StopGuest;
@@ -124,12 +143,66 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
     return Action::Resume;
 }
 
+bool ExitHandler::add_mmio_write_range(const MmioRange& range) {
+    if (mmio_count_ == sizeof mmio_ / sizeof mmio_[0]) return false;
+    mmio_[mmio_count_++] = range;
+    return true;
+}
+
+// The write that faulted, re-done by us: MOV r/m,reg / MOV r/m,imm / STOS
+// (single, not REP) are what drivers use on MMIO registers.
+bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, MmioWriteHandler& handler) {
+    Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
+    if (!decoded.ok()) return false;
+    const x86::Instruction& insn = decoded.value();
+    uint64_t value;
+    switch (insn.kind) {
+    case x86::InsnKind::MovToMem:
+        value = s.gpr[insn.reg];
+        if (insn.reg_high_byte) value >>= 8;
+        break;
+    case x86::InsnKind::MovImmToMem: value = insn.immediate; break;
+    case x86::InsnKind::Stos:
+        if (insn.prefixes.rep || insn.prefixes.repne) return false;
+        value = s.reg(Gpr::Rax);
+        break;
+    default:
+        if (!warned_mmio_) {
+            log::warn("unsupported MMIO write instruction at rip {:x} (gpa {:x})", s.rip, exit.fault.gpa);
+            warned_mmio_ = true;
+        }
+        return false;
+    }
+    const uint8_t size = insn.access_size;
+    if (size == 0 || size > 8) return false;
+    if (size < 8) value &= (1ull << (8 * size)) - 1;
+    handler.mmio_write(exit.fault.gpa, size, value);
+    if (insn.kind == x86::InsnKind::Stos) {
+        const uint64_t amask = address_mask(insn.address_size);
+        const uint64_t rdi = s.reg(Gpr::Rdi);
+        const uint64_t next = (s.rflags & rflags_df) ? rdi - size : rdi + size;
+        s.reg(Gpr::Rdi) = (rdi & ~amask) | (next & amask);
+    }
+    s.rip += insn.length;
+    return true;
+}
+
 void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
     const uint32_t msr = static_cast<uint32_t>(s.reg(Gpr::Rcx));
     const bool write = exit.reason == ExitReason::MsrWrite;
     const uint64_t value = (s.reg(Gpr::Rdx) << 32) | (s.reg(Gpr::Rax) & 0xFFFFFFFF);
     uint64_t result = 0;
-    if (msr == msr_efer) {
+    if (msr == msr_apic_base && host_msr_read_ && host_msr_write_) {
+        const uint64_t current = host_msr_read_(msr);
+        if (!write) {
+            result = current;
+        } else if ((value & apic_base_fixed) != (current & apic_base_fixed)) {
+            s.raise_exception(exception_vector::gp, 0);
+            return;
+        } else {
+            host_msr_write_(msr, value);
+        }
+    } else if (msr == msr_efer) {
         if (write) {
             if (value & ~efer_guest_writable) {
                 s.raise_exception(exception_vector::gp, 0);
@@ -156,6 +229,7 @@ void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
 }
 
 void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
+    LockGuard guard(io_lock);
     const IoAccess& io = exit.io;
     counters_.count_port(io.port);
     IoHandler* handler = io_.find(io.port);

@@ -26,6 +26,8 @@ class HypervisorMemory {
     void log_summary() const;
     // Identity NPT with hypervisor ranges hidden; returns the root (nCR3).
     [[nodiscard]] Result<uint64_t> build_nested_paging();
+    // Guest writes to this 4 KiB page exit (NPF) so a mediator sees them.
+    [[nodiscard]] Result<void> trap_writes(uint64_t gpa);
 
     const MemoryMap& guest_map() const { return guest_map_; }
     PhysHeap& heap() { return heap_; }
@@ -35,6 +37,7 @@ class HypervisorMemory {
   private:
     MemoryMap guest_map_;
     PhysHeap heap_;
+    NestedPageTable npt_{heap_};
     uint64_t image_start_ = 0, image_end_ = 0;
     uint64_t heap_base_ = 0, heap_size_ = 0;
     uint64_t map_top_ = 0; // nested/host maps cover [0, map_top_)

@@ -83,13 +83,17 @@ void HypervisorMemory::log_summary() const {
 }
 
 Result<uint64_t> HypervisorMemory::build_nested_paging() {
-    NestedPageTable npt(heap_);
-    TRY(npt.init());
-    TRY(npt.map(0, 0, map_top_, NestedAccess::ReadWrite));
+    TRY(npt_.init());
+    TRY(npt_.map(0, 0, map_top_, NestedAccess::ReadWrite));
     DmaBuffer zero = TRY(heap_.allocate(4096, 4096));
-    TRY(npt.map_all_to(image_start_, image_end_ - image_start_, zero.phys, NestedAccess::ReadOnly));
-    TRY(npt.map_all_to(heap_base_, heap_size_, zero.phys, NestedAccess::ReadOnly));
-    return npt.root();
+    TRY(npt_.map_all_to(image_start_, image_end_ - image_start_, zero.phys, NestedAccess::ReadOnly));
+    TRY(npt_.map_all_to(heap_base_, heap_size_, zero.phys, NestedAccess::ReadOnly));
+    return npt_.root();
+}
+
+Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
+    // Set up before the guest first runs: no TLB shootdown needed.
+    return npt_.map(gpa & ~0xFFFull, gpa & ~0xFFFull, 4096, NestedAccess::ReadOnly);
 }
 
 bool HypervisorMemory::overlaps(uint64_t base, uint64_t length) const {

@@ -11,6 +11,8 @@
 #include "core/linux_boot.hpp"
 #include "core/multiboot.hpp"
 #include "core/nested_paging.hpp"
+#include "core/smp.hpp"
+#include "arch/x86/local_apic.hpp"
 #include "core/phys_heap.hpp"
 #include "lib/log.hpp"
 #include "virt/svm/svm_backend.hpp"
@@ -54,6 +56,17 @@ CpuidValues host_cpuid(uint32_t leaf, uint32_t subleaf) {
     return CpuidValues{r.eax, r.ebx, r.ecx, r.edx};
 }
 
+constexpr uint32_t hypervisor_version = 0x000100; // 0.1.0, reported by VMMCALL
+
+// What every vCPU's exit handler needs besides its constructor arguments.
+void configure_exit_handler(ExitHandler& handler) {
+    handler.set_passthrough(&hardware_ports());
+    handler.set_host_msr([](uint32_t msr) { return x86::rdmsr(msr); },
+                         [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
+    if (MmioWriteHandler* apic = smp::apic_write_handler())
+        (void)handler.add_mmio_write_range(MmioRange{x86::lapic::base(), 4096, apic});
+}
+
 void run_constructors() {
     for (auto* f = __init_array_start; f != __init_array_end; ++f) (*f)();
 }
@@ -92,10 +105,17 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher).ok())
         refuse("cannot set up the device mediators");
 
+    Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
+    if (!hsave.ok()) refuse("out of hypervisor memory");
+    svm::enable_on_this_cpu(hsave.value().phys);
+    const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
+    if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
+                                           factory).ok())
+        refuse("cannot bring the other processors under the hypervisor");
     if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
         refuse("cannot set up the virtual CPU");
-    static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, 0x000100);
-    handler.set_passthrough(&hardware_ports());
+    static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
+    configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
     log::info("starting guest at {:x}", entry.value().rip);
     vcpu0.run(handler);

@@ -18,6 +18,7 @@ enum class ExitReason : uint8_t {
     NestedPageFault, // NPT / EPT violation
     VirtInstruction, // guest tried VMRUN/VMLOAD/STGI/... (SVM is hidden: #UD)
     Shutdown,        // guest triple fault
+    Init,            // INIT signal (intercepted: vCPU back to wait-for-STARTUP)
     Other,
     Count,
 };
@@ -32,6 +33,7 @@ constexpr const char* to_string(ExitReason r) {
     case ExitReason::NestedPageFault: return "npf";
     case ExitReason::VirtInstruction: return "virt-insn";
     case ExitReason::Shutdown: return "shutdown";
+    case ExitReason::Init: return "init";
     case ExitReason::Other: return "other";
     case ExitReason::Count: break;
     }

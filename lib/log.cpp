@@ -1,8 +1,11 @@
 #include "lib/log.hpp"
 
+#include "lib/spinlock.hpp"
+
 namespace sv::log {
 namespace {
 Level current_level = Level::Info;
+SpinLock console_lock; // one line at a time from all CPUs
 
 const char* level_name(Level l) {
     switch (l) {
@@ -22,6 +25,7 @@ void set_level(Level l) { current_level = l; }
 Level level() { return current_level; }
 
 void emit(Level l, const char* text) {
+    LockGuard guard(console_lock);
     write_console("[sv] ");
     write_console(level_name(l));
     write_console(" ");

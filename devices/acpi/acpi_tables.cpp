@@ -35,28 +35,51 @@ const uint8_t* find_rsdp(GuestMemory& mem) {
     }
     return nullptr;
 }
+
+// The first table with `signature` listed in the RSDT. The RSDT (32-bit
+// entries) exists on every BIOS system; an XSDT-only firmware (UEFI) is
+// future work, like UEFI boot itself.
+const uint8_t* find_table(GuestMemory& mem, const char* signature) {
+    const uint8_t* rsdp = find_rsdp(mem);
+    if (!rsdp) return nullptr;
+    const uint8_t* root = map_table(mem, load<uint32_t>(rsdp + 16));
+    if (!root || !signature_is(root, "RSDT", 4)) return nullptr;
+    const uint32_t length = load<uint32_t>(root + 4);
+    for (uint32_t off = 36; off + 4 <= length; off += 4) {
+        const uint8_t* t = map_table(mem, load<uint32_t>(root + off));
+        if (t && signature_is(t, signature, 4)) return t;
+    }
+    return nullptr;
+}
 } // namespace
 
 Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
-    const uint8_t* rsdp = find_rsdp(mem);
-    if (!rsdp) return fail(Error::NotFound);
-    // The RSDT (32-bit entries) exists on every BIOS system; an XSDT-only
-    // firmware (UEFI) is future work, like UEFI boot itself.
-    constexpr unsigned entry_size = 4;
-    const uint8_t* root = map_table(mem, load<uint32_t>(rsdp + 16));
-    if (!root || !signature_is(root, "RSDT", 4)) return fail(Error::NotFound);
-    const uint32_t length = load<uint32_t>(root + 4);
-    for (uint32_t off = 36; off + entry_size <= length; off += entry_size) {
-        const uint8_t* t = map_table(mem, load<uint32_t>(root + off));
-        if (!t || !signature_is(t, "FACP", 4)) continue;
-        if (load<uint32_t>(t + 4) < 90) return fail(Error::Malformed);
-        PowerControlPorts ports;
-        ports.pm1a_control = static_cast<uint16_t>(load<uint32_t>(t + 64));
-        ports.pm1b_control = static_cast<uint16_t>(load<uint32_t>(t + 68));
-        if (!ports.pm1a_control) return fail(Error::NotFound);
-        return ports;
+    const uint8_t* t = find_table(mem, "FACP");
+    if (!t) return fail(Error::NotFound);
+    if (load<uint32_t>(t + 4) < 90) return fail(Error::Malformed);
+    PowerControlPorts ports;
+    ports.pm1a_control = static_cast<uint16_t>(load<uint32_t>(t + 64));
+    ports.pm1b_control = static_cast<uint16_t>(load<uint32_t>(t + 68));
+    if (!ports.pm1a_control) return fail(Error::NotFound);
+    return ports;
+}
+
+Result<size_t> find_processor_apic_ids(GuestMemory& mem, uint8_t* ids, size_t max) {
+    const uint8_t* madt = find_table(mem, "APIC");
+    if (!madt) return fail(Error::NotFound);
+    const uint32_t length = load<uint32_t>(madt + 4);
+    size_t n = 0;
+    // Entries follow the 44-byte header: u8 type, u8 length, body.
+    for (uint32_t off = 44; off + 2 <= length;) {
+        const uint8_t type = madt[off], len = madt[off + 1];
+        if (len < 2 || off + len > length) return fail(Error::Malformed);
+        if (type == 0 && len >= 8 && (load<uint32_t>(madt + off + 4) & 1)) {
+            if (n == max) return fail(Error::OutOfRange);
+            ids[n++] = madt[off + 3];
+        }
+        off += len;
     }
-    return fail(Error::NotFound);
+    return n;
 }
 
 } // namespace sv::acpi

@@ -20,3 +20,12 @@ struct PowerControlPorts {
 [[nodiscard]] Result<PowerControlPorts> find_power_control(GuestMemory& memory);
 
 } // namespace sv::acpi
+
+namespace sv::acpi {
+
+// Local APIC IDs of the enabled processors in the MADT (ACPI 6.4 §5.2.12,
+// entry type 0 "Processor Local APIC", flags bit 0 Enabled). Returns how many
+// were written to `ids` (at most `max`).
+[[nodiscard]] Result<size_t> find_processor_apic_ids(GuestMemory& memory, uint8_t* ids, size_t max);
+
+} // namespace sv::acpi

@@ -1,6 +1,7 @@
-// AMD-V (SVM) backend: checks the CPU, enables SVM, builds the VMCB with the
-// I/O and MSR permission maps and nested paging, and runs the guest, turning
-// each #VMEXIT into a vendor-neutral VmExit for the core's ExitHandler.
+// AMD-V (SVM) backend: checks the CPU, enables SVM on each processor, builds
+// the VMCB with the (shared) I/O and MSR permission maps and nested paging,
+// and runs a vCPU, turning each #VMEXIT into a vendor-neutral VmExit for the
+// core's ExitHandler.
 #pragma once
 
 #include <cstdint>
@@ -19,24 +20,27 @@ namespace sv::svm {
 // disabled by firmware (AMD APM vol. 2 §15.4 "Enabling SVM").
 [[nodiscard]] Result<void> check_support();
 
+// EFER.SVME and the host save area, on the calling processor (APM §15.4,
+// §15.30.4). `hsave_pa`: a 4 KiB page of hypervisor memory for this CPU.
+void enable_on_this_cpu(uint64_t hsave_pa);
+
 class SvmVcpu {
   public:
+    // Builds the VMCB (on any CPU); the guest starts at `entry` (BSP) or
+    // waits for a STARTUP (APs: use start_in_real_mode()).
     [[nodiscard]] Result<void> init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
                                     const GuestEntry& entry);
-    // Runs the guest until the exit handler asks to stop.
-    void run(ExitHandler& handler);
+    // Architectural state after INIT + STARTUP with `vector`: real mode at
+    // vector:0000 (Intel SDM vol. 3A §8.4.4.2 / AMD APM vol. 2 §16.5).
+    void start_in_real_mode(uint8_t vector);
+    // Runs the guest on the calling CPU until the handler asks to stop or to
+    // wait for a STARTUP; returns that action.
+    ExitHandler::Action run(ExitHandler& handler);
 
   private:
-    void trap_port(uint16_t port);
-    void sync_io_intercepts(const IoDispatcher& io);
-    void trap_msr(uint32_t msr);
-
     Vmcb* vmcb_ = nullptr;
     uint64_t vmcb_pa_ = 0;
-    uint8_t* iopm_ = nullptr;
-    uint8_t* msrpm_ = nullptr;
     bool has_nrip_ = false;
-    const IoDispatcher* io_ = nullptr;
     uint64_t io_generation_ = 0;
     VcpuState state_;
 };

@@ -1,5 +1,6 @@
 #include "arch/x86/cpu.hpp"
 #include "lib/log.hpp"
+#include "lib/spinlock.hpp"
 #include "virt/svm/svm_backend.hpp"
 #include "virt/svm/svm_exit.hpp"
 
@@ -13,10 +14,63 @@ constexpr uint32_t cpuid_svm_edx_nrips = 1u << 3;
 constexpr uint64_t vm_cr_svmdis = 1u << 4;
 constexpr uint16_t attr_code32 = 0xC9B; // G, D, P, S, type 0xB (exec/read, accessed)
 constexpr uint16_t attr_data32 = 0xC93; // G, B, P, S, type 0x3 (read/write, accessed)
+constexpr uint16_t attr_code16 = 0x09B; // P, S, type 0xB: real-mode code
+constexpr uint16_t attr_data16 = 0x093; // P, S, type 0x3: real-mode data
 constexpr uint16_t attr_tss32 = 0x08B;  // P, type 0xB (busy 32-bit TSS)
 constexpr uint16_t attr_ldt = 0x082;    // P, type 0x2 (LDT)
 
-PhysHeap* heap_for_hsave = nullptr;
+// One I/O and one MSR permission map for all vCPUs: intercepts are the same
+// everywhere. New ports are only ever OR-ed in (a port that stops being ours
+// keeps exiting and is passed through), so no vCPU can run with a map that
+// misses a port it must trap, whatever the other vCPUs are doing.
+uint8_t* iopm = nullptr;
+uint64_t iopm_pa = 0;
+uint8_t* msrpm = nullptr;
+uint64_t msrpm_pa = 0;
+SpinLock iopm_lock;
+
+void trap_port(uint16_t port) {
+    __atomic_fetch_or(&iopm[port / 8], static_cast<uint8_t>(1u << (port % 8)), __ATOMIC_RELAXED);
+}
+
+// MSRPM layout, APM vol. 2 §15.11: two bits (read, write) per MSR in three
+// 2 KiB ranges for 0000_0000h, C000_0000h and C001_0000h.
+void trap_msr(uint32_t msr) {
+    uint32_t range_base, byte_offset;
+    if (msr < 0x2000) {
+        range_base = 0;
+        byte_offset = 0;
+    } else if (msr >= 0xC0000000 && msr < 0xC0002000) {
+        range_base = 0xC0000000;
+        byte_offset = 0x800;
+    } else {
+        range_base = 0xC0010000;
+        byte_offset = 0x1000;
+    }
+    const uint32_t bit = (msr - range_base) * 2;
+    msrpm[byte_offset + bit / 8] |= static_cast<uint8_t>(3u << (bit % 8));
+}
+
+uint64_t sync_io_intercepts(const IoDispatcher& io) {
+    LockGuard guard(iopm_lock);
+    io.for_each_port([](uint16_t port) { trap_port(port); });
+    return io.generation();
+}
+
+Result<void> allocate_permission_maps(PhysHeap& heap) {
+    if (iopm) return {};
+    DmaBuffer i = TRY(heap.allocate(iopm_size, 4096));
+    DmaBuffer m = TRY(heap.allocate(msrpm_size, 4096));
+    iopm = i.host;
+    iopm_pa = i.phys;
+    msrpm = m.host;
+    msrpm_pa = m.phys;
+    trap_msr(0x0000001B); // APIC_BASE: the APIC must stay where we trap it
+    trap_msr(0xC0000080); // EFER: hide SVME
+    trap_msr(0xC0010114); // VM_CR
+    trap_msr(0xC0010117); // VM_HSAVE_PA
+    return {};
+}
 } // namespace
 
 Result<void> check_support() {
@@ -36,66 +90,33 @@ Result<void> check_support() {
     return {};
 }
 
-void SvmVcpu::trap_port(uint16_t port) { iopm_[port / 8] |= static_cast<uint8_t>(1u << (port % 8)); }
-
-void SvmVcpu::sync_io_intercepts(const IoDispatcher& io) {
-    for (size_t i = 0; i < iopm_size; ++i) iopm_[i] = 0;
-    io.for_each_port([this](uint16_t port) { trap_port(port); });
-    io_ = &io;
-    io_generation_ = io.generation();
-}
-
-// MSRPM layout, APM vol. 2 §15.11: two bits (read, write) per MSR in three
-// 2 KiB ranges for 0000_0000h, C000_0000h and C001_0000h.
-void SvmVcpu::trap_msr(uint32_t msr) {
-    uint32_t range_base, byte_offset;
-    if (msr < 0x2000) {
-        range_base = 0;
-        byte_offset = 0;
-    } else if (msr >= 0xC0000000 && msr < 0xC0002000) {
-        range_base = 0xC0000000;
-        byte_offset = 0x800;
-    } else {
-        range_base = 0xC0010000;
-        byte_offset = 0x1000;
-    }
-    const uint32_t bit = (msr - range_base) * 2;
-    msrpm_[byte_offset + bit / 8] |= static_cast<uint8_t>(3u << (bit % 8));
+void enable_on_this_cpu(uint64_t hsave_pa) {
+    x86::wrmsr(x86::msr::efer, x86::rdmsr(x86::msr::efer) | x86::efer::svme);
+    x86::wrmsr(x86::msr::vm_hsave_pa, hsave_pa);
+    asm volatile("clgi"); // host runs with GIF=0: interrupts, NMI and INIT wait for the guest
 }
 
 Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
                            const GuestEntry& entry) {
     has_nrip_ = x86::cpuid(0x8000000A).edx & cpuid_svm_edx_nrips;
-    if (!heap_for_hsave) {
-        DmaBuffer hsave = TRY(heap.allocate(4096, 4096));
-        x86::wrmsr(x86::msr::efer, x86::rdmsr(x86::msr::efer) | x86::efer::svme);
-        x86::wrmsr(x86::msr::vm_hsave_pa, hsave.phys);
-        heap_for_hsave = &heap;
-    }
+    TRY(allocate_permission_maps(heap));
     DmaBuffer vmcb = TRY(heap.allocate(sizeof(Vmcb), 4096));
-    DmaBuffer iopm = TRY(heap.allocate(iopm_size, 4096));
-    DmaBuffer msrpm = TRY(heap.allocate(msrpm_size, 4096));
     vmcb_ = reinterpret_cast<Vmcb*>(vmcb.host);
     vmcb_pa_ = vmcb.phys;
-    iopm_ = iopm.host;
-    msrpm_ = msrpm.host;
-
-    sync_io_intercepts(io);
-    trap_msr(0xC0000080); // EFER: hide SVME
-    trap_msr(0xC0010114); // VM_CR
-    trap_msr(0xC0010117); // VM_HSAVE_PA
+    io_generation_ = sync_io_intercepts(io);
 
     VmcbControl& c = vmcb_->control;
     // Para-passthrough: interrupts, NMIs, exceptions, HLT, CR and DR
     // accesses all stay with the guest. VMRUN must be intercepted (APM
     // §15.5.1 consistency checks); the other SVM instructions are too, so the
-    // guest gets #UD as on a CPU without SVM.
+    // guest gets #UD as on a CPU without SVM. INIT is intercepted so no
+    // signal can reset a processor out of the hypervisor's control.
     c.intercept_misc1 = intercept1::cpuid | intercept1::ioio_prot | intercept1::msr_prot |
-                        intercept1::shutdown;
+                        intercept1::shutdown | intercept1::init;
     c.intercept_misc2 = intercept2::vmrun | intercept2::vmmcall | intercept2::vmload |
                         intercept2::vmsave | intercept2::stgi | intercept2::clgi | intercept2::skinit;
-    c.iopm_base_pa = iopm.phys;
-    c.msrpm_base_pa = msrpm.phys;
+    c.iopm_base_pa = iopm_pa;
+    c.msrpm_base_pa = msrpm_pa;
     c.guest_asid = 1;
     c.tlb_control = 1; // flush this ASID on the first VMRUN
     c.np_enable = 1;
@@ -124,8 +145,30 @@ Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher
     return {};
 }
 
-void SvmVcpu::run(ExitHandler& handler) {
-    asm volatile("clgi"); // host runs with GIF=0: interrupts wait for the guest
+void SvmVcpu::start_in_real_mode(uint8_t vector) {
+    VmcbStateSave& s = vmcb_->save;
+    const uint16_t segment = static_cast<uint16_t>(vector) << 8;
+    s.cs = VmcbSegment{segment, attr_code16, 0xFFFF, static_cast<uint64_t>(segment) << 4};
+    s.ds = s.es = s.ss = s.fs = s.gs = VmcbSegment{0, attr_data16, 0xFFFF, 0};
+    s.gdtr = s.idtr = VmcbSegment{0, 0, 0xFFFF, 0};
+    s.tr = VmcbSegment{0, attr_tss32, 0xFFFF, 0};
+    s.ldtr = VmcbSegment{0, attr_ldt, 0xFFFF, 0};
+    s.cpl = 0;
+    s.efer = x86::efer::svme;
+    s.cr0 = 0x60000010; // CD | NW | ET: the INIT value
+    s.cr2 = s.cr3 = s.cr4 = 0;
+    s.dr6 = 0xFFFF0FF0;
+    s.dr7 = 0x400;
+    s.rflags = 0x2;
+    s.rip = 0;
+    s.rsp = 0;
+    s.rax = 0;
+    for (uint64_t& r : state_.gpr) r = 0;
+    vmcb_->control.event_inject = 0;
+    vmcb_->control.tlb_control = 1;
+}
+
+ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
     for (;;) {
         sv_svm_world_switch(vmcb_pa_, state_.gpr);
         VmcbControl& c = vmcb_->control;
@@ -133,13 +176,15 @@ void SvmVcpu::run(ExitHandler& handler) {
         c.event_inject = 0;
         if (c.exit_code == exit_code::invalid || c.exit_code == exit_code::invalid_tcg) {
             log::error("VMRUN failed: invalid guest state (VMEXIT_INVALID) rip {:x}", vmcb_->save.rip);
-            return;
+            return ExitHandler::Action::StopGuest;
         }
         const VmExit exit = decode_exit(c, has_nrip_);
         load_state(*vmcb_, state_);
-        if (handler.handle(state_, exit) == ExitHandler::Action::StopGuest) return;
-        if (io_->generation() != io_generation_) sync_io_intercepts(*io_);
+        const ExitHandler::Action action = handler.handle(state_, exit);
+        if (action != ExitHandler::Action::Resume) return action;
         store_state(state_, *vmcb_);
+        const IoDispatcher& io = handler.io();
+        if (io.generation() != io_generation_) io_generation_ = sync_io_intercepts(io);
     }
 }
 

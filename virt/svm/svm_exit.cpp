@@ -52,6 +52,7 @@ VmExit decode_exit(const VmcbControl& c, bool has_nrip) {
     case exit_code::clgi:
     case exit_code::skinit: e.reason = ExitReason::VirtInstruction; break;
     case exit_code::shutdown: e.reason = ExitReason::Shutdown; break;
+    case exit_code::init: e.reason = ExitReason::Init; break;
     default: e.reason = ExitReason::Other; break;
     }
     return e;

@@ -277,7 +277,7 @@ TEST_F(CoreExitHandler, InFromUnownedPortReadsAllOnes) {
     EXPECT_EQ(s.reg(Gpr::Rax), 0x1234FFFFu);
     s.reg(Gpr::Rax) = 0xFFFF0000'12345678ull;
     run(io_exit(0x170, 4, false, code_at + 2));
-    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFF0000'FFFFFFFFull); // masked merge here (no handler)
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFFFFFFull); // a 32-bit IN zero-extends into RAX, as with a handler
     EXPECT_TRUE(ide.calls.empty());
     EXPECT_FALSE(s.inject.valid);
 }

@@ -119,7 +119,8 @@ TEST(CoreSvmExit, SvmInstructionsAreVirtInstruction) {
 TEST(CoreSvmExit, VmmcallShutdownAndOthers) {
     EXPECT_EQ(decode(exit_code::vmmcall, 0, 0, true).reason, ExitReason::Hypercall);
     EXPECT_EQ(decode(exit_code::shutdown, 0, 0, true).reason, ExitReason::Shutdown);
-    for (uint64_t code : {exit_code::intr, exit_code::init, exit_code::exception_base + 14, exit_code::invalid,
+    EXPECT_EQ(decode(exit_code::init, 0, 0, true).reason, ExitReason::Init);
+    for (uint64_t code : {exit_code::intr, exit_code::exception_base + 14, exit_code::invalid,
                           exit_code::invalid_tcg}) {
         const VmExit e = decode(code, 0, 0, true);
         EXPECT_EQ(e.reason, ExitReason::Other) << std::hex << code;

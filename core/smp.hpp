@@ -1,0 +1,37 @@
+// Every processor runs under the hypervisor. At boot the BSP starts each AP
+// listed in the MADT into the hypervisor (INIT-STARTUP-STARTUP to a real-mode
+// trampoline); each AP enables SVM, builds its vCPU and waits. The guest's
+// later INIT/STARTUP IPIs are caught at its local APIC page (written through
+// the APIC mediator) and become a real-mode start of that vCPU at the
+// STARTUP vector, as on bare hardware. A guest can never run code on a
+// processor outside SVM.
+#pragma once
+
+#include <cstddef>
+
+#include "core/exit_handler.hpp"
+#include "core/hypervisor_memory.hpp"
+#include "core/io_dispatch.hpp"
+#include "core/mmio.hpp"
+#include "lib/result.hpp"
+
+namespace sv::smp {
+
+constexpr size_t max_application_processors = 15;
+
+struct VcpuFactory {
+    ExitHandler::HostCpuid host_cpuid;
+    uint32_t version;
+    void (*configure)(ExitHandler& handler); // pass-through, MSRs, MMIO ranges
+};
+
+// Starts the APs; returns how many are online and waiting.
+[[nodiscard]] Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& firmware,
+                                                          GuestMemory& guest_ram, uint64_t npt_root,
+                                                          IoDispatcher& io, const VcpuFactory& factory);
+
+// The guest's local APIC page write handler (nullptr before any AP started:
+// a single CPU needs no APIC trap).
+MmioWriteHandler* apic_write_handler();
+
+} // namespace sv::smp
