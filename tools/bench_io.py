@@ -16,7 +16,7 @@ BUILD = os.environ.get("SV_BUILD_DIR", os.path.join(ROOT, "build"))
 WORK = os.path.join(BUILD, "bench-io")
 CASES = [("4K", 4 << 20), ("1M", 16 << 20)]  # request size, bytes moved each way
 OFFSET = 1 << 20
-EXIT_RE = re.compile(r"\[sv\] info  exits: (\S+) (\d+)$")
+EXIT_RE = re.compile(r"\[sv\] info  exits: ([a-z-]+) (\d+)$")
 DMA_RE = re.compile(r"\[sv\] info  ide0\.0: dma (\d+)")
 TIME_RE = re.compile(r"(wrote|verified) (\d+) bytes .* \(([\d.]+) s\)")
 
@@ -48,6 +48,10 @@ def boot(append, hypervisor, disk, key):
     return exits, dma, times
 
 
+def per_mib(delta, mib):
+    return ", ".join("%s %.0f" % (k, v / mib) for k, v in sorted(delta.items()) if v > 0) or "none"
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     disk = os.path.join(WORK, "disk.img")
@@ -60,19 +64,21 @@ def main():
     idle, idle_dma, _ = boot("sv.test=cpuid", True, disk, key)
     lines = []
     for req, size in CASES:
-        append = "sv.test=disks sv.disks=ata_piix:7 sv.regions=%dK:%dK:%s sv.diskmode=both" % (
-            OFFSET >> 10, size >> 10, req)
-        print("bench io: %s requests, %d MiB each way: hypervisor run, then bare run" % (req, size >> 20),
-              flush=True)
-        hv_exits, hv_dma, hv_t = boot(append, True, disk, key)
-        _, _, bare_t = boot(append, False, disk, key)
-        mib = 2 * size / (1 << 20)  # written and read back
-        delta = {k: hv_exits.get(k, 0) - idle.get(k, 0) for k in hv_exits if k != "total"}
-        per_mib = ", ".join("%s %.0f" % (k, v / mib) for k, v in sorted(delta.items()) if v > 0)
-        dma = hv_dma - idle_dma
-        per_cmd = delta.get("io", 0) / dma if dma else float("nan")
-        lines.append("io %s: exits per MiB: %s; io exits per DMA command %.1f (%d commands)"
-                     % (req, per_mib or "none", per_cmd, dma))
+        region = "sv.test=disks sv.disks=ata_piix:7 sv.regions=%dK:%dK:%s" % (OFFSET >> 10, size >> 10, req)
+        mib = size / (1 << 20)
+        print("bench io: %s requests, %d MiB: hypervisor write, hypervisor read, bare write+read"
+              % (req, size >> 20), flush=True)
+        hv_t = {}
+        for mode, label, what in (("write", "write", "wrote"), ("verify", "read", "verified")):
+            exits, dma, times = boot(region + " sv.diskmode=" + mode, True, disk, key)
+            hv_t.update(times)
+            delta = {k: exits.get(k, 0) - idle.get(k, 0) for k in exits if k != "total"}
+            commands = dma - idle_dma
+            io = delta.get("io", 0)
+            lines.append("io %s %s: exits per MiB: %s; %.1f io exits per DMA command (%d commands%s)"
+                         % (req, label, per_mib(delta, mib), io / commands if commands else float("nan"),
+                            commands, ", incl. the guest's cache flushes" if mode == "write" else ""))
+        _, _, bare_t = boot(region + " sv.diskmode=both", False, disk, key)
         for what, label in (("wrote", "write"), ("verified", "read")):
             if what in hv_t and what in bare_t:
                 hv_rate = hv_t[what][0] / hv_t[what][1] / 1e6
