@@ -3,6 +3,9 @@
 // the hypervisor-present bit (CPUID.1:ECX[31]) and whether SVM
 // (CPUID.80000001:ECX[2]) is visible. Output lines are "key value" so the
 // test scripts can grep them.
+// `sv-cpuid hypercall` also calls the hypervisor's VMMCALL ABI (README
+// "Hypercalls"): version, then exit counts; only run it under the hypervisor
+// (without one, VMMCALL raises #UD).
 #include <cpuid.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,9 +16,44 @@ static void cpuid(uint32_t leaf, uint32_t r[4])
     __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
 }
 
-int main(void)
+// VMMCALL: RAX = function, RBX = argument; returns RAX (status), RBX, RCX.
+static void vmmcall(uint64_t fn, uint64_t arg, uint64_t out[3])
+{
+    uint64_t a = fn, b = arg, c = 0;
+    __asm__ volatile("vmmcall" : "+a"(a), "+b"(b), "+c"(c) : : "memory");
+    out[0] = a;
+    out[1] = b;
+    out[2] = c;
+}
+
+static void hypercalls(void)
+{
+    uint64_t r[3];
+    vmmcall(0, 0, r);
+    printf("hc_version_status %llu\n", (unsigned long long)r[0]);
+    printf("hc_version 0x%06llx\n", (unsigned long long)r[1]);
+    printf("hc_magic %.4s\n", (const char *)&r[2]);
+    vmmcall(2, 0, r);
+    uint64_t reasons = r[1];
+    printf("hc_reason_count %llu\n", (unsigned long long)reasons);
+    for (uint64_t i = 0; i < reasons && i < 64; i++) {
+        vmmcall(1, i, r);
+        printf("hc_exits %llu %llu\n", (unsigned long long)i, (unsigned long long)r[1]);
+    }
+    vmmcall(1, 1000, r);
+    printf("hc_bad_index_status 0x%llx\n", (unsigned long long)r[0]);
+    vmmcall(0x1234, 0, r);
+    printf("hc_unknown_status 0x%llx\n", (unsigned long long)r[0]);
+}
+
+int main(int argc, char **argv)
 {
     uint32_t r[4];
+
+    if (argc > 1 && strcmp(argv[1], "hypercall") == 0) {
+        hypercalls();
+        return 0;
+    }
 
     cpuid(1, r);
     int hv_bit = (r[2] >> 31) & 1;

@@ -159,7 +159,7 @@ class Harness:
 def t_cpuid(h):
     b = h.boot("sv.test=cpuid sv.expect=%s" % ("hv" if h.hv else "none"))
     h.require_clean(b)
-    b.expect(["cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden"] if h.hv else ["cpuid-signature"])
+    b.expect(["cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "hypercall"] if h.hv else ["cpuid-signature"])
 
 
 DISKS = [("ide", "ata_piix", 11), ("ahci", "ahci", 12), ("nvme", "nvme", 13)]
