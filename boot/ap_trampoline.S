@@ -5,6 +5,8 @@
  * 32-bit code in the image enters long mode on the BSP's page tables
  * (sv_ap_cr3, below 4 GiB) and calls sv_ap_main on the stack in sv_ap_stack.
  * One AP starts at a time, so these variables are not contended. */
+#include "boot/long_mode.inc"
+
     .section .rodata
     .code16
     .global sv_ap_trampoline_start, sv_ap_trampoline_end
@@ -34,28 +36,11 @@ sv_ap_entry32:
     mov %eax, %ss
     mov sv_ap_cr3, %eax
     mov %eax, %cr3
-    mov %cr4, %eax
-    or $((1 << 5) | (1 << 9) | (1 << 10)), %eax   /* PAE, OSFXSR, OSXMMEXCPT */
-    mov %eax, %cr4
-    mov $0xC0000080, %ecx
-    rdmsr
-    or $((1 << 8) | (1 << 11)), %eax               /* LME, NXE */
-    wrmsr
-    mov %cr0, %eax
-    and $~((1 << 2) | (1 << 3) | (1 << 29) | (1 << 30)), %eax /* EM, TS, NW, CD off */
-    or $((1 << 31) | (1 << 16) | (1 << 1) | 1), %eax
-    mov %eax, %cr0
-    ljmp $0x08, $ap_entry64
+    ENTER_LONG_MODE ap_entry64
 
     .code64
 ap_entry64:
-    mov $0x10, %eax
-    mov %eax, %ds
-    mov %eax, %es
-    mov %eax, %ss
-    xor %eax, %eax
-    mov %eax, %fs
-    mov %eax, %gs
+    LOAD_DATA_SEGMENTS
     mov sv_ap_stack(%rip), %rsp
     call sv_ap_main
 1:  cli

@@ -3,6 +3,8 @@
  * (the C++ side later builds its own map of all RAM). Enables SSE (CR4.OSFXSR,
  * OSXMMEXCPT) for the crypto code, which only runs inside a SimdGuard.
  * AMD APM vol. 2 §14.6 (enabling long mode); Intel SDM vol. 3A §9.8.5. */
+#include "boot/long_mode.inc"
+
     .code32
     .section .text.boot, "ax"
     .global sv_entry32
@@ -40,29 +42,12 @@ sv_entry32:
 
     mov $boot_pml4, %eax
     mov %eax, %cr3
-    mov %cr4, %eax
-    or $((1 << 5) | (1 << 9) | (1 << 10)), %eax   /* PAE, OSFXSR, OSXMMEXCPT */
-    mov %eax, %cr4
-    mov $0xC0000080, %ecx           /* EFER */
-    rdmsr
-    or $((1 << 8) | (1 << 11)), %eax               /* LME, NXE */
-    wrmsr
-    mov %cr0, %eax
-    and $~((1 << 2) | (1 << 3)), %eax              /* clear EM, TS */
-    or $((1 << 31) | (1 << 16) | (1 << 1) | 1), %eax /* PG, WP, MP, PE */
-    mov %eax, %cr0
     lgdt boot_gdt_ptr
-    ljmp $0x08, $sv_entry64
+    ENTER_LONG_MODE sv_entry64
 
     .code64
 sv_entry64:
-    mov $0x10, %eax
-    mov %eax, %ds
-    mov %eax, %es
-    mov %eax, %ss
-    xor %eax, %eax
-    mov %eax, %fs
-    mov %eax, %gs
+    LOAD_DATA_SEGMENTS
     mov $sv_boot_stack_top, %rsp
     /* edi/esi still hold magic and info (zero-extended by the 32-bit moves). */
     mov %edi, %edi
