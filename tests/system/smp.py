@@ -6,7 +6,6 @@ signature; encrypted disk I/O still round-trips with several CPUs.
 
 Usage: smp.py cpus2 --build-dir DIR
 """
-import argparse
 import os
 import sys
 
@@ -45,20 +44,5 @@ def t_cpus2(h):
 TESTS = {"cpus2": t_cpus2}
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("test", choices=sorted(TESTS))
-    p.add_argument("--build-dir", default=os.path.join(svtest.ROOT, "build"))
-    args = p.parse_args()
-    h = svtest.Harness(argparse.Namespace(no_hypervisor=False, build_dir=args.build_dir, test="smp-" + args.test))
-    try:
-        TESTS[args.test](h)
-    except svtest.Fail as e:
-        print("svtest: FAIL %s: %s" % (args.test, e))
-        return 1
-    print("svtest: PASS %s" % args.test)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(svtest.run_named_test(TESTS, "smp-"))

@@ -283,6 +283,23 @@ TESTS = {"cpuid": t_cpuid, "disks": t_disks, "memory": t_memory, "devmem": t_dev
          "dmcrypt": t_dmcrypt, "nosvm": t_nosvm}
 
 
+def run_named_test(tests, prefix, description=None):
+    """main() for a test module holding a TESTS table: `NAME --build-dir DIR`,
+    always under the hypervisor."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("test", choices=sorted(tests))
+    p.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    args = p.parse_args()
+    h = Harness(argparse.Namespace(no_hypervisor=False, build_dir=args.build_dir, test=prefix + args.test))
+    try:
+        tests[args.test](h)
+    except Fail as e:
+        print("svtest: FAIL %s: %s" % (args.test, e))
+        return 1
+    print("svtest: PASS %s" % args.test)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("test", choices=sorted(TESTS))
