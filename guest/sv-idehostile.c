@@ -77,6 +77,9 @@ static uint16_t bm; // bus-master base of the primary channel
 static int pagemap_fd = -1;
 static int failures;
 static unsigned expected_aborts;
+static char logbuf[8192];         // failures of the current scenario
+static const char *scenario = ""; // its name, for SV-INFO hostile-case
+static unsigned cases;            // hostile commands it sent
 
 // --- memory ---------------------------------------------------------------------
 
@@ -548,10 +551,32 @@ static int expect_refused(char *log, size_t len, const char *what, uint8_t op, u
                 strncat(d, " SENTINEL CHANGED", sizeof d - strlen(d) - 1);
                 break;
             }
-    size_t l = strlen(log);
-    snprintf(log + l, len - l, "%s%s %s: %s%s", l ? "; " : "", read ? "READ" : "WRITE", what, d,
-             good ? "" : " NOT REFUSED");
+    printf("SV-INFO hostile-case %s %s %s: %s%s\n", scenario, read ? "READ" : "WRITE", what, d,
+           good ? "" : " NOT REFUSED");
+    cases++;
+    if (!good) {
+        size_t l = strlen(log);
+        snprintf(log + l, len - l, "%s%s %s: %s NOT REFUSED", l ? "; " : "", read ? "READ" : "WRITE", what, d);
+    }
     return good;
+}
+
+
+// "N/N commands refused (ERR+ABRT...)" or the failures.
+static const char *summary(const char *log, int good)
+{
+    static char buf[128];
+    if (!good)
+        return log;
+    snprintf(buf, sizeof buf, "%u/%u hostile commands refused with ERR", cases, cases);
+    return buf;
+}
+
+static void begin(const char *name)
+{
+    scenario = name;
+    cases = 0;
+    logbuf[0] = 0;
 }
 
 static struct prd *htable(void)
@@ -566,13 +591,16 @@ static uint32_t hphys(uint32_t off)
     return (uint32_t)huge_phys + off;
 }
 
-static char logbuf[8192];
-
 static void s_valid_write(void)
 {
     char why[256];
+    char why2[256];
     int r = roundtrip(2048, 8, why, sizeof why);
-    result("valid-write", r == 0, "%s", why);
+    // And 64 sectors over 8 separate pages (one PRD entry per page).
+    int r2 = r == 0 ? roundtrip(2560, 64, why2, sizeof why2) : -1;
+    if (r)
+        snprintf(why2, sizeof why2, "not tried");
+    result("valid-write", r == 0 && r2 == 0, "%s; %s", why, why2);
 }
 
 static uint32_t hostile_lba = 16384; // refused WRITEs aim here, 64 sectors apart
@@ -580,7 +608,7 @@ static uint32_t hostile_lba = 16384; // refused WRITEs aim here, 64 sectors apar
 static void s_prd_into_hypervisor(void)
 {
     int good = 1;
-    logbuf[0] = 0;
+    begin("prd-into-hypervisor");
     for (int i = 0; i < target_count; i++) {
         const struct range *r = &targets[i];
         uint64_t size = r->end - r->start + 1;
@@ -622,13 +650,13 @@ static void s_prd_into_hypervisor(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-into-hypervisor", good && after == 0 && target_count > 0, "%d ranges: %s; after: %s",
-           target_count, logbuf, why);
+    result("prd-into-hypervisor", good && after == 0 && target_count > 0, "%d reserved ranges: %s; after: %s",
+           target_count, summary(logbuf, good), why);
 }
 
 static void s_prd_no_eot(void)
 {
-    logbuf[0] = 0;
+    begin("prd-no-eot");
     int good = 1;
     for (int rw = 0; rw < 2; rw++) {
         // 8192 entries of 2 bytes (16 KiB < the 32 KiB transfer), no EOT: the
@@ -653,12 +681,12 @@ static void s_prd_no_eot(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-no-eot", good && after == 0, "%s; after: %s", logbuf, why);
+    result("prd-no-eot", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_prd_odd(void)
 {
-    logbuf[0] = 0;
+    begin("prd-odd");
     int good = 1;
     for (int rw = 0; rw < 2; rw++) {
         uint8_t op = rw ? CMD_READ_DMA : CMD_WRITE_DMA;
@@ -706,12 +734,12 @@ static void s_prd_odd(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-odd", good && after == 0, "%s; after: %s", logbuf, why);
+    result("prd-odd", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_prd_table_outside_ram(void)
 {
-    logbuf[0] = 0;
+    begin("prd-table-outside-ram");
     int good = 1;
     uint32_t ptrs[8];
     const char *names[8];
@@ -735,12 +763,12 @@ static void s_prd_table_outside_ram(void)
         }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-table-outside-ram", good && after == 0, "%s; after: %s", logbuf, why);
+    result("prd-table-outside-ram", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_unknown_opcode(void)
 {
-    logbuf[0] = 0;
+    begin("unknown-opcode");
     int good = 1;
     // Data-moving opcodes the hypervisor does not understand. DSM/TRIM gets a
     // DMA table with a range over the valid-write region (LBA 2048, 8 sectors).
@@ -782,9 +810,14 @@ static void s_unknown_opcode(void)
         describe(d, sizeof d, &o);
         int r = refused(&o) && (o.error & ER_ABRT);
         good &= r;
-        size_t l = strlen(logbuf);
-        snprintf(logbuf + l, sizeof logbuf - l, "%s0x%02x %s: %s%s", l ? "; " : "", ops[i].op, ops[i].name,
-                 d, r ? "" : " NOT ABORTED");
+        printf("SV-INFO hostile-case unknown-opcode 0x%02x %s: %s%s\n", ops[i].op, ops[i].name, d,
+               r ? "" : " NOT ABORTED");
+        cases++;
+        if (!r) {
+            size_t l = strlen(logbuf);
+            snprintf(logbuf + l, sizeof logbuf - l, "%s0x%02x %s: %s NOT ABORTED", l ? "; " : "", ops[i].op,
+                     ops[i].name, d);
+        }
     }
     // The TRIM target still holds its text.
     char why[256];
@@ -799,6 +832,8 @@ static void s_unknown_opcode(void)
         intact = ok(&o) && !memcmp(rpages[0], want, PAGE);
     }
     int after = still_works(why, sizeof why);
+    if (good)
+        snprintf(logbuf, sizeof logbuf, "%u/%u opcodes aborted with ERR+ABRT", cases, cases);
     result("unknown-opcode", good && intact && after == 0, "%s; valid-write region %s; after: %s", logbuf,
            intact ? "intact" : "CHANGED OR UNREADABLE", why);
 }
@@ -886,7 +921,11 @@ int main(int argc, char **argv)
     find_targets();
     printf("SV-INFO hostile-memory %s at 0x%" PRIx64 "\n", huge_how, huge_phys);
     // Interrupts off at the device (no driver handles IRQ 14).
+    // Select the master first: the firmware may have left the (absent)
+    // slave selected, which reads as status 0.
     outb(0x02, ATA_CTL);
+    outb(0xe0, ATA_DEVICE);
+    usleep(1000);
     int s = wait_not_busy(10);
     if (s < 0 || !(s & ST_DRDY)) {
         printf("SV-RESULT hostile-setup FAIL device not ready (status %d)\n", s);
