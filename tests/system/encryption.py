@@ -32,6 +32,19 @@ interface `./shadowvisor run --key-file`:
                   while the spinner's registers are live; no register may
                   change. A negative control (a deliberate change of xmm5
                   through a signal frame) must be detected.
+  hostile         a hostile guest (guest/sv-idehostile.c, ata_piix not loaded)
+                  drives the primary IDE channel from user space: PRD entries
+                  and PRD tables in hypervisor memory (the reserved e820
+                  ranges), tables without EOT, odd/64 KiB-crossing/short/long
+                  tables, MMIO and beyond-RAM table pointers, data opcodes the
+                  hypervisor does not know (TRIM, WRITE BUFFER, DOWNLOAD
+                  MICROCODE, ...), bus-master START without a command or
+                  twice. Every command must be refused (ERR), valid commands
+                  must keep working, the hypervisor must stay up and count the
+                  aborts; on the image the valid regions decrypt with OpenSSL
+                  to the known text, no plaintext is anywhere, the sectors the
+                  refused WRITEs aimed at are zero (or encrypted zeros) and
+                  no page of the hypervisor's ELF image is on the disk.
 
 Usage: encryption.py TEST --build-dir DIR
 """
@@ -349,8 +362,158 @@ def t_ide_pio(h):
     print("svtest: the guest's own dm-crypt (no hypervisor) opens the disk and reads the data")
 
 
+# --- hostile guest -------------------------------------------------------------
+
+HOSTILE_SCENARIOS = ["setup", "valid-write", "prd-into-hypervisor", "prd-no-eot", "prd-odd",
+                     "prd-table-outside-ram", "unknown-opcode", "start-without-command",
+                     "start-twice"]
+HOSTILE_TEXT = b"sv-idehostile known plaintext"
+HV_RANGES_RE = re.compile(r"image (\d+) KiB at (0x[0-9a-f]+), heap (\d+) KiB at (0x[0-9a-f]+)")
+
+
+def hostile_text(lba, sectors):
+    """The known text of guest/sv-idehostile.c (fill_text)."""
+    out = bytearray()
+    for s in range(sectors):
+        for line in range(8):
+            t = ("sv-idehostile known plaintext: lba %08d line %d " % (lba + s, line)).encode()
+            out += t[:63].ljust(63, b".") + b"\n"
+    return bytes(out)
+
+
+def elf_needles(path, run=64):
+    """64-byte runs of the hypervisor's first loaded page and of .text that
+    could not occur by chance (at least 8 distinct byte values)."""
+    import struct
+    with open(path, "rb") as f:
+        elf = f.read()
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        raise svtest.Fail("%s is not an ELF64 file" % path)
+    phoff, shoff = struct.unpack_from("<QQ", elf, 0x20)
+    phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", elf, 0x36)
+    pages = []
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
+        if p_type == 1 and p_filesz > 0:
+            pages.append(("first loaded page", elf[p_offset:p_offset + min(p_filesz, 4096)]))
+            break
+    str_off = struct.unpack_from("<Q", elf, shoff + shstrndx * shentsize + 0x18)[0]
+    for i in range(shnum):
+        name, _, _, _, off, size = struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize)
+        if elf[str_off + name:].split(b"\0", 1)[0] == b".text":
+            pages.append((".text", elf[off:off + min(size, 4096)]))
+    needles = []
+    for what, page in pages:
+        for o in range(0, len(page) - run + 1, run):
+            chunk = page[o:o + run]
+            if len(set(chunk)) >= 8:
+                needles.append(("%s+%d" % (what, o), chunk))
+    if len(needles) < 8:
+        raise svtest.Fail("too few distinctive 64-byte runs in %s (%d)" % (path, len(needles)))
+    return needles
+
+
+def t_hostile(h):
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=64)
+    b = h.boot("sv.skipmod=ata_piix sv.test=idehostile", disks=[("ide", img)],
+               extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["hostile-" + n for n in HOSTILE_SCENARIOS])
+    if "SV-INIT module ata_piix skipped" not in b.log:
+        raise svtest.Fail("ata_piix was not skipped: the guest's driver and the hostile program "
+                          "would share the channel")
+    print("svtest: every hostile scenario passed in the guest (%d hostile commands)"
+          % sum(1 for i in b.infos if i.startswith("hostile-case ")))
+
+    # The hypervisor stayed up to the power-off, counted the aborts and said why.
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    expected = int(b.info("hostile-expected-aborts") or 0)
+    if expected == 0:
+        raise svtest.Fail("the guest did not report how many commands it expected to be aborted")
+    if st["aborted"] < expected:
+        raise svtest.Fail("the hypervisor aborted %d commands, the guest sent %d it must refuse "
+                          "(the device itself aborted the rest?)" % (st["aborted"], expected))
+    if st["dma"] == 0 or st["encrypted"] == 0 or st["decrypted"] == 0:
+        raise svtest.Fail("the valid commands did not go through the hypervisor's XTS: %s" % st)
+    refusals = [l.strip() for l in b.log.splitlines() if l.startswith("[sv]") and "refused" in l]
+    if not refusals:
+        raise svtest.Fail("the hypervisor logged no refusal")
+    for l in refusals:
+        print("svtest: hypervisor: %s" % l)
+    if not any("outside guest RAM" in l for l in refusals):
+        raise svtest.Fail("no refusal of a PRD region/table outside guest RAM was logged")
+
+    # The guest aimed at the hypervisor's own memory.
+    m = HV_RANGES_RE.search(b.log)
+    if not m:
+        raise svtest.Fail("the hypervisor log has no 'image N KiB at X, heap N KiB at Y' line")
+    hv = [(int(m.group(2), 16), int(m.group(1)) << 10), (int(m.group(4), 16), int(m.group(3)) << 10)]
+    targets = []
+    for i in b.infos:
+        if i.startswith("hostile-target "):
+            _, start, end = i.split()
+            targets.append((int(start, 16), int(end, 16)))
+    for start, size in hv:
+        if not any(t0 <= start and start + size - 1 <= t1 for t0, t1 in targets):
+            raise svtest.Fail("the guest's targets %s do not cover hypervisor memory at 0x%x (%d KiB)"
+                              % (["0x%x-0x%x" % t for t in targets], start, size >> 10))
+    print("svtest: the guest aimed at the hypervisor's image and heap: %s"
+          % ", ".join("0x%x-0x%x" % t for t in targets))
+
+    with open(img, "rb") as f:
+        raw = f.read()
+    # No plaintext anywhere.
+    if HOSTILE_TEXT in raw:
+        raise svtest.Fail("plaintext of the known text on the image at %d" % raw.index(HOSTILE_TEXT))
+    # The valid regions are aes-xts-plain64 of the known text.
+    valid = []
+    for i in b.infos:
+        if i.startswith("hostile-valid "):
+            _, lba, n = i.split()
+            valid.append((int(lba), int(n)))
+    if not any(lba == 2048 for lba, _ in valid):
+        raise svtest.Fail("the guest reported no valid write at LBA 2048")
+    for lba, n in valid:
+        got = xts.decrypt_sectors(key, lba, raw[lba * 512:(lba + n) * 512])
+        if got != hostile_text(lba, n):
+            raise svtest.Fail("LBA %d (%d sectors) does not decrypt to the known text" % (lba, n))
+    print("svtest: %d valid regions (%d sectors) decrypt with OpenSSL to the known text; no "
+          "plaintext on the image" % (len(valid), sum(n for _, n in valid)))
+
+    # The refused WRITEs wrote nothing: zeros, or at worst encrypted zeros.
+    hostile = []
+    for i in b.infos:
+        if i.startswith("hostile-lba "):
+            _, lba, n = i.split()
+            hostile.append((int(lba), int(n)))
+    if not hostile:
+        raise svtest.Fail("the guest reported no hostile WRITE targets")
+    zero, enczero = 0, 0
+    for lba, n in hostile:
+        for s in range(lba, lba + n):
+            sec = raw[s * 512:(s + 1) * 512]
+            if sec == bytes(512):
+                zero += 1
+            elif xts.decrypt_sectors(key, s, sec) == bytes(512):
+                enczero += 1
+            else:
+                raise svtest.Fail("sector %d, target of a refused command, holds data that is "
+                                  "neither zero nor encrypted zeros" % s)
+    print("svtest: %d sectors aimed at by refused commands: %d zero, %d encrypted zeros"
+          % (sum(n for _, n in hostile), zero, enczero))
+    # No hypervisor code on the disk, raw or decrypted near the targets.
+    needles = elf_needles(os.path.join(h.build, "shadowvisor.elf"))
+    for what, needle in needles:
+        if needle in raw:
+            raise svtest.Fail("the image holds the hypervisor's %s at byte %d" % (what, raw.index(needle)))
+    print("svtest: none of %d distinctive 64-byte runs of shadowvisor.elf (first loaded page, "
+          ".text) is on the image" % len(needles))
+
+
 TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys,
-         "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd}
+         "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd, "hostile": t_hostile}
 
 
 def main():
