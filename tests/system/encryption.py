@@ -48,7 +48,6 @@ interface `./shadowvisor run --key-file`:
 
 Usage: encryption.py TEST --build-dir DIR
 """
-import argparse
 import hashlib
 import os
 import re
@@ -516,22 +515,5 @@ TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys
          "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd, "hostile": t_hostile}
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("test", choices=sorted(TESTS))
-    p.add_argument("--build-dir", default=os.path.join(svtest.ROOT, "build"))
-    args = p.parse_args()
-    args.no_hypervisor = False
-    h = svtest.Harness(argparse.Namespace(no_hypervisor=False, build_dir=args.build_dir,
-                                          test="enc-" + args.test))
-    try:
-        TESTS[args.test](h)
-    except svtest.Fail as e:
-        print("svtest: FAIL %s: %s" % (args.test, e))
-        return 1
-    print("svtest: PASS %s" % args.test)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(svtest.run_named_test(TESTS, "enc-", __doc__))
