@@ -24,21 +24,31 @@ Result<void> IdeChannel::init() {
         shadow_buffer_.phys + shadow_buffer_.size > k4G || shadow_buffer_.size < kShadowBufferBytes)
         return fail(Error::OutOfRange); // SFF-8038i bus masters take 32-bit addresses
     shadow_ready_ = true;
+    init_shadow_table();
+    if (config_.trap_mode == TrapMode::Minimal) point_at_scratch();
     if (has_bus_master())
         io_.out(bm_port(BmReg::PrdTable), 4, static_cast<uint32_t>(shadow_table_.phys));
     return {};
 }
 
+IdeChannel::TrapMode IdeChannel::trap_mode() const {
+    // Without shadow memory the real PRD register was never pointed at a
+    // shadow table: the guest must not own START then (fail closed).
+    if (config_.trap_mode == TrapMode::Minimal && !shadow_ready_) return TrapMode::Lean;
+    return config_.trap_mode;
+}
+
 size_t IdeChannel::trapped_ports(uint16_t (&out)[kMaxTrappedPorts]) const {
+    const TrapMode mode = trap_mode();
     size_t n = 0;
     out[n++] = cmd_port(CmdReg::Data);
     out[n++] = cmd_port(CmdReg::StatusCommand);
     if (has_bus_master()) {
-        out[n++] = bm_port(BmReg::Command);
+        if (mode != TrapMode::Minimal) out[n++] = bm_port(BmReg::Command);
         for (uint16_t i = 0; i < 4; ++i)
             out[n++] = static_cast<uint16_t>(bm_port(BmReg::PrdTable) + i);
     }
-    if (config_.trap_control_and_bm_status) {
+    if (mode == TrapMode::Full) {
         if (ports_.control) out[n++] = ports_.control;
         if (has_bus_master()) out[n++] = bm_port(BmReg::Status);
     }
@@ -112,8 +122,17 @@ uint8_t IdeChannel::read_byte(uint16_t port) {
     const bool status = port == cmd_port(CmdReg::StatusCommand);
     if (status || (ports_.control != 0 && port == ports_.control)) {
         // Completion point: decrypt before the guest can see BSY clear.
-        poll_dma_completion();
-        uint8_t s = static_cast<uint8_t>(io_.in(port, 1));
+        uint8_t s;
+        if (status && direct_bus_master() && dma_state_ == DmaState::Running && has_bus_master()) {
+            // BM status first (INTERRUPT is set once the data is in memory,
+            // SFF-8038i §2.1.2), then the status the guest gets, read once.
+            const uint8_t bm = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
+            s = static_cast<uint8_t>(io_.in(port, 1));
+            if (direct_done(bm, s)) finish_direct_dma(bm, s);
+        } else {
+            poll_dma_completion();
+            s = static_cast<uint8_t>(io_.in(port, 1));
+        }
         if (fake_ata_error_ && !(s & status::kBsy)) s |= status::kErr;
         return s;
     }
@@ -146,6 +165,7 @@ void IdeChannel::write_byte(uint16_t port, uint8_t value) {
 }
 
 void IdeChannel::reset_command_state() {
+    prd_written_ = false;
     pio_mode_ = PioMode::None;
     pio_sectors_left_ = 0;
     pio_pos_ = pio_len_ = 0;

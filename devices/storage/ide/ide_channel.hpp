@@ -6,11 +6,66 @@
 //     with ERR/ABRT and INTRQ, which libata reports as a device error).
 //   - Data (+0): PIO user data is decrypted/encrypted one 512-byte sector at
 //     a time, tweak = LBA; IDENTIFY data has TRIM support hidden.
-//   - Bus master Command (bm+0) and PRD pointer (bm+4..7): the guest's PRD
-//     pointer is virtual; the controller only ever sees the shadow PRD table
-//     over the hypervisor-owned shadow buffer.
-//   - Optionally Device Control/Alt Status (ctl) and BM Status (bm+2), see
-//     Config::trap_control_and_bm_status.
+//   - PRD pointer (bm+4..7): virtual; the real register only ever holds the
+//     shadow PRD table, over the hypervisor-owned shadow buffer.
+//   - Bus Master Command (bm+0): trapped in TrapMode::Lean/Full only.
+//   - Device Control/Alt Status (ctl) and BM Status (bm+2): TrapMode::Full.
+//
+// TrapMode::Minimal (default): bm+0 is NOT trapped, the guest starts and
+// stops the real bus master itself. Everything is therefore done when the
+// guest writes the Command register: task file read back, guest PRD table
+// validated, shadow PRD entries built and, for writes, guest buffers
+// encrypted into the shadow buffer; only then is the opcode forwarded.
+// Refused commands get NOP and the shadow table is switched to a scratch
+// descriptor (first 4 KiB of the shadow buffer, zeroed). Reads are decrypted
+// shadow -> guest at the first trapped access that sees the transfer done
+// (real BM Status: ACTIVE clear or INTERRUPT set; real ATA status: BSY and
+// DRQ clear; the command's device selected) - with Linux that is the status
+// read in the interrupt handler, before the guest sees that status - or at
+// the next command write at the latest. Exactly once (DmaState::Done).
+//
+// Why an untrapped bm+0 is safe (hostile guest, any START/stop sequence):
+//  1. SFF-8038i §2.1.3: the bus master takes every descriptor from the table
+//     at the Descriptor Table Pointer register, and §1.2: every region it
+//     touches is named by a descriptor of that table. The register is
+//     trapped (bm+4..7 virtual), written only by us, and always points at
+//     the shadow table.
+//  2. Every descriptor the bus master can ever read is a shadow descriptor:
+//     init() fills all 512 entries with {shadow + i*64 KiB, 64 KiB} and EOT
+//     on entry 511, and later builds only ever rewrite count/flags of entry i
+//     with the same base (scratch = entry 0, 4 KiB, EOT). A walk past a stale
+//     EOT, or a descriptor torn by a concurrent rewrite (the bus master may
+//     fetch while we write, §3), still names shadow + i*64 KiB with at most
+//     64 KiB: inside the 32 MiB shadow buffer, and ends at entry 511 at the
+//     latest. So START with no command, START twice, START after a refused
+//     command or START racing a new command can only move bytes between the
+//     device and the shadow buffer - never guest RAM, never other hypervisor
+//     memory.
+//  3. Bytes only move when the device runs a DMA data phase (§3: the bus
+//     master transfers on the device's DMARQ; without one it stays ACTIVE and
+//     idle). A device only enters one on a command we forwarded: ATA DMA
+//     commands after the shadow holds their ciphertext (a keyed channel never
+//     stores guest plaintext in the shadow for ATA), PACKET after its setup,
+//     or NOP for refusals (no data phase).
+//  4. On a keyed channel the shadow buffer holds ciphertext (out-of-place XTS
+//     straight from guest memory), zeros (scratch, zeroed PACKET data-in) or
+//     disk/CD data. The one exception is ATAPI data-out (unencrypted by
+//     design, to the CD): it is refused while an ATA WRITE DMA on this
+//     channel has not been seen complete (the disk could still be in its
+//     data-out phase and pull it), and scrubbed when the PACKET completes
+//     or at the next command.
+//  5. The R/W bit (§2.1.1 bit 3) is the guest's: a wrong direction only
+//     reverses a shadow<->device transfer. For PACKET the direction is read
+//     from the real register at the PACKET command and again at completion;
+//     data goes back to the guest only if both say device -> memory.
+//  6. Read data goes to the guest through a fresh walk of the PRD table
+//     captured at the command write (every region through GuestMemory::map);
+//     a table the guest broke meanwhile delivers nothing and shows ERR.
+// What a hostile guest can still do: corrupt its own transfers (e.g. START
+// a write twice, reverse the direction) and make its commands fail.
+// If init() fails, Minimal falls back to the Lean trap set (bm+0 trapped):
+// the real PRD register was never set, so the guest may not own START.
+//
 // Write: guest buffers -> XTS -> shadow, then START. Read: on completion
 // (first trapped access that sees the bus master done) shadow -> XTS -> guest
 // before the guest sees that status. Interrupts stay with the guest.
@@ -39,6 +94,9 @@ namespace sv::ide {
 constexpr uint64_t kShadowBufferBytes = 65536ull * kSectorSize; // 32 MiB
 constexpr uint32_t kShadowPrdEntries = kShadowBufferBytes / kPrdBoundary; // 512
 constexpr size_t kMaxTrappedPorts = 9;
+// Minimal mode: refused DMA commands leave the shadow table at one EOT
+// descriptor over the first kScratchBytes of the shadow buffer, zeroed.
+constexpr uint32_t kScratchBytes = 4096;
 
 class IdeChannel final : public IoHandler {
   public:
@@ -47,16 +105,22 @@ class IdeChannel final : public IoHandler {
         uint16_t control = 0;         // Device Control/Alt Status: 0x3F6/0x376 or BAR1/3 + 2
         uint16_t bus_master_base = 0; // BAR4 + 0 (primary) / + 8 (secondary)
     };
+    enum class TrapMode : uint8_t {
+        // +0, +7, bm+4..7 (default). The guest owns the real bus-master
+        // Command register; DMA is prepared at the command write. Linux
+        // ata_piix: 7 status reads + command + PRD pointer per DMA command.
+        Minimal,
+        // +0, +7, bm+0, bm+4..7: START is virtual, DMA prepared at START
+        // (START-time PRD failures are reported through ATA status ERR).
+        Lean,
+        // Lean + ctl and bm+2: Device Control tracked exactly (instead of
+        // assumed devctl::kDefault when restoring it after a HOB read) and
+        // BM Status shows ERROR too.
+        Full,
+    };
     struct Config {
         Ports ports;
-        // false (default): trap only +0, +7, bm+0 and bm+4..7. Linux ata_piix
-        // then costs 12 exits per DMA command; the guest's Device Control is
-        // assumed to be devctl::kDefault (nIEN clear, what libata uses for
-        // every interrupt-driven command) when restoring it after a HOB read,
-        // and START-time PRD failures are reported through ATA status ERR.
-        // true: also trap ctl and bm+2 (19 exits per ata_piix DMA command):
-        // Device Control is tracked exactly and BM Status shows ERROR too.
-        bool trap_control_and_bm_status = false;
+        TrapMode trap_mode = TrapMode::Minimal;
     };
 
     // `xts` == nullptr: no encryption, but DMA still goes through shadow PRDs.
@@ -81,6 +145,12 @@ class IdeChannel final : public IoHandler {
     void io_out_string(uint16_t port, uint8_t size, std::span<const uint8_t> data) override;
 
     const IdeStats& stats() const { return stats_; }
+    // The trap mode in force (Minimal falls back to Lean without shadow memory).
+    TrapMode trap_mode() const;
+    // Shadow buffer (what the real bus master may touch), for tests/diagnostics.
+    uint64_t shadow_buffer_phys() const { return shadow_buffer_.phys; }
+    uint64_t shadow_buffer_bytes() const { return shadow_buffer_.size; }
+    uint64_t shadow_table_phys() const { return shadow_table_.phys; }
 
   private:
     enum class DmaState : uint8_t { Idle, Armed, Running, Done };
@@ -95,7 +165,10 @@ class IdeChannel final : public IoHandler {
         bool to_memory = false;   // device -> memory (ATA read)
         bool crypt = false;       // through XTS (ATA user data on a keyed channel)
         bool scratch = false;     // START-time validation failed: data discarded
+        bool packet = false;      // ATAPI PACKET DMA (Minimal mode)
+        uint8_t device = 0;       // device the command went to (Minimal mode)
     };
+    static constexpr uint8_t kNoDevice = 0xff;
 
     // ide_channel.cpp: register dispatch and commands.
     uint8_t read_byte(uint16_t port);
@@ -126,6 +199,18 @@ class IdeChannel final : public IoHandler {
     void stop_real_bus_master();
     void poll_dma_completion();
     void finish_dma(uint8_t real_bm_status);
+    // Minimal mode (guest owns the real bm+0), ide_dma.cpp.
+    bool direct_bus_master() const { return trap_mode() == TrapMode::Minimal; }
+    void start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_t lba, uint32_t sectors,
+                              uint8_t device);
+    void setup_direct_packet_dma();
+    bool direct_done(uint8_t real_bm_status, uint8_t ata_status);
+    void poll_direct_completion(); // at accesses other than a status read
+    void finish_direct_dma(uint8_t real_bm_status, uint8_t ata_status);
+    void point_at_scratch();
+    [[nodiscard]] bool build_shadow(uint64_t bytes);
+    void scrub_packet_data();
+    void init_shadow_table();
     [[nodiscard]] Result<uint64_t> fill_shadow_from_guest(uint32_t table, uint64_t max_bytes,
                                                           PrdFault& fault);
     [[nodiscard]] Result<uint64_t> drain_shadow_to_guest(uint32_t table, uint64_t max_bytes,
@@ -169,6 +254,9 @@ class IdeChannel final : public IoHandler {
     bool packet_pending_ = false; // PACKET sent: a START is an ATAPI DMA
     uint8_t packet_device_ = 0;   // device the PACKET command went to
     bool aborted_pending_ = false; // last command replaced by NOP: swallow its START
+    bool prd_written_ = false;     // PRD pointer written since the last command (DMA set-up)
+    uint8_t write_outstanding_ = kNoDevice; // ATA WRITE DMA forwarded, completion not seen
+    uint64_t packet_scrub_bytes_ = 0;       // ATAPI bytes in the shadow (keyed channel): zero them
 
     // Streaming state of fill/drain (shadow offset of completed sectors plus a
     // one-sector bounce buffer for sectors split across PRD regions).

@@ -18,6 +18,8 @@ const char* to_string(Reject r) {
     case Reject::CryptoFailed: return "XTS engine error";
     case Reject::PortsUnassigned: return "bus-master or control port unassigned";
     case Reject::DeviceBusy: return "command written while device busy";
+    case Reject::PacketDuringAtaWrite: return "ATAPI data-out while an ATA WRITE DMA may run";
+    case Reject::DmaBufferChanged: return "PRD table broken before read completion";
     }
     return "?";
 }
@@ -41,10 +43,24 @@ void IdeChannel::command_written(uint8_t op) {
         const uint8_t alt = static_cast<uint8_t>(io_.in(ports_.control, 1));
         if (alt & (status::kBsy | status::kDrq)) return reject(Reject::DeviceBusy);
     }
+    // Linux wrote the PRD pointer (bmdma_setup) only if this is a DMA command.
+    const bool prd_setup = prd_written_;
     // A completed read still owed to the guest is delivered first; anything
     // still armed or running belongs to a command the guest gave up on.
     poll_dma_completion();
-    if (dma_state_ == DmaState::Armed || dma_state_ == DmaState::Running) stop_real_bus_master();
+    if (direct_bus_master()) {
+        // The guest owns the real bus-master Command register (it already set
+        // the direction for this command): leave it alone. ATAPI bytes left
+        // in the shadow go now, before anything else can reach the device.
+        scrub_packet_data();
+        // The selected device passed the BSY/DRQ check above: a WRITE DMA it
+        // was given is no longer in its data phase.
+        if (ports_.control != 0 && write_outstanding_ != kNoDevice &&
+            ((io_.in(cmd_port(CmdReg::Device), 1) & device::kDev) ? 1 : 0) == write_outstanding_)
+            write_outstanding_ = kNoDevice;
+    } else if (dma_state_ == DmaState::Armed || dma_state_ == DmaState::Running) {
+        stop_real_bus_master();
+    }
     dma_state_ = DmaState::Idle;
     reset_command_state();
 
@@ -66,6 +82,7 @@ void IdeChannel::command_written(uint8_t op) {
         packet_pending_ = true;
         pio_mode_ = PioMode::Packet;
         packet_device_ = (io_.in(cmd_port(CmdReg::Device), 1) & device::kDev) ? 1 : 0;
+        if (direct_bus_master() && prd_setup) setup_direct_packet_dma();
         break;
     }
     case CommandKind::NonUserData: break;
@@ -95,6 +112,7 @@ void IdeChannel::start_dma_command(const AtaCommand& cmd, uint8_t op) {
         reject(Reject::NoShadowMemory);
         return abort_with_nop();
     }
+    if (direct_bus_master()) return start_direct_ata_dma(cmd, op, tf.lba, tf.sectors, tf.device);
     const uint64_t bytes = uint64_t{tf.sectors} * kSectorSize;
     // Validate now so a bad table fails as a clean device abort. Linux always
     // makes the PRD total equal to the transfer; a larger total is refused
@@ -147,6 +165,9 @@ void IdeChannel::abort_with_nop() {
     // assert INTRQ, so the guest sees a normal completion with ERR/ABRT.
     ++stats_.aborted;
     aborted_pending_ = true;
+    // Minimal mode: the guest will START the real bus master anyway; leave
+    // it a harmless zeroed scratch descriptor in the shadow buffer.
+    if (direct_bus_master()) point_at_scratch();
     io_.out(cmd_port(CmdReg::StatusCommand), 1, opcode::kNop);
 }
 

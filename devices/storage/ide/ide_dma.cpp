@@ -28,7 +28,10 @@ template <class Fn> auto with_simd(bool needed, const crypto::SimdGuard*& slot, 
 
 uint8_t IdeChannel::bm_read(uint8_t offset) {
     switch (offset) {
-    case static_cast<uint8_t>(BmReg::Command): return guest_bm_cmd_;
+    case static_cast<uint8_t>(BmReg::Command):
+        // Minimal mode: not trapped; reached only through a wider access.
+        if (direct_bus_master()) return static_cast<uint8_t>(io_.in(bm_port(BmReg::Command), 1));
+        return guest_bm_cmd_;
     case static_cast<uint8_t>(BmReg::Status): {
         uint8_t s = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
         return bm_error_ ? static_cast<uint8_t>(s | bmstatus::kError) : s;
@@ -43,7 +46,10 @@ uint8_t IdeChannel::bm_read(uint8_t offset) {
 
 void IdeChannel::bm_write(uint8_t offset, uint8_t value) {
     switch (offset) {
-    case static_cast<uint8_t>(BmReg::Command): return bm_command_written(value);
+    case static_cast<uint8_t>(BmReg::Command):
+        // Minimal mode: the guest owns it (see ide_channel.hpp for why that is safe).
+        if (direct_bus_master()) return io_.out(bm_port(BmReg::Command), 1, value);
+        return bm_command_written(value);
     case static_cast<uint8_t>(BmReg::Status):
         if (value & bmstatus::kError) bm_error_ = false; // R/WC, SFF-8038i §2.1.2
         return io_.out(bm_port(BmReg::Status), 1, value);
@@ -53,6 +59,7 @@ void IdeChannel::bm_write(uint8_t offset, uint8_t value) {
     case 7: { // virtual: the real register keeps pointing at the shadow table
         const unsigned shift = 8 * (offset - 4);
         guest_prd_ = (guest_prd_ & ~(0xffu << shift)) | uint32_t{value} << shift;
+        prd_written_ = true;
         return;
     }
     default: return io_.out(static_cast<uint16_t>(ports_.bus_master_base + offset), 1, value);
@@ -142,6 +149,165 @@ void IdeChannel::start_packet_dma() {
     run_shadow_dma(dma_.bytes, dma_.to_memory);
 }
 
+void IdeChannel::init_shadow_table() {
+    // Every entry names its own 64 KiB slice of the shadow buffer, the last
+    // one ends the table: whatever the bus master fetches, in any order and
+    // however torn by a concurrent rewrite, stays in the shadow buffer
+    // (builds below only change byte_count/flags, never a base).
+    auto* table = reinterpret_cast<volatile PrdEntry*>(shadow_table_.host);
+    for (uint32_t i = 0; i < kShadowPrdEntries; ++i) {
+        table[i].base = static_cast<uint32_t>(shadow_buffer_.phys + uint64_t{i} * kPrdBoundary);
+        table[i].byte_count = 0; // 64 KiB
+        table[i].flags = i + 1 == kShadowPrdEntries ? kPrdEot : 0;
+    }
+}
+
+bool IdeChannel::build_shadow(uint64_t bytes) {
+    auto* table = reinterpret_cast<PrdEntry*>(shadow_table_.host);
+    return build_shadow_prd_table(table, kShadowPrdEntries, shadow_buffer_.phys, bytes).ok();
+}
+
+void IdeChannel::point_at_scratch() {
+    if (!shadow_ready_) return;
+    uint8_t* shadow = shadow_buffer_.host;
+    for (uint32_t i = 0; i < kScratchBytes; ++i) shadow[i] = 0;
+    auto* table = reinterpret_cast<volatile PrdEntry*>(shadow_table_.host);
+    table[0].byte_count = static_cast<uint16_t>(kScratchBytes);
+    table[0].flags = kPrdEot;
+}
+
+void IdeChannel::scrub_packet_data() {
+    // Keyed channel: ATAPI bytes (unencrypted by design) never stay in the
+    // shadow buffer beyond their own transfer.
+    uint8_t* shadow = shadow_buffer_.host;
+    for (uint64_t i = 0; i < packet_scrub_bytes_; ++i) shadow[i] = 0;
+    packet_scrub_bytes_ = 0;
+}
+
+void IdeChannel::start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_t lba,
+                                      uint32_t sectors, uint8_t device) {
+    // Minimal mode: the guest sets START itself, possibly right after this
+    // write (or even before it), so the shadow must be complete now.
+    dma_ = DmaRequest{};
+    dma_.lba = lba;
+    dma_.bytes = uint64_t{sectors} * kSectorSize;
+    dma_.to_memory = cmd.kind == CommandKind::DmaRead;
+    dma_.crypt = xts_ != nullptr;
+    dma_.device = device;
+    dma_.guest_table = guest_prd_; // the table the data goes back through
+    PrdFault fault = PrdFault::None;
+    bool ok;
+    if (dma_.to_memory) {
+        auto total = walk_guest_prd_table(memory_, dma_.guest_table, dma_.bytes, fault,
+                                          [](const PrdSegment&) {});
+        ok = total.ok() && total.value() == dma_.bytes;
+    } else { // validation and encryption in one walk (each descriptor read once)
+        auto total = fill_shadow_from_guest(dma_.guest_table, dma_.bytes, fault);
+        ok = total.ok() && total.value() == dma_.bytes && !crypto_failed_;
+    }
+    if (ok && !build_shadow(dma_.bytes)) ok = false; // cannot happen: bytes <= shadow, even
+    if (!ok) {
+        if (fault == PrdFault::None && crypto_failed_) reject(Reject::CryptoFailed);
+        else reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
+        return abort_with_nop(); // and the table goes to scratch
+    }
+    if (!dma_.to_memory) {
+        (dma_.crypt ? stats_.bytes_encrypted : stats_.bytes_copied) += dma_.bytes;
+        write_outstanding_ = device;
+    }
+    ++stats_.dma_transfers;
+    dma_state_ = DmaState::Running;
+    io_.out(cmd_port(CmdReg::StatusCommand), 1, op);
+}
+
+void IdeChannel::setup_direct_packet_dma() {
+    // ATAPI DMA (ATA8-ACS §7.18): the length is in the CDB, so the guest's
+    // PRD total is taken (up to the shadow size). libata's bmdma_setup wrote
+    // the direction (and the PRD pointer) before the PACKET command.
+    dma_ = DmaRequest{};
+    dma_.packet = true;
+    dma_.device = packet_device_;
+    dma_.guest_table = guest_prd_;
+    dma_.crypt = false;
+    dma_.to_memory = io_.in(bm_port(BmReg::Command), 1) & bmcmd::kWriteToMemory;
+    if (!dma_.to_memory && xts_ && write_outstanding_ != kNoDevice) {
+        // The disk may still be in the data-out phase of a WRITE DMA (other
+        // device selected meanwhile): it must never pull guest plaintext.
+        reject(Reject::PacketDuringAtaWrite);
+        point_at_scratch();
+        fake_ata_error_ = true;
+        return;
+    }
+    PrdFault fault = PrdFault::None;
+    Result<uint64_t> total = dma_.to_memory
+        ? walk_guest_prd_table(memory_, dma_.guest_table, kShadowBufferBytes, fault,
+                               [](const PrdSegment&) {})
+        : fill_shadow_from_guest(dma_.guest_table, kShadowBufferBytes, fault);
+    if (!dma_.to_memory && xts_) packet_scrub_bytes_ = xfer_offset_; // even on failure
+    if (!total.ok() || total.value() == 0 || !build_shadow(total.value())) {
+        scrub_packet_data();
+        reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
+        reject(Reject::PacketPrdInvalid);
+        point_at_scratch();
+        fake_ata_error_ = true;
+        return;
+    }
+    dma_.bytes = total.value();
+    if (dma_.to_memory) { // a short transfer must not hand the guest stale shadow data
+        for (uint64_t i = 0; i < dma_.bytes; ++i) shadow_buffer_.host[i] = 0;
+    } else {
+        stats_.bytes_copied += dma_.bytes;
+    }
+    if (xts_) packet_scrub_bytes_ = dma_.bytes;
+    ++stats_.dma_transfers;
+    dma_state_ = DmaState::Running;
+}
+
+bool IdeChannel::direct_done(uint8_t real_bm_status, uint8_t ata_status) {
+    // SFF-8038i §2.1.2: ACTIVE clears when the last PRD region is done (or
+    // when the driver clears START, §2.1.1); INTERRUPT is set by INTRQ. The
+    // device finished its command when BSY and DRQ are clear (ATA8-APT
+    // §6.1.9). Before START ACTIVE is clear too, but the device then shows
+    // BSY or DRQ for its pending data phase.
+    if ((real_bm_status & bmstatus::kActive) && !(real_bm_status & bmstatus::kInterrupt)) return false;
+    if (ata_status & (status::kBsy | status::kDrq)) return false;
+    // The status is the selected device's: the command's device must be it.
+    const uint8_t dev = static_cast<uint8_t>(io_.in(cmd_port(CmdReg::Device), 1));
+    return ((dev & device::kDev) ? 1 : 0) == dma_.device;
+}
+
+void IdeChannel::poll_direct_completion() {
+    if (dma_state_ != DmaState::Running || !has_bus_master()) return;
+    const uint8_t bm = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
+    if ((bm & bmstatus::kActive) && !(bm & bmstatus::kInterrupt)) return;
+    // Alternate Status does not clear a pending INTRQ (ATA8-APT §6.2.2).
+    const uint16_t port = ports_.control ? ports_.control : cmd_port(CmdReg::StatusCommand);
+    const uint8_t ata = static_cast<uint8_t>(io_.in(port, 1));
+    if (direct_done(bm, ata)) finish_direct_dma(bm, ata);
+}
+
+void IdeChannel::finish_direct_dma(uint8_t real_bm_status, uint8_t ata_status) {
+    dma_state_ = DmaState::Done; // never twice
+    if (!dma_.to_memory) {
+        if (!dma_.packet && write_outstanding_ == dma_.device) write_outstanding_ = kNoDevice;
+        return scrub_packet_data();
+    }
+    bool deliver = !(ata_status & (status::kErr | status::kDf)) && !(real_bm_status & bmstatus::kError);
+    // PACKET: the direction is the guest's R/W bit, at set-up and now.
+    if (dma_.packet && !(io_.in(bm_port(BmReg::Command), 1) & bmcmd::kWriteToMemory)) deliver = false;
+    if (deliver) {
+        PrdFault fault = PrdFault::None;
+        auto done = drain_shadow_to_guest(dma_.guest_table, dma_.bytes, fault);
+        if (!done.ok() || crypto_failed_) {
+            if (!done.ok()) reject_prd(fault);
+            reject(crypto_failed_ ? Reject::CryptoFailed : Reject::DmaBufferChanged);
+            fake_ata_error_ = true; // the guest sees this status with ERR
+        }
+        if (done.ok()) (dma_.crypt ? stats_.bytes_decrypted : stats_.bytes_copied) += done.value();
+    }
+    scrub_packet_data();
+}
+
 void IdeChannel::run_shadow_dma(uint64_t bytes, bool to_memory) {
     auto* table = reinterpret_cast<PrdEntry*>(shadow_table_.host);
     auto built = build_shadow_prd_table(table, kShadowPrdEntries, shadow_buffer_.phys, bytes);
@@ -163,6 +329,7 @@ void IdeChannel::stop_real_bus_master() {
 }
 
 void IdeChannel::poll_dma_completion() {
+    if (direct_bus_master()) return poll_direct_completion();
     if (dma_state_ != DmaState::Running || !has_bus_master()) return;
     const uint8_t s = static_cast<uint8_t>(io_.in(bm_port(BmReg::Status), 1));
     // SFF-8038i §2.1.2: ACTIVE clears when the last PRD region is done;
@@ -202,7 +369,13 @@ Result<uint64_t> IdeChannel::fill_shadow_from_guest(uint32_t table, uint64_t max
     xfer_offset_ = 0;
     bounce_pos_ = 0;
     crypto_failed_ = false;
-    return with_simd(dma_.crypt, simd_, [&] {
+    if (!dma_.crypt) { // ATAPI totals need not be sector multiples: copy bytewise
+        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
+            copy_bytes(shadow_buffer_.host + xfer_offset_, seg.host, seg.bytes);
+            xfer_offset_ += seg.bytes;
+        });
+    }
+    return with_simd(true, simd_, [&] {
         return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
             gather_segment(seg.host, seg.bytes);
         });

@@ -20,8 +20,10 @@ enum class Reject : uint8_t {
     CryptoFailed,         // the XTS engine refused a request (fail closed)
     PortsUnassigned,      // BAR4 (bus master) or the control port is not assigned yet
     DeviceBusy,           // command written while BSY/DRQ: dropped (ATA8-APT forbids it)
+    PacketDuringAtaWrite, // ATAPI data-out while an ATA WRITE DMA may still run (keyed)
+    DmaBufferChanged,     // Minimal mode: read data not delivered (table broken meanwhile)
 };
-constexpr unsigned kRejectCount = 9;
+constexpr unsigned kRejectCount = 11;
 const char* to_string(Reject r);
 
 struct IdeStats {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 
 #include "ide/ide_fixture.hpp"
 
@@ -126,8 +127,12 @@ Outcome atapi_read10(IdeRig& r, uint32_t block, uint16_t blocks) {
     return o;
 }
 
-TEST(IdeDma, AtapiPacketDmaGoesThroughShadowUnencrypted) {
-    IdeRig r; // keyed channel: ATAPI data still passes unencrypted
+class IdeDmaModes : public ::testing::TestWithParam<TrapMode> {};
+INSTANTIATE_TEST_SUITE_P(AllTrapModes, IdeDmaModes, ::testing::ValuesIn(kAllTrapModes),
+                         [](const auto& i) { return std::string(to_string(i.param)); });
+
+TEST_P(IdeDmaModes, AtapiPacketDmaGoesThroughShadowUnencrypted) {
+    IdeRig r(true, GetParam()); // keyed channel: ATAPI data still passes unencrypted
     r.dev.atapi = true;
     auto disc = pattern(4 * 2048, 6);
     std::memcpy(r.dev.platter.data() + 10 * 2048, disc.data(), disc.size());
@@ -138,16 +143,20 @@ TEST(IdeDma, AtapiPacketDmaGoesThroughShadowUnencrypted) {
     expect_only_shadow_dma(r);
     EXPECT_EQ(r.dev.dma_runs.size(), 1u);
     EXPECT_EQ(r.channel->stats().command_count(CommandKind::Packet), 1u);
-    // A PRD table into hypervisor memory is refused: no bus-master run.
+    EXPECT_TRUE(r.dma_only_in_shadow());
+    // A PRD table into hypervisor memory is refused: no bus-master run
+    // (Minimal: the guest's own START runs against the zeroed scratch
+    // descriptor, nothing reaches the guest, status shows ERR).
     r.write_prd(r.prd_table, {{uint32_t(kDmaBase + 0x1000), 2048}});
     Outcome bad = atapi_read10(r, 10, 1);
     EXPECT_FALSE(bad.ok);
-    EXPECT_EQ(r.dev.dma_runs.size(), 1u);
+    EXPECT_EQ(r.dev.dma_runs.size(), GetParam() == TrapMode::Minimal ? 2u : 1u);
+    EXPECT_TRUE(r.dma_only_in_shadow());
     EXPECT_EQ(r.channel->stats().reject_count(Reject::PacketPrdInvalid), 1u);
 }
 
 TEST(IdeDma, NoShadowMemoryAbortsDmaButKeepsPio) {
-    IdeRig r(true, false, false);
+    IdeRig r(true, TrapMode::Minimal, false); // falls back to Lean
     r.alloc.fail = true;
     EXPECT_FALSE(r.channel->init().ok());
     auto plain = pattern(512, 5);

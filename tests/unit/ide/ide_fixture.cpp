@@ -46,14 +46,32 @@ std::vector<uint8_t> pattern(size_t bytes, uint32_t seed) {
     return v;
 }
 
-IdeRig::IdeRig(bool keyed, bool full_traps, bool do_init) {
+const char* to_string(TrapMode m) {
+    switch (m) {
+    case TrapMode::Minimal: return "minimal";
+    case TrapMode::Lean: return "lean";
+    case TrapMode::Full: return "full";
+    }
+    return "?";
+}
+
+bool IdeRig::dma_only_in_shadow() const {
+    const uint64_t lo = channel->shadow_buffer_phys(), hi = lo + channel->shadow_buffer_bytes();
+    for (const SimDmaRun& run : dev.dma_runs) {
+        if (run.prd_table != channel->shadow_table_phys()) return false;
+        if (run.touched_lo < lo || run.touched_hi > hi) return false;
+    }
+    return true;
+}
+
+IdeRig::IdeRig(bool keyed, TrapMode mode, bool do_init) {
     for (int i = 0; i < 64; ++i) key[i] = uint8_t(i * 7 + 3);
     if (keyed) {
         EXPECT_TRUE(xts.set_key(key).ok());
     }
     sv::ide::IdeChannel::Config cfg;
     cfg.ports = {dev.ports.cmd, dev.ports.ctl, dev.ports.bm};
-    cfg.trap_control_and_bm_status = full_traps;
+    cfg.trap_mode = mode;
     channel = std::make_unique<sv::ide::IdeChannel>(cfg, dev, guest, alloc, keyed ? &xts : nullptr);
     if (do_init) {
         EXPECT_TRUE(channel->init().ok());

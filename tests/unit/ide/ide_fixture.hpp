@@ -28,8 +28,15 @@ std::vector<uint8_t> oracle_xts(const uint8_t (&key)[64], const uint8_t* data, s
 bool contains_plaintext_run(const std::vector<uint8_t>& hay, const uint8_t* plain, size_t bytes);
 std::vector<uint8_t> pattern(size_t bytes, uint32_t seed);
 
+using TrapMode = sv::ide::IdeChannel::TrapMode;
+constexpr TrapMode kAllTrapModes[] = {TrapMode::Minimal, TrapMode::Lean, TrapMode::Full};
+const char* to_string(TrapMode m);
+
 struct IdeRig {
-    explicit IdeRig(bool keyed = true, bool full_traps = false, bool do_init = true);
+    explicit IdeRig(bool keyed = true, TrapMode mode = TrapMode::Minimal, bool do_init = true);
+    // True if every bus-master run so far only touched the channel's shadow
+    // buffer (stricter than SimDmaRun::all_in_dma_region).
+    bool dma_only_in_shadow() const;
 
     // Writes a guest PRD table at `table` describing `regions` {gpa, bytes}.
     void write_prd(uint32_t table, const std::vector<std::pair<uint32_t, uint32_t>>& regions,

@@ -4,7 +4,10 @@
 // leave the mediator working for the next valid command.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <tuple>
 #include <random>
 
 #include "ide/ide_fixture.hpp"
@@ -36,7 +39,7 @@ struct BadTable {
     PrdFault fault;
 };
 
-class IdeHostilePrd : public ::testing::TestWithParam<bool> {};
+class IdeHostilePrd : public ::testing::TestWithParam<TrapMode> {};
 
 TEST_P(IdeHostilePrd, BadTablesAbortWithNopAndNoPlaintext) {
     const std::vector<BadTable> cases = {
@@ -83,11 +86,14 @@ TEST_P(IdeHostilePrd, BadTablesAbortWithNopAndNoPlaintext) {
         expect_next_command_works(r);
     }
 }
-INSTANTIATE_TEST_SUITE_P(LeanAndFullTraps, IdeHostilePrd, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(AllTrapModes, IdeHostilePrd, ::testing::ValuesIn(kAllTrapModes),
+                         [](const auto& i) { return std::string(to_string(i.param)); });
 
+// Lean/Full: START is trapped and the table is walked again there.
 TEST(IdeHostile, TableChangedBeforeStartWritesEncryptedZerosAndFails) {
-    for (bool full : {false, true}) {
-        IdeRig r(true, full);
+    for (TrapMode mode : {TrapMode::Lean, TrapMode::Full}) {
+        const bool full = mode == TrapMode::Full;
+        IdeRig r(true, mode);
         auto plain = pattern(kSectors * 512, 8);
         std::memcpy(r.ram(kBuf), plain.data(), plain.size());
         r.write_prd(r.prd_table, {{kBuf, kSectors * 512}});
@@ -108,7 +114,9 @@ TEST(IdeHostile, TableChangedBeforeStartWritesEncryptedZerosAndFails) {
 }
 
 TEST(IdeHostile, ReadTableChangedBeforeStartLeavesGuestBufferAlone) {
-    IdeRig r;
+    for (TrapMode mode : kAllTrapModes) {
+    SCOPED_TRACE(to_string(mode));
+    IdeRig r(true, mode);
     auto plain = pattern(kSectors * 512, 9);
     std::memcpy(r.ram(kBuf), plain.data(), plain.size());
     ASSERT_TRUE(r.dma(true, kLba, kSectors, kBuf).ok);
@@ -119,10 +127,12 @@ TEST(IdeHostile, ReadTableChangedBeforeStartLeavesGuestBufferAlone) {
     EXPECT_FALSE(o.ok);
     EXPECT_EQ(r.ram(kBuf)[0], 0xee);
     EXPECT_EQ(r.ram(kBuf)[kSectors * 512 - 1], 0xee);
+    EXPECT_TRUE(r.dma_only_in_shadow());
+    }
 }
 
 TEST(IdeHostile, StartWithoutCommandAndDoubleStart) {
-    IdeRig r(true, true);
+    IdeRig r(true, TrapMode::Full); // virtual START (see IdeDirect for Minimal)
     r.bus->out(r.dev.ports.bm + 4, 4, 0x40000000);
     r.bus->out(r.dev.ports.bm, 1, 0x01); // START, no command
     EXPECT_TRUE(r.dev.dma_runs.empty());
@@ -175,8 +185,11 @@ TEST(IdeHostile, DataPortWithoutCommandReadsPassWritesDrop) {
     expect_next_command_works(r);
 }
 
-TEST(IdeHostile, RandomRegisterFuzzNeverLeaksPlaintextOrEscapesShadow) {
-    IdeRig r(true, true);
+class IdeHostileFuzz : public ::testing::TestWithParam<std::tuple<TrapMode, bool>> {};
+
+TEST_P(IdeHostileFuzz, RandomRegisterFuzzNeverLeaksPlaintextOrEscapesShadow) {
+    IdeRig r(true, std::get<0>(GetParam()));
+    r.dev.atapi = std::get<1>(GetParam());
     auto plain = pattern(64 * 512, 11);
     std::memcpy(r.ram(kBuf), plain.data(), plain.size());
     std::mt19937 rng(1234);
@@ -200,7 +213,17 @@ TEST(IdeHostile, RandomRegisterFuzzNeverLeaksPlaintextOrEscapesShadow) {
         }
     }
     for (const SimDmaRun& run : r.dev.dma_runs) EXPECT_TRUE(run.all_in_dma_region);
+    EXPECT_TRUE(r.dma_only_in_shadow());
     EXPECT_FALSE(contains_plaintext_run(r.dev.platter, plain.data(), plain.size()));
+    std::printf("[ fuzz ] %s%s: %zu bus-master runs, %llu idle STARTs\n",
+                to_string(std::get<0>(GetParam())), r.dev.atapi ? " atapi" : "", r.dev.dma_runs.size(),
+                static_cast<unsigned long long>(r.dev.idle_starts));
 }
+INSTANTIATE_TEST_SUITE_P(AllTrapModes, IdeHostileFuzz,
+                         ::testing::Combine(::testing::ValuesIn(kAllTrapModes), ::testing::Bool()),
+                         [](const auto& i) {
+                             return std::string(to_string(std::get<0>(i.param))) +
+                                    (std::get<1>(i.param) ? "Atapi" : "Ata");
+                         });
 
 } // namespace

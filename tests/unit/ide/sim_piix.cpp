@@ -92,6 +92,7 @@ void SimPiix::out(uint16_t port, uint8_t size, uint32_t value) {
             if (!was && (b & kBmStart)) {
                 bm_status_ |= kBmActive;
                 if (phase_ == Phase::Dma) run_dma();
+                else ++idle_starts;
             } else if (was && !(b & kBmStart)) {
                 bm_status_ &= static_cast<uint8_t>(~kBmActive);
             }
@@ -267,11 +268,11 @@ void SimPiix::data_word_out(uint16_t w) {
     if (packet_cdb_) {
         packet_cdb_ = false;
         const bool dma = fifo_[1][0] & 1;
-        if (buf_[0] != 0x28 || !dma) return complete(kAbrt);
+        if ((buf_[0] != 0x28 && buf_[0] != 0x2a) || !dma) return complete(kAbrt);
         const uint64_t blk = uint64_t{buf_[2]} << 24 | buf_[3] << 16 | buf_[4] << 8 | buf_[5];
         const uint64_t n = uint64_t{buf_[7]} << 8 | buf_[8];
         if ((blk + n) * 2048 > platter.size()) return complete(kAbrt);
-        dma_to_mem_ = true;
+        dma_to_mem_ = buf_[0] == 0x28;
         dma_pos_ = blk * 2048;
         dma_bytes_ = n * 2048;
         phase_ = Phase::Dma;
@@ -311,6 +312,10 @@ void SimPiix::run_dma() {
         if (!region) { fault = true; break; }
         run.all_in_dma_region &= mem_.in_dma_region(base, cnt);
         const uint64_t take = std::min(cnt, left);
+        if (take) {
+            run.touched_lo = std::min<uint64_t>(run.touched_lo, base);
+            run.touched_hi = std::max<uint64_t>(run.touched_hi, uint64_t{base} + take);
+        }
         if (to_mem) std::memcpy(region, platter.data() + pos, take);
         else std::memcpy(platter.data() + pos, region, take);
         pos += take;

@@ -64,6 +64,8 @@ struct SimDmaRun {
     bool to_memory = false;
     uint64_t bytes = 0;
     bool all_in_dma_region = true; // every region the bus master touched
+    uint64_t touched_lo = ~0ull;   // lowest / one past the highest address touched
+    uint64_t touched_hi = 0;
 };
 
 struct SimPorts {
@@ -82,11 +84,13 @@ class SimPiix final : public sv::PortIo {
     std::vector<uint8_t> commands;  // every opcode the device received
     std::vector<SimDmaRun> dma_runs;
     bool intrq = false;             // INTRQ line (after nIEN)
+    uint64_t idle_starts = 0;       // START with no DMA data phase (nothing moves)
     uint64_t stray_data_writes = 0; // data-port writes without DRQ
     uint8_t multiple = 0;
     bool trim_supported = true;
-    // ATAPI mode: PACKET takes a 12-byte CDB; READ(10) (28h) with Features
-    // bit 0 (DMA) reads 2048-byte blocks of the platter by bus-master DMA.
+    // ATAPI mode: PACKET takes a 12-byte CDB; READ(10) (28h) / WRITE(10)
+    // (2Ah) with Features bit 0 (DMA) move 2048-byte blocks of the platter by
+    // bus-master DMA.
     bool atapi = false;
     Ports ports;
 
