@@ -2,7 +2,7 @@
 # label `system;hypervisor;encryption`. They share the QEMU resource lock and
 # the guest fixture with cmake/system_tests.cmake.
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
-  foreach(t ide-roundtrip ide-aes128 bad-keys ide-fs ide-pio ide-simd hostile)
+  foreach(t ide-roundtrip ide-aes128 bad-keys ide-fs ide-pio ide-simd hostile unmediated-blocked)
     add_test(NAME system.encryption.${t}
              COMMAND ${SV_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/system/encryption.py ${t}
                      --build-dir ${CMAKE_BINARY_DIR})

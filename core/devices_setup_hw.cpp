@@ -24,6 +24,11 @@ alignas(16) uint8_t key_bytes[64];
 
 pci::Address ide_addresses[max_ide_functions];
 size_t ide_count = 0;
+// Storage controllers without a mediator yet (AHCI, NVMe, ...).
+constexpr size_t max_other_storage = 8;
+pci::Address other_storage[max_other_storage];
+uint8_t other_storage_subclass[max_other_storage];
+size_t other_storage_count = 0;
 alignas(ide::IdePciFunction) uint8_t ide_storage[max_ide_functions][sizeof(ide::IdePciFunction)];
 ide::IdePciFunction* ide_functions[max_ide_functions] = {};
 const ExitCounters* exit_counters = nullptr;
@@ -88,10 +93,14 @@ StorageInventory scan_storage() {
                 }
                 const uint8_t cls = config_space.read8(a, pci::reg::class_code);
                 const uint8_t sub = config_space.read8(a, pci::reg::subclass);
-                if (cls == 0x01 && sub == 0x01) {
+                if (cls == 0x01 && sub == 0x01 && ide_count < max_ide_functions) {
                     log::info("PCI {}:{}.{}: IDE controller {:x}", bus, dev, fn, id);
-                    if (ide_count < max_ide_functions) ide_addresses[ide_count++] = a;
-                    else log::warn("more than {} IDE controllers: extra ones stay unmediated", max_ide_functions);
+                    ide_addresses[ide_count++] = a;
+                } else if (cls == 0x01 && other_storage_count < max_other_storage) {
+                    log::info("PCI {}:{}.{}: storage controller {:x} (class 01h, subclass {:x}), not mediated", bus, dev, fn,
+                              id, sub);
+                    other_storage_subclass[other_storage_count] = sub;
+                    other_storage[other_storage_count++] = a;
                 }
                 if (fn == 0 && !(config_space.read8(a, pci::reg::header_type) & 0x80)) break;
             }
@@ -155,6 +164,18 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
                                                                     guest_ram, hv.heap(), cipher, io);
         TRY(ide_functions[i]->init());
         if (!config_mediator.watch(ide_addresses[i], *ide_functions[i])) return fail(Error::OutOfMemory);
+    }
+    // With a key loaded, a storage controller we do not mediate could write
+    // plaintext to its disks and DMA into hypervisor memory (the key!):
+    // it may not master the bus at all (fail closed).
+    if (disk_cipher.has_key()) {
+        for (size_t i = 0; i < other_storage_count; ++i) {
+            if (!config_mediator.block_bus_mastering(other_storage[i])) return fail(Error::OutOfMemory);
+            log::warn("PCI {}:{}.{}: storage controller (subclass {:x}) is not mediated yet: DMA disabled "
+                      "while disk encryption is on",
+                      other_storage[i].bus, other_storage[i].device, other_storage[i].function,
+                      other_storage_subclass[i]);
+        }
     }
     // 0xCF9 (reset control) sits inside CONFIG_ADDRESS: its own handler.
     TRY(io.add(0xCF8, 1, config_mediator));

@@ -5,6 +5,7 @@ namespace {
 constexpr uint16_t config_address_port = 0xCF8;
 constexpr uint16_t config_data_port = 0xCFC;
 constexpr uint32_t enable = 1u << 31;
+constexpr uint32_t command_bus_master = 1u << 2;
 
 uint32_t config_address(Address a, uint8_t offset) {
     return enable | static_cast<uint32_t>(a.bus) << 16 | static_cast<uint32_t>(a.device & 31) << 11 |
@@ -39,19 +40,38 @@ bool ConfigMediator::watch(Address a, ConfigWatcher& watcher) {
     return true;
 }
 
+bool ConfigMediator::block_bus_mastering(Address a) {
+    if (blocked_count_ == max_watchers) return false;
+    blocked_[blocked_count_++] = a;
+    // Clear it now too (firmware may have left it on).
+    const uint32_t saved = io_.in(config_address_port, 4);
+    io_.out(config_address_port, 4, config_address(a, reg::command));
+    io_.out(config_data_port, 2, io_.in(config_data_port, 2) & ~command_bus_master);
+    io_.out(config_address_port, 4, saved);
+    return true;
+}
+
+bool ConfigMediator::mastering_blocked(Address a) const {
+    for (size_t i = 0; i < blocked_count_; ++i)
+        if (blocked_[i] == a) return true;
+    return false;
+}
+
 uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) { return io_.in(port, size); }
 
 void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
-    io_.out(port, size, value);
     // Only data-port writes matter. CONFIG_ADDRESS is read back from the
     // hardware latch rather than shadowed, so our own config accesses
     // (ConfigSpace restores the latch) and the guest's never disagree.
-    if (port < config_data_port) return;
+    if (port < config_data_port) return io_.out(port, size, value);
     const uint32_t address = io_.in(config_address_port, 4);
-    if (!(address & enable)) return;
     const Address a{static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 31),
                     static_cast<uint8_t>((address >> 8) & 7)};
     const uint8_t offset = static_cast<uint8_t>((address & 0xFC) + (port - config_data_port));
+    if ((address & enable) && offset <= reg::command && reg::command < offset + size && mastering_blocked(a))
+        value &= ~(command_bus_master << (8 * (reg::command - offset)));
+    io_.out(port, size, value);
+    if (!(address & enable)) return;
     for (size_t i = 0; i < count_; ++i)
         if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset);
 }

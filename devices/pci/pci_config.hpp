@@ -57,6 +57,11 @@ class ConfigMediator final : public IoHandler {
     static constexpr size_t max_watchers = 8;
     explicit ConfigMediator(PortIo& io) : io_(io) {}
     bool watch(Address a, ConfigWatcher& watcher);
+    // Keeps Bus Master Enable (command register bit 2, PCI 3.0 §6.2.2) off
+    // for a function whose DMA the hypervisor does not mediate: guest writes
+    // have the bit cleared before they reach the device, so it can never
+    // master the bus (no DMA into hypervisor memory, no plaintext to disk).
+    bool block_bus_mastering(Address a);
 
     uint32_t io_in(uint16_t port, uint8_t size) override;
     void io_out(uint16_t port, uint8_t size, uint32_t value) override;
@@ -67,8 +72,12 @@ class ConfigMediator final : public IoHandler {
         ConfigWatcher* watcher;
     };
     PortIo& io_;
+    bool mastering_blocked(Address a) const;
+
     Watch watches_[max_watchers]{};
     size_t count_ = 0;
+    Address blocked_[max_watchers]{};
+    size_t blocked_count_ = 0;
 };
 
 } // namespace sv::pci

@@ -511,7 +511,37 @@ def t_hostile(h):
           ".text) is on the image" % len(needles))
 
 
-TESTS = {"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys,
+def t_unmediated_blocked(h):
+    """With a key, a storage controller the hypervisor does not mediate yet
+    (AHCI, NVMe) must not be able to DMA: nothing reaches its disk (no
+    plaintext), while the IDE disk still works encrypted."""
+    key, key_path = write_key(h, 64)
+    ide = h.disk("disk-ide.img", mib=16)
+    ahci = h.disk("disk-ahci.img", mib=16)
+    nvme = h.disk("disk-nvme.img", mib=16)
+    b = h.boot("sv.test=disks sv.disks=ata_piix:%d,ahci:%d,nvme:%d sv.regions=1024K:64K:4K"
+               % (SEED, SEED + 1, SEED + 2),
+               disks=[("ide", ide), ("ahci", ahci), ("nvme", nvme)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    if b.results.get("disk-ata_piix-4K", ("FAIL",))[0] != "PASS":
+        raise svtest.Fail("the mediated IDE disk did not work: %s" % (b.results.get("disk-ata_piix-4K"),))
+    for drv in ("ahci", "nvme"):
+        if any(n.startswith("disk-" + drv) and r[0] == "PASS" for n, r in b.results.items()):
+            raise svtest.Fail("unmediated %s disk completed I/O while encryption was on" % drv)
+    if b.log.count("not mediated yet: DMA disabled") < 2:
+        raise svtest.Fail("the hypervisor did not report disabling DMA of both unmediated controllers")
+    for name, path in (("ahci", ahci), ("nvme", nvme)):
+        with open(path, "rb") as f:
+            if any(f.read()):
+                raise svtest.Fail("the unmediated %s disk was written to" % name)
+    err = xts.check_encrypted_image(ide, key, SEED, 1 << 20, 64 << 10)
+    if err:
+        raise svtest.Fail("IDE image is not aes-xts-plain64 of the pattern: %s" % err)
+    print("svtest: AHCI and NVMe disks untouched with encryption on; IDE encrypted")
+
+
+TESTS = {
+    "unmediated-blocked": t_unmediated_blocked,"ide-roundtrip": t_ide_roundtrip, "ide-aes128": t_ide_aes128, "bad-keys": t_bad_keys,
          "ide-fs": t_ide_fs, "ide-pio": t_ide_pio, "ide-simd": t_ide_simd, "hostile": t_hostile}
 
 
