@@ -84,6 +84,27 @@ TEST(PciConfig, WritesWithTheEnableBitClearNotifyNobody) {
     EXPECT_TRUE(w.seen.empty());
 }
 
+TEST(PciConfig, BlockedFunctionNeverGetsBusMasterEnable) {
+    FakePciBus bus;
+    constexpr Address ahci{0, 3, 0};
+    bus.dwords[FakePciBus::at(ahci, 0x04)] = 0x00100007; // firmware left BME on
+    ConfigMediator mediator(bus);
+    bus.address = 0x80000000;
+    ASSERT_TRUE(mediator.block_bus_mastering(ahci));
+    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)], 0x00100003u);
+    EXPECT_EQ(bus.address, 0x80000000u); // guest latch restored
+    mediator.io_out(0xCF8, 4, FakePciBus::at(ahci, 0x04));
+    mediator.io_out(0xCFC, 4, 0x00000407); // dword write with BME
+    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)] & 0xFFFF, 0x0403u);
+    mediator.io_out(0xCFC, 1, 0x06);       // byte write of the command register
+    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)] & 0xFF, 0x02u);
+    mediator.io_out(0xCF8, 4, FakePciBus::at(ahci, 0x00));
+    mediator.io_out(0xCFC, 4, 0xFFFFFFFF); // offset 0 write does not touch offset 4
+    mediator.io_out(0xCF8, 4, FakePciBus::at(ide, 0x04));
+    mediator.io_out(0xCFC, 2, 0x0005);     // other functions unaffected
+    EXPECT_EQ(bus.dwords[FakePciBus::at(ide, 0x04)] & 0xFFFF, 0x0005u);
+}
+
 TEST(IdeChannelPorts, CompatibilityAndNativeModes) {
     const uint16_t bars[5] = {0xD000, 0xD100, 0xD200, 0xD300, 0xC040};
     auto p0 = ide::channel_ports(0x80, bars, 0); // compatibility: legacy ports
