@@ -18,7 +18,7 @@ CASES = [("4K", 4 << 20), ("1M", 16 << 20)]  # request size, bytes moved each wa
 OFFSET = 1 << 20
 EXIT_RE = re.compile(r"\[sv\] info  exits: ([a-z-]+) (\d+)$")
 DMA_RE = re.compile(r"\[sv\] info  ide0\.0: dma (\d+)")
-TIME_RE = re.compile(r"(wrote|verified) (\d+) bytes .* \(([\d.]+) s\)")
+TIME_RE = re.compile(r"(wrote|verified) (\d+) bytes .*?\(([\d.]+) s\)")
 
 
 def boot(append, hypervisor, disk, key):
@@ -42,8 +42,7 @@ def boot(append, hypervisor, disk, key):
         m = DMA_RE.search(line)
         if m:
             dma = int(m.group(1))
-        m = TIME_RE.search(line)
-        if m:
+        for m in TIME_RE.finditer(line):  # a "both" run reports write and read on one line
             times[m.group(1)] = (int(m.group(2)), float(m.group(3)))
     return exits, dma, times
 
