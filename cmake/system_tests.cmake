@@ -30,7 +30,7 @@ if(SV_SYSTEM_TESTS)
   else()
     set(sv_hv_env SV_HV_TESTS=0)
   endif()
-  foreach(t nosvm cpuid memory devmem disks)
+  foreach(t nosvm cpuid memory devmem disks hvwrite)
     add_test(NAME system.hv.${t}
              COMMAND ${SV_PYTHON3} ${sv_svtest} ${t} --build-dir ${CMAKE_BINARY_DIR})
     set_tests_properties(system.hv.${t} PROPERTIES

@@ -262,6 +262,24 @@ def t_dmcrypt(h):
     print("svtest: host decrypted the image with OpenSSL: pattern ok")
 
 
+def t_hvwrite(h):
+    """The guest writes over the hypervisor image and the start of its heap
+    (page tables) through /dev/mem: the writes are dropped (read back as
+    zeros) and the hypervisor keeps working for the rest of the boot."""
+    if not h.hv:
+        raise Fail("hvwrite needs the hypervisor (a bare guest would corrupt its own RAM)")
+    img = h.disk("disk-ide.img", mib=16)
+    b = h.boot("sv.test=hvwrite,cpuid,disks sv.disks=ata_piix:17 sv.regions=1024K:64K:4K",
+               disks=[("ide", img)])
+    h.require_clean(b)
+    b.expect(["hvwrite", "cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "hypercall",
+              "disk-ata_piix-4K"])
+    if "guest wrote to hidden hypervisor memory" not in b.log:
+        raise Fail("the hypervisor did not see the guest's writes to its memory")
+    if pattern.check_image(img, 17, 1 << 20, 64 << 10):
+        raise Fail("disk I/O after the writes did not land correctly")
+
+
 def t_nosvm(h):
     if not h.hv:
         print("svtest: nosvm has no baseline variant")
@@ -279,7 +297,7 @@ def t_nosvm(h):
     print("svtest: refused as expected: %s" % refusal[0].strip())
 
 
-TESTS = {"cpuid": t_cpuid, "disks": t_disks, "memory": t_memory, "devmem": t_devmem,
+TESTS = {"hvwrite": t_hvwrite, "cpuid": t_cpuid, "disks": t_disks, "memory": t_memory, "devmem": t_devmem,
          "dmcrypt": t_dmcrypt, "nosvm": t_nosvm}
 
 
