@@ -4,6 +4,7 @@
 
 #include "arch/x86/port_io.hpp"
 #include "core/hypercall.hpp"
+#include "crypto/secure_wipe.hpp"
 #include "crypto/xts.hpp"
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/power_control.hpp"
@@ -33,9 +34,6 @@ alignas(ide::IdePciFunction) uint8_t ide_storage[max_ide_functions][sizeof(ide::
 ide::IdePciFunction* ide_functions[max_ide_functions] = {};
 const ExitCounters* exit_counters = nullptr;
 
-void wipe(uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; ++i) static_cast<volatile uint8_t*>(p)[i] = 0;
-}
 
 void log_statistics() {
     if (exit_counters) {
@@ -64,18 +62,6 @@ acpi::PowerControl power_control(hardware_io, [](const char* why) {
     if (had_key) log::info("disk key wiped");
 });
 
-const char* module_args(const char* s) {
-    while (*s == ' ') ++s;
-    while (*s && *s != ' ') ++s;
-    while (*s == ' ') ++s;
-    return s;
-}
-bool args_are(const char* s, const char* word) {
-    size_t i = 0;
-    for (; word[i]; ++i)
-        if (s[i] != word[i]) return false;
-    return s[i] == 0 || s[i] == ' ';
-}
 } // namespace
 
 uint64_t StorageInventory::shadow_bytes() const { return ide_functions * 2 * shadow_per_channel; }
@@ -115,7 +101,9 @@ StorageInventory scan_storage() {
 // words after the file, so grub.cfg says `module2 /boot/disk.key disk.key key`).
 // A bare "key" is accepted too. Anything else is refused: a typo must never
 // quietly boot with encryption off.
-bool is_key_module(const char* string) { return args_are(module_args(string), "key") || args_are(string, "key"); }
+bool is_key_module(const char* string) {
+    return starts_with_word(module_arguments(string), "key") || starts_with_word(string, "key");
+}
 
 Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
     const BootModule* key = nullptr;
@@ -135,14 +123,14 @@ Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
     if (!p) return fail(Error::Protected);
     const uint64_t n = key->size();
     if (n != 32 && n != 64) {
-        wipe(p, n);
+        crypto::secure_wipe(p, n);
         log::error("key module is {} bytes: it must be 32 (AES-128-XTS) or 64 (AES-256-XTS) raw bytes", n);
         return fail(Error::InvalidArgument);
     }
     for (size_t k = 0; k < n; ++k) key_bytes[k] = p[k];
-    wipe(p, n); // the loader's copy lies in what becomes guest RAM
+    crypto::secure_wipe(p, n); // the loader's copy lies in what becomes guest RAM
     Result<void> set = disk_cipher.set_key(std::span<const uint8_t>(key_bytes, n));
-    wipe(key_bytes, sizeof key_bytes);
+    crypto::secure_wipe(key_bytes, sizeof key_bytes);
     if (!set.ok()) {
         log::error("disk key refused: {} (the two XTS key halves must differ)", to_string(set.error()));
         return fail(set.error());

@@ -10,14 +10,6 @@ namespace {
 constexpr uint64_t boot_gdt_address = 0x6000;
 char guest_cmdline[4096];
 
-// Module strings are "<path> <args...>": the args start after the first word.
-const char* module_args(const char* s) {
-    while (*s == ' ') ++s;
-    while (*s && *s != ' ') ++s;
-    while (*s == ' ') ++s;
-    return s;
-}
-
 size_t length(const char* s) {
     size_t n = 0;
     while (s[n]) ++n;
@@ -35,7 +27,7 @@ Result<GuestEntry> stage_linux_guest(const BootInfo& boot, HypervisorMemory& hv,
     const BootModule& kernel = boot.modules[0];
     const BootModule* initrd = boot.module_count >= 2 ? &boot.modules[1] : nullptr;
 
-    const char* args = module_args(kernel.string);
+    const char* args = module_arguments(kernel.string);
     const size_t args_len = length(args);
     if (args_len >= sizeof guest_cmdline) {
         log::error("guest command line too long ({} bytes)", args_len);

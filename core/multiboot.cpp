@@ -114,6 +114,20 @@ Result<void> parse_v2(uint64_t info, GuestMemory& mem, BootInfo& out) {
 
 } // namespace
 
+const char* module_arguments(const char* s) {
+    while (*s == ' ') ++s;
+    while (*s && *s != ' ') ++s;
+    while (*s == ' ') ++s;
+    return s;
+}
+
+bool starts_with_word(const char* text, const char* word) {
+    size_t i = 0;
+    for (; word[i]; ++i)
+        if (text[i] != word[i]) return false;
+    return text[i] == 0 || text[i] == ' ';
+}
+
 Result<void> parse_multiboot(uint32_t magic, uint64_t info, GuestMemory& mem, BootInfo& out) {
     if (magic == multiboot1_boot_magic) return parse_v1(info, mem, out);
     if (magic == multiboot2_boot_magic) return parse_v2(info, mem, out);

@@ -17,6 +17,12 @@ namespace sv {
 constexpr uint32_t multiboot1_boot_magic = 0x2BADB002;
 constexpr uint32_t multiboot2_boot_magic = 0x36D76289;
 
+// Module strings are "<name> <args...>" (QEMU puts the path first, a GRUB
+// config repeats a name): the arguments start after the first word.
+const char* module_arguments(const char* module_string);
+// Does `text` start with the whole word `word` (followed by a space or NUL)?
+bool starts_with_word(const char* text, const char* word);
+
 struct BootModule {
     uint64_t start = 0;
     uint64_t end = 0;          // exclusive
