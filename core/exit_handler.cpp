@@ -24,7 +24,8 @@ constexpr uint64_t efer_guest_writable = (1ull << 0) | (1ull << 8) | (1ull << 10
 constexpr uint64_t rflags_df = 1ull << 10;
 
 // Mediators keep per-device state machines; vCPUs take turns in them. One
-// lock for all port I/O keeps that simple (exits are short).
+// lock for all port I/O and mediated MMIO keeps that simple (exits are
+// short; a config write reaches the same mediator through 0xCFC or ECAM).
 SpinLock io_lock;
 
 x86::GuestPagingState paging(const VcpuState& s) { return {s.cr0, s.cr3, s.cr4, s.efer}; }
@@ -110,10 +111,10 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         s.raise_exception(exception_vector::ud);
         return Action::Resume;
     case ExitReason::NestedPageFault:
-        for (unsigned i = 0; exit.fault.write && i < mmio_count_; ++i) {
-            const MmioRange& r = mmio_[i];
-            if (exit.fault.gpa - r.base < r.length) {
-                if (!emulate_mmio_write(s, exit, *r.handler)) s.raise_exception(exception_vector::gp, 0);
+        if (exit.fault.write && mmio_) {
+            LockGuard guard(io_lock);
+            if (const MmioRange* r = mmio_->find(exit.fault.gpa)) {
+                if (!emulate_mmio_write(s, exit, *r->handler)) s.raise_exception(exception_vector::gp, 0);
                 return Action::Resume;
             }
         }
@@ -141,12 +142,6 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         warned_unknown_exit_ = true;
     }
     return Action::Resume;
-}
-
-bool ExitHandler::add_mmio_write_range(const MmioRange& range) {
-    if (mmio_count_ == sizeof mmio_ / sizeof mmio_[0]) return false;
-    mmio_[mmio_count_++] = range;
-    return true;
 }
 
 // The write that faulted, re-done by us: MOV r/m,reg / MOV r/m,imm / STOS
