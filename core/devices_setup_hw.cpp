@@ -152,6 +152,16 @@ void log_statistics() {
             log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
         if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
     }
+    const pci::ConfigStats& cs = config_mediator.stats();
+    log::info("pci: config writes {} changed {} refused {}", cs.writes, cs.changed, cs.refused);
+    const pci::BusMasterStats& bm = bus_master_rule.stats();
+    log::info("pci: bus master enable refused {} bridge bus numbers pinned {} cleared at boot {}", bm.bme_cleared,
+              bm.bus_numbers_pinned, bm.cleared_at_boot);
+    if (ecam) {
+        const pci::EcamStats& es = ecam->stats();
+        log::info("pci: ecam writes {} refused {} relocations {} refused relocations {}", es.writes, es.refused,
+                  es.relocations, es.refused_relocations);
+    }
     for (size_t f = 0; f < ide_count; ++f) {
         for (unsigned c = 0; c < 2; ++c) {
             const ide::IdeStats& s = ide_functions[f]->channel(c).stats();
