@@ -111,10 +111,13 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         s.raise_exception(exception_vector::ud);
         return Action::Resume;
     case ExitReason::NestedPageFault:
-        if (exit.fault.write && mmio_) {
+        if (mmio_ && !exit.fault.fetch) {
             LockGuard guard(io_lock);
-            if (const MmioRange* r = mmio_->find(exit.fault.gpa)) {
-                if (!emulate_mmio_write(s, exit, *r->handler)) s.raise_exception(exception_vector::gp, 0);
+            const MmioRange* r = mmio_->find(exit.fault.gpa);
+            if (r && (exit.fault.write || r->reader)) {
+                const bool done = exit.fault.write ? emulate_mmio_write(s, exit, *r->handler)
+                                                   : emulate_mmio_read(s, exit, *r->reader);
+                if (!done) s.raise_exception(exception_vector::gp, 0);
                 return Action::Resume;
             }
         }
@@ -178,6 +181,39 @@ bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, MmioWrite
         const uint64_t next = (s.rflags & rflags_df) ? rdi - size : rdi + size;
         s.reg(Gpr::Rdi) = (rdi & ~amask) | (next & amask);
     }
+    s.rip += insn.length;
+    return true;
+}
+
+// The read that faulted on a range with a read handler, re-done by us:
+// MOV reg,r/m / MOVZX / MOVSX (SDM vol. 2: a 32-bit destination is
+// zero-extended into the 64-bit register, 8/16-bit destinations merge).
+bool ExitHandler::emulate_mmio_read(VcpuState& s, const VmExit& exit, MmioReadHandler& reader) {
+    Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
+    if (!decoded.ok()) return false;
+    const x86::Instruction& insn = decoded.value();
+    const uint8_t size = insn.access_size;
+    if (size == 0 || size > 8) return false;
+    if (insn.kind != x86::InsnKind::MovFromMem && insn.kind != x86::InsnKind::MovZx &&
+        insn.kind != x86::InsnKind::MovSx) {
+        if (!warned_mmio_) {
+            log::warn("unsupported MMIO read instruction at rip {:x} (gpa {:x})", s.rip, exit.fault.gpa);
+            warned_mmio_ = true;
+        }
+        return false;
+    }
+    uint64_t v = reader.mmio_read(exit.fault.gpa, size);
+    const unsigned bits = 8u * size;
+    if (size < 8) {
+        v &= (1ull << bits) - 1;
+        if (insn.kind == x86::InsnKind::MovSx && (v >> (bits - 1)) & 1) v |= ~0ull << bits;
+    }
+    const uint8_t dest = insn.kind == x86::InsnKind::MovFromMem ? size : insn.operand_size;
+    uint64_t& reg = s.gpr[insn.reg];
+    if (insn.reg_high_byte) reg = (reg & ~0xFF00ull) | ((v & 0xFF) << 8);
+    else if (dest == 8) reg = v;
+    else if (dest == 4) reg = v & 0xFFFFFFFFull;
+    else reg = (reg & ~((1ull << (8 * dest)) - 1)) | (v & ((1ull << (8 * dest)) - 1));
     s.rip += insn.length;
     return true;
 }

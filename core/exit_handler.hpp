@@ -48,6 +48,7 @@ class ExitHandler {
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
     void handle_msr(VcpuState& state, const VmExit& exit);
     bool emulate_mmio_write(VcpuState& state, const VmExit& exit, MmioWriteHandler& handler);
+    bool emulate_mmio_read(VcpuState& state, const VmExit& exit, MmioReadHandler& reader);
     bool skip_instruction(VcpuState& state, const VmExit& exit, unsigned fallback_length);
 
     IoDispatcher& io_;

@@ -29,9 +29,10 @@ class HypervisorMemory final : public MmioMapper {
     [[nodiscard]] Result<uint64_t> build_nested_paging();
     // Guest writes to this 4 KiB page exit (NPF) so a mediator sees them.
     [[nodiscard]] Result<void> trap_writes(uint64_t gpa);
-    // MmioMapper: [base, base+length) read-only (trapped) or back to the
-    // identity read-write mapping. Never touches hypervisor memory.
-    [[nodiscard]] Result<void> set_write_trap(uint64_t base, uint64_t length, bool trapped) override;
+    // MmioMapper: [base, base+length) read-only (writes trapped), not
+    // present (reads and writes trapped) or back to the identity read-write
+    // mapping. Never touches hypervisor memory.
+    [[nodiscard]] Result<void> set_trap(uint64_t base, uint64_t length, MmioTrap trap) override;
     // Whether the nested page tables map [base, base+length) 1:1.
     bool nested_mapped(uint64_t base, uint64_t length) const {
         return base + length >= base && base + length <= map_top_;

@@ -96,11 +96,14 @@ Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
     return npt_.map(gpa & ~0xFFFull, gpa & ~0xFFFull, 4096, NestedAccess::ReadOnly);
 }
 
-Result<void> HypervisorMemory::set_write_trap(uint64_t base, uint64_t length, bool trapped) {
+Result<void> HypervisorMemory::set_trap(uint64_t base, uint64_t length, MmioTrap trap) {
     if (overlaps(base, length) || !nested_mapped(base, length)) return fail(Error::Protected);
     // Other vCPUs pick the change up at their next exit (MmioDispatcher's
     // generation makes each flush its nested TLB before VMRUN).
-    return npt_.map(base, base, length, trapped ? NestedAccess::ReadOnly : NestedAccess::ReadWrite);
+    const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWrite
+                                : trap == MmioTrap::Writes ? NestedAccess::ReadOnly
+                                                           : NestedAccess::None;
+    return npt_.map(base, base, length, access);
 }
 
 bool HypervisorMemory::overlaps(uint64_t base, uint64_t length) const {

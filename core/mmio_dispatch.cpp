@@ -2,6 +2,7 @@
 
 namespace sv {
 namespace {
+MmioTrap trap_of(const MmioReadHandler* reader) { return reader ? MmioTrap::ReadsAndWrites : MmioTrap::Writes; }
 bool valid(uint64_t base, uint64_t length) {
     return length && !((base | length) & (MmioDispatcher::page - 1)) && base + length > base;
 }
@@ -21,11 +22,12 @@ bool MmioDispatcher::overlaps(uint64_t base, uint64_t length, const MmioWriteHan
     return false;
 }
 
-Result<void> MmioDispatcher::add(uint64_t base, uint64_t length, MmioWriteHandler& handler) {
+Result<void> MmioDispatcher::add(uint64_t base, uint64_t length, MmioWriteHandler& handler,
+                                 MmioReadHandler* reader) {
     if (!valid(base, length) || overlaps(base, length) || slot_of(handler)) return fail(Error::InvalidArgument);
     if (count_ == max_ranges) return fail(Error::OutOfMemory);
-    if (mapper_) TRY(mapper_->set_write_trap(base, length, true));
-    ranges_[count_++] = MmioRange{base, length, &handler};
+    if (mapper_) TRY(mapper_->set_trap(base, length, trap_of(reader)));
+    ranges_[count_++] = MmioRange{base, length, &handler, reader};
     bump();
     return {};
 }
@@ -35,17 +37,17 @@ Result<void> MmioDispatcher::move(MmioWriteHandler& handler, uint64_t base, uint
     if (!r) return add(base, length, handler);
     if (!valid(base, length) || overlaps(base, length, &handler)) return fail(Error::InvalidArgument);
     const MmioRange old = *r;
-    if (mapper_) TRY(mapper_->set_write_trap(base, length, true));
+    if (mapper_) TRY(mapper_->set_trap(base, length, trap_of(old.reader)));
     r->base = base;
     r->length = length;
     bump();
     // Release the old pages that the new range does not cover.
     if (mapper_) {
         const uint64_t old_end = old.base + old.length, end = base + length;
-        if (old.base < base) (void)mapper_->set_write_trap(old.base, (old_end < base ? old_end : base) - old.base, false);
+        if (old.base < base) (void)mapper_->set_trap(old.base, (old_end < base ? old_end : base) - old.base, MmioTrap::Released);
         if (old_end > end) {
             const uint64_t from = old.base > end ? old.base : end;
-            (void)mapper_->set_write_trap(from, old_end - from, false);
+            (void)mapper_->set_trap(from, old_end - from, MmioTrap::Released);
         }
     }
     bump();
@@ -57,7 +59,7 @@ void MmioDispatcher::remove(MmioWriteHandler& handler) {
     if (!r) return;
     const MmioRange old = *r;
     *r = ranges_[--count_];
-    if (mapper_) (void)mapper_->set_write_trap(old.base, old.length, false);
+    if (mapper_) (void)mapper_->set_trap(old.base, old.length, MmioTrap::Released);
     bump();
 }
 

@@ -20,8 +20,9 @@ namespace sv {
 // Where trapping happens: the nested page tables (HypervisorMemory) or a fake.
 class MmioMapper {
   public:
-    // Page-aligned [base, base+length): trapped (writes exit) or released.
-    [[nodiscard]] virtual Result<void> set_write_trap(uint64_t base, uint64_t length, bool trapped) = 0;
+    // Page-aligned [base, base+length): writes exit (read-only mapping),
+    // reads and writes exit (not present), or released (identity read-write).
+    [[nodiscard]] virtual Result<void> set_trap(uint64_t base, uint64_t length, MmioTrap trap) = 0;
 
   protected:
     ~MmioMapper() = default;
@@ -34,8 +35,10 @@ class MmioDispatcher {
 
     void set_mapper(MmioMapper* mapper) { mapper_ = mapper; }
 
-    // Page-aligned, non-empty, not overlapping another range.
-    [[nodiscard]] Result<void> add(uint64_t base, uint64_t length, MmioWriteHandler& handler);
+    // Page-aligned, non-empty, not overlapping another range. With a
+    // `reader`, reads of the range exit too and go to it.
+    [[nodiscard]] Result<void> add(uint64_t base, uint64_t length, MmioWriteHandler& handler,
+                                   MmioReadHandler* reader = nullptr);
     // The handler's range now is [base, base+length): the new pages are
     // trapped before the old ones are released, so no write slips through.
     [[nodiscard]] Result<void> move(MmioWriteHandler& handler, uint64_t base, uint64_t length);

@@ -15,9 +15,11 @@ struct Handler final : MmioWriteHandler {
 struct Mapper final : MmioMapper {
     std::vector<std::pair<uint64_t, bool>> calls;
     bool fail = false;
-    Result<void> set_write_trap(uint64_t base, uint64_t, bool trapped) override {
+    std::vector<MmioTrap> modes;
+    Result<void> set_trap(uint64_t base, uint64_t, MmioTrap trap) override {
         if (fail) return sv::fail(Error::OutOfMemory);
-        calls.emplace_back(base, trapped);
+        calls.emplace_back(base, trap != MmioTrap::Released);
+        modes.push_back(trap);
         return {};
     }
 };
@@ -67,6 +69,26 @@ TEST(CoreMmioDispatch, RefusesOverlapsMisalignmentAndFailedTraps) {
     EXPECT_FALSE(d.move(b, 0x30000, 4096).ok());
     EXPECT_EQ(d.find(0x10000)->handler, &b); // a failed move keeps the old range
     EXPECT_EQ(d.find(0x20000), nullptr);
+}
+
+struct Reader final : MmioReadHandler {
+    uint64_t mmio_read(uint64_t gpa, uint8_t) override { return gpa; }
+};
+
+TEST(CoreMmioDispatch, ReadHandlersTrapReadsAndKeepTheirModeWhenMoved) {
+    MmioDispatcher d;
+    Mapper m;
+    d.set_mapper(&m);
+    Handler h;
+    Reader r;
+    ASSERT_TRUE(d.add(0xFEB00000, 0x4000, h, &r).ok());
+    EXPECT_EQ(d.find(0xFEB01000)->reader, &r);
+    ASSERT_TRUE(d.move(h, 0xFEC00000, 0x4000).ok());
+    EXPECT_EQ(d.find(0xFEC00000)->reader, &r);
+    ASSERT_EQ(m.modes.size(), 3u);
+    EXPECT_EQ(m.modes[0], MmioTrap::ReadsAndWrites);
+    EXPECT_EQ(m.modes[1], MmioTrap::ReadsAndWrites);
+    EXPECT_EQ(m.modes[2], MmioTrap::Released);
 }
 
 } // namespace

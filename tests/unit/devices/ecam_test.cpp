@@ -73,8 +73,8 @@ struct RecordingMapper final : MmioMapper {
         bool trapped;
     };
     std::vector<Call> calls;
-    Result<void> set_write_trap(uint64_t base, uint64_t length, bool trapped) override {
-        calls.push_back(Call{base, length, trapped});
+    Result<void> set_trap(uint64_t base, uint64_t length, MmioTrap trap) override {
+        calls.push_back(Call{base, length, trap != MmioTrap::Released});
         return {};
     }
 };
