@@ -2,7 +2,7 @@
 # hostile-guest tests (tests/system/pcihostile.py) and q35 variants of
 # representative existing system tests (the same drivers, --machine q35).
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
-  foreach(t q35-hostile q35-control pc-hostile pc-control allow-dma bad-allow-dma)
+  foreach(t q35-hostile q35-control pc-hostile pc-control allow-dma bad-allow-dma nic-dma nic-dma-control)
     add_test(NAME system.hardening.pci.${t}
              COMMAND ${SV_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/system/pcihostile.py ${t}
                      --build-dir ${CMAKE_BINARY_DIR})

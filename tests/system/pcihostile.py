@@ -25,11 +25,20 @@ classes 4 and 6), through `./shadowvisor run`:
                 AHCI controller stays blocked.
   bad-allow-dma a malformed allow_dma= stops the hypervisor with a clear
                 message before any guest runs.
+  nic-dma       a real DMA attempt (guest/sv-nicdma.c), q35 with a key: the
+                guest sets BME on an e1000 (attached to a user netdev with a
+                QEMU filter-dump capture) and makes it transmit one packet from
+                its own buffer (a known pattern) and one straight from the
+                hypervisor's memory marker (address from the ELF symbol
+                table). Neither may appear in the capture.
+  nic-dma-control the same without the hypervisor: the guest pattern must be
+                in the capture (the DMA path works).
 
 Usage: pcihostile.py TEST --build-dir DIR
 """
 import os
 import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -135,9 +144,62 @@ def t_bad_allow_dma(h):
         raise svtest.Fail("no clear refusal message for the malformed allow_dma=")
 
 
+def marker_address(h):
+    """Physical address of the hypervisor's memory marker (the image is
+    linked at its physical load address, identity-mapped)."""
+    out = subprocess.run(["nm", os.path.join(h.build, "shadowvisor.elf")], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "memory_marker" in line:
+            return int(line.split()[0], 16)
+    raise svtest.Fail("no memory_marker symbol in shadowvisor.elf")
+
+
+def nic_dma(h, hv):
+    pcap = os.path.join(h.work, "wire.pcap")
+    if os.path.exists(pcap):
+        os.unlink(pcap)
+    addr = marker_address(h)
+    extra = ["--qemu-arg=-netdev", "--qemu-arg=user,id=n0", "--qemu-arg=-device", "--qemu-arg=e1000,netdev=n0",
+             "--qemu-arg=-object", "--qemu-arg=filter-dump,id=f0,netdev=n0,file=%s" % pcap]
+    if hv:
+        extra += ["--key-file", write_key(h)]
+    b = h.boot("iomem=relaxed sv.test=nicdma sv.hvaddr=%x" % addr, hypervisor=hv, extra=extra,
+               timeout=600 if hv else 400)
+    h.require_clean(b)
+    b.expect(["nicdma-programmed"])
+    wire = open(pcap, "rb").read() if os.path.exists(pcap) else b""
+    m = svtest.HV_MARKER_RE.search(b.log)
+    marker = m.group(1).encode() if m else None
+    print("svtest: capture %d bytes; guest pattern %s; hypervisor marker %s"
+          % (len(wire), "present" if b"SV-NICDMA-GUEST-PATTERN-" in wire else "absent",
+             "n/a" if marker is None else ("PRESENT" if marker in wire else "absent")))
+    return b, wire, marker
+
+
+def t_nic_dma(h):
+    b, wire, marker = nic_dma(h, True)
+    if marker is None:
+        raise svtest.Fail("no hypervisor memory marker in the log")
+    if marker in wire:
+        raise svtest.Fail("the hypervisor's memory marker left the machine in a packet")
+    if b"SV-NICDMA-GUEST-PATTERN-" in wire:
+        raise svtest.Fail("the e1000 transmitted by DMA while the disk key was loaded")
+    if stat(b, "bme_refused") < 1:
+        raise svtest.Fail("the hypervisor counted no refused Bus Master Enable")
+
+
+def t_nic_dma_control(h):
+    _, wire, _ = nic_dma(h, False)
+    if b"SV-NICDMA-GUEST-PATTERN-" not in wire:
+        raise svtest.Fail("without the hypervisor the e1000 did not transmit the guest's pattern: "
+                          "the DMA attempt does not work")
+
+
 TESTS = {"q35-hostile": t_q35_hostile, "q35-control": t_q35_control, "pc-hostile": t_pc_hostile,
-         "pc-control": t_pc_control, "allow-dma": t_allow_dma, "bad-allow-dma": t_bad_allow_dma}
-MACHINE = {"q35-hostile": "q35", "q35-control": "q35", "allow-dma": "q35"}
+         "pc-control": t_pc_control, "allow-dma": t_allow_dma, "bad-allow-dma": t_bad_allow_dma,
+         "nic-dma": t_nic_dma, "nic-dma-control": t_nic_dma_control}
+MACHINE = {"q35-hostile": "q35", "q35-control": "q35", "allow-dma": "q35", "nic-dma": "q35",
+           "nic-dma-control": "q35"}
 
 
 if __name__ == "__main__":
