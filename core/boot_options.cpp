@@ -35,6 +35,10 @@ Result<BootOptions> parse_boot_options(const char* cmdline, const char** bad_wor
             else goto bad;
             continue;
         }
+        if (word_is(word, eq, "allow_dma")) {
+            if (eq == n || !opts.allow_dma.parse(value, value_len)) goto bad;
+            continue;
+        }
     bad:
         if (bad_word) *bad_word = word;
         if (bad_length) *bad_length = n;

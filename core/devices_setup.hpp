@@ -10,6 +10,8 @@
 #include "core/io.hpp"
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
+#include "core/mmio_dispatch.hpp"
+#include "devices/pci/dma_allow_list.hpp"
 #include "core/multiboot.hpp"
 #include "lib/result.hpp"
 
@@ -30,9 +32,13 @@ StorageInventory scan_storage();
 // disks pass through unencrypted (still through shadow descriptors).
 [[nodiscard]] Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory);
 
-// Creates the mediators and registers every trapped port with `io`.
+// Creates the mediators and registers every trapped port with `io` and
+// every trapped MMIO range (the PCIe ECAM window) with `mmio`. With a key,
+// every PCI function that is neither mediated nor in `allow_dma` loses Bus
+// Master Enable for good.
 [[nodiscard]] Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram,
-                                         GuestMemory& firmware_memory, IoDispatcher& io);
+                                         GuestMemory& firmware_memory, IoDispatcher& io, MmioDispatcher& mmio,
+                                         const pci::DmaAllowList& allow_dma);
 
 // The machine's real ports (for pass-through of unowned trapped ports).
 PortIo& hardware_ports();

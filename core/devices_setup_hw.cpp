@@ -8,6 +8,8 @@
 #include "crypto/xts.hpp"
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/power_control.hpp"
+#include "devices/pci/bus_master_rule.hpp"
+#include "devices/pci/ecam.hpp"
 #include "devices/pci/pci_config.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
@@ -20,6 +22,7 @@ constexpr uint64_t shadow_per_channel = ide::kShadowBufferBytes + (64 << 10); //
 x86::HardwarePortIo hardware_io;
 pci::ConfigSpace config_space(hardware_io);
 pci::ConfigMediator config_mediator(hardware_io);
+pci::BusMasterRule bus_master_rule(config_space);
 crypto::Xts disk_cipher; // in hypervisor memory only; wiped at power-off/reset
 alignas(16) uint8_t key_bytes[64];
 
@@ -34,6 +37,110 @@ alignas(ide::IdePciFunction) uint8_t ide_storage[max_ide_functions][sizeof(ide::
 ide::IdePciFunction* ide_functions[max_ide_functions] = {};
 const ExitCounters* exit_counters = nullptr;
 
+// The real ECAM: the host page tables map all physical memory 1:1 (MMIO
+// included), so a volatile store of the access size reaches the chipset.
+class HardwareMmio final : public pci::PhysicalMmio {
+  public:
+    void write(uint64_t pa, uint8_t size, uint32_t value) override {
+        switch (size) {
+        case 1: *reinterpret_cast<volatile uint8_t*>(pa) = static_cast<uint8_t>(value); break;
+        case 2: *reinterpret_cast<volatile uint16_t*>(pa) = static_cast<uint16_t>(value); break;
+        default: *reinterpret_cast<volatile uint32_t*>(pa) = value; break;
+        }
+    }
+};
+
+// An ECAM window may go anywhere the nested page tables map except RAM
+// (guest or firmware-listed) and hypervisor memory.
+class TrappablePlacement final : public pci::EcamPlacement {
+  public:
+    void init(HypervisorMemory& hv, const MemoryMap& firmware_map) {
+        hv_ = &hv;
+        map_ = &firmware_map;
+    }
+    bool placement_ok(uint64_t base, uint64_t length) override {
+        if (!hv_ || length == 0 || !hv_->nested_mapped(base, length) || hv_->overlaps(base, length)) return false;
+        for (size_t i = 0; i < map_->size(); ++i) {
+            const MemoryRegion& r = (*map_)[i];
+            if (r.type == MemoryType::Ram && base < r.end() && r.base < base + length) return false;
+        }
+        return true;
+    }
+
+  private:
+    HypervisorMemory* hv_ = nullptr;
+    const MemoryMap* map_ = nullptr;
+};
+
+HardwareMmio hardware_mmio;
+TrappablePlacement ecam_placement;
+alignas(pci::EcamMediator) uint8_t ecam_storage[sizeof(pci::EcamMediator)];
+pci::EcamMediator* ecam = nullptr;
+
+// Calls fn(identity) for every present PCI function (PCI 3.0 §3.2.2.3.2
+// enumeration: function 0 absent or single-function ends the device).
+template <class Fn> void for_each_function(Fn&& fn) {
+    for (unsigned bus = 0; bus < 256; ++bus) {
+        for (uint8_t dev = 0; dev < 32; ++dev) {
+            for (uint8_t f = 0; f < 8; ++f) {
+                const pci::Address a{static_cast<uint8_t>(bus), dev, f};
+                const uint32_t id = config_space.read32(a, pci::reg::vendor_id);
+                if ((id & 0xFFFF) == 0xFFFF) {
+                    if (f == 0) break;
+                    continue;
+                }
+                fn(bus_master_rule.identify(a));
+                if (f == 0 && !(config_space.read8(a, pci::reg::header_type) & 0x80)) break;
+            }
+        }
+    }
+}
+
+// Class 6: default-deny bus mastering while a key is loaded.
+Result<void> restrict_bus_masters(const pci::DmaAllowList& allow) {
+    for (size_t i = 0; i < ide_count; ++i)
+        if (!bus_master_rule.add_mediated(ide_addresses[i])) return fail(Error::OutOfMemory);
+    bus_master_rule.set_allow_list(&allow);
+    bus_master_rule.set_enforcing(disk_cipher.has_key());
+    if (!config_mediator.add_rule(bus_master_rule)) return fail(Error::OutOfMemory);
+    if (!disk_cipher.has_key()) {
+        if (allow.size()) log::info("allow_dma= has no effect without a disk key (no DMA is restricted)");
+        return {};
+    }
+    size_t blocked = 0;
+    for_each_function([&](const pci::FunctionIdentity& f) {
+        const pci::MasterDecision d = bus_master_rule.apply_at_boot(f);
+        if (d == pci::MasterDecision::Allowed)
+            log::warn("PCI {}:{}.{} {:x}:{:x}: DMA allowed by allow_dma: this device can read and write ALL "
+                      "memory, including the hypervisor and the disk key",
+                      f.address.bus, f.address.device, f.address.function, f.vendor, f.device);
+        else if (d == pci::MasterDecision::Blocked) ++blocked;
+    });
+    log::info("bus mastering: {} unmediated PCI functions kept from DMA while the disk key is loaded ({} cleared "
+              "at boot); bridge bus numbers pinned",
+              blocked, bus_master_rule.stats().cleared_at_boot);
+    return {};
+}
+
+// Class 4: the PCIe ECAM window goes through the same config mediator.
+Result<void> trap_ecam(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio) {
+    constexpr pci::Address host_bridge{0, 0, 0};
+    ecam_placement.init(hv, hv.guest_map());
+    ecam = new (ecam_storage) pci::EcamMediator(config_mediator, config_space, mmio, hardware_mmio, ecam_placement);
+    if (config_space.read32(host_bridge, pci::reg::vendor_id) == pci::q35_mch_id) return ecam->track_q35(host_bridge);
+    acpi::EcamSegment segments[4];
+    Result<size_t> found = acpi::find_ecam_segments(firmware, segments, 4);
+    if (!found.ok() || found.value() == 0) return {}; // no ECAM: mechanism #1 only
+    if (found.value() > 1 || segments[0].segment != 0) {
+        log::error("ACPI MCFG lists {} ECAM windows / segment {}: only one window on segment 0 is supported",
+                   found.value(), segments[0].segment);
+        return fail(Error::Unsupported);
+    }
+    const acpi::EcamSegment& s = segments[0];
+    const uint64_t length = (static_cast<uint64_t>(s.end_bus) + 1 - s.start_bus) << 20;
+    return ecam->trap_fixed(s.base + (static_cast<uint64_t>(s.start_bus) << 20), length);
+}
+
 
 void log_statistics() {
     if (exit_counters) {
@@ -44,6 +151,16 @@ void log_statistics() {
         for (size_t i = 0; i < exit_counters->ports; ++i)
             log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
         if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
+    }
+    const pci::ConfigStats& cs = config_mediator.stats();
+    log::info("pci: config writes {} changed {} refused {}", cs.writes, cs.changed, cs.refused);
+    const pci::BusMasterStats& bm = bus_master_rule.stats();
+    log::info("pci: bus master enable refused {} bridge bus numbers pinned {} cleared at boot {}", bm.bme_cleared,
+              bm.bus_numbers_pinned, bm.cleared_at_boot);
+    if (ecam) {
+        const pci::EcamStats& es = ecam->stats();
+        log::info("pci: ecam writes {} refused {} relocations {} refused relocations {}", es.writes, es.refused,
+                  es.relocations, es.refused_relocations);
     }
     for (size_t f = 0; f < ide_count; ++f) {
         for (unsigned c = 0; c < 2; ++c) {
@@ -145,7 +262,7 @@ Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
 }
 
 Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMemory& firmware_memory,
-                           IoDispatcher& io) {
+                           IoDispatcher& io, MmioDispatcher& mmio, const pci::DmaAllowList& allow_dma) {
     const crypto::Xts* cipher = disk_cipher.has_key() ? &disk_cipher : nullptr;
     for (size_t i = 0; i < ide_count; ++i) {
         ide_functions[i] = new (ide_storage[i]) ide::IdePciFunction(ide_addresses[i], config_space, hardware_io,
@@ -154,11 +271,15 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
         if (!config_mediator.watch(ide_addresses[i], *ide_functions[i])) return fail(Error::OutOfMemory);
     }
     // With a key loaded, a storage controller we do not mediate could write
-    // plaintext to its disks and DMA into hypervisor memory (the key!):
-    // it may not master the bus at all (fail closed).
+    // plaintext to its disks and DMA into hypervisor memory (the key!): it
+    // may not master the bus at all (fail closed), like every other
+    // unmediated bus master that allow_dma does not name.
+    TRY(restrict_bus_masters(allow_dma));
+    TRY(trap_ecam(hv, firmware_memory, mmio));
     if (disk_cipher.has_key()) {
         for (size_t i = 0; i < other_storage_count; ++i) {
-            if (!config_mediator.block_bus_mastering(other_storage[i])) return fail(Error::OutOfMemory);
+            if (bus_master_rule.decide(bus_master_rule.identify(other_storage[i])) != pci::MasterDecision::Blocked)
+                continue;
             log::warn("PCI {}:{}.{}: storage controller (subclass {:x}) is not mediated yet: DMA disabled "
                       "while disk encryption is on",
                       other_storage[i].bus, other_storage[i].device, other_storage[i].function,

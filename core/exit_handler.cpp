@@ -24,7 +24,8 @@ constexpr uint64_t efer_guest_writable = (1ull << 0) | (1ull << 8) | (1ull << 10
 constexpr uint64_t rflags_df = 1ull << 10;
 
 // Mediators keep per-device state machines; vCPUs take turns in them. One
-// lock for all port I/O keeps that simple (exits are short).
+// lock for all port I/O and mediated MMIO keeps that simple (exits are
+// short; a config write reaches the same mediator through 0xCFC or ECAM).
 SpinLock io_lock;
 
 x86::GuestPagingState paging(const VcpuState& s) { return {s.cr0, s.cr3, s.cr4, s.efer}; }
@@ -110,10 +111,13 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         s.raise_exception(exception_vector::ud);
         return Action::Resume;
     case ExitReason::NestedPageFault:
-        for (unsigned i = 0; exit.fault.write && i < mmio_count_; ++i) {
-            const MmioRange& r = mmio_[i];
-            if (exit.fault.gpa - r.base < r.length) {
-                if (!emulate_mmio_write(s, exit, *r.handler)) s.raise_exception(exception_vector::gp, 0);
+        if (mmio_ && !exit.fault.fetch) {
+            LockGuard guard(io_lock);
+            const MmioRange* r = mmio_->find(exit.fault.gpa);
+            if (r && (exit.fault.write || r->reader)) {
+                const bool done = exit.fault.write ? emulate_mmio_write(s, exit, *r->handler)
+                                                   : emulate_mmio_read(s, exit, *r->reader);
+                if (!done) s.raise_exception(exception_vector::gp, 0);
                 return Action::Resume;
             }
         }
@@ -141,12 +145,6 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         warned_unknown_exit_ = true;
     }
     return Action::Resume;
-}
-
-bool ExitHandler::add_mmio_write_range(const MmioRange& range) {
-    if (mmio_count_ == sizeof mmio_ / sizeof mmio_[0]) return false;
-    mmio_[mmio_count_++] = range;
-    return true;
 }
 
 // The write that faulted, re-done by us: MOV r/m,reg / MOV r/m,imm / STOS
@@ -183,6 +181,39 @@ bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, MmioWrite
         const uint64_t next = (s.rflags & rflags_df) ? rdi - size : rdi + size;
         s.reg(Gpr::Rdi) = (rdi & ~amask) | (next & amask);
     }
+    s.rip += insn.length;
+    return true;
+}
+
+// The read that faulted on a range with a read handler, re-done by us:
+// MOV reg,r/m / MOVZX / MOVSX (SDM vol. 2: a 32-bit destination is
+// zero-extended into the 64-bit register, 8/16-bit destinations merge).
+bool ExitHandler::emulate_mmio_read(VcpuState& s, const VmExit& exit, MmioReadHandler& reader) {
+    Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
+    if (!decoded.ok()) return false;
+    const x86::Instruction& insn = decoded.value();
+    const uint8_t size = insn.access_size;
+    if (size == 0 || size > 8) return false;
+    if (insn.kind != x86::InsnKind::MovFromMem && insn.kind != x86::InsnKind::MovZx &&
+        insn.kind != x86::InsnKind::MovSx) {
+        if (!warned_mmio_) {
+            log::warn("unsupported MMIO read instruction at rip {:x} (gpa {:x})", s.rip, exit.fault.gpa);
+            warned_mmio_ = true;
+        }
+        return false;
+    }
+    uint64_t v = reader.mmio_read(exit.fault.gpa, size);
+    const unsigned bits = 8u * size;
+    if (size < 8) {
+        v &= (1ull << bits) - 1;
+        if (insn.kind == x86::InsnKind::MovSx && (v >> (bits - 1)) & 1) v |= ~0ull << bits;
+    }
+    const uint8_t dest = insn.kind == x86::InsnKind::MovFromMem ? size : insn.operand_size;
+    uint64_t& reg = s.gpr[insn.reg];
+    if (insn.reg_high_byte) reg = (reg & ~0xFF00ull) | ((v & 0xFF) << 8);
+    else if (dest == 8) reg = v;
+    else if (dest == 4) reg = v & 0xFFFFFFFFull;
+    else reg = (reg & ~((1ull << (8 * dest)) - 1)) | (v & ((1ull << (8 * dest)) - 1));
     s.rip += insn.length;
     return true;
 }

@@ -9,7 +9,7 @@
 #include "core/guest_memory.hpp"
 #include "core/hypercall.hpp"
 #include "core/io_dispatch.hpp"
-#include "core/mmio.hpp"
+#include "core/mmio_dispatch.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
 
@@ -28,9 +28,10 @@ class ExitHandler {
     // that merely overlaps a trapped port). Without it such accesses read
     // as an empty bus and writes are dropped.
     void set_passthrough(PortIo* io) { passthrough_ = io; }
-    // Guest writes to [base, base+length) (mapped read-only in the nested
-    // page tables) are decoded and handed to `handler`.
-    bool add_mmio_write_range(const MmioRange& range);
+    // The shared MMIO ranges (mapped read-only in the nested page tables):
+    // guest writes there are decoded and handed to the range's handler.
+    void set_mmio(MmioDispatcher* mmio) { mmio_ = mmio; }
+    const MmioDispatcher* mmio() const { return mmio_; }
     // The physical MSRs, for the intercepted MSRs that pass through after a
     // check (IA32_APIC_BASE). Without them such accesses raise #GP.
     using HostMsrRead = uint64_t (*)(uint32_t msr);
@@ -47,6 +48,7 @@ class ExitHandler {
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
     void handle_msr(VcpuState& state, const VmExit& exit);
     bool emulate_mmio_write(VcpuState& state, const VmExit& exit, MmioWriteHandler& handler);
+    bool emulate_mmio_read(VcpuState& state, const VmExit& exit, MmioReadHandler& reader);
     bool skip_instruction(VcpuState& state, const VmExit& exit, unsigned fallback_length);
 
     IoDispatcher& io_;
@@ -55,8 +57,7 @@ class ExitHandler {
     PortIo* passthrough_ = nullptr;
     HostMsrRead host_msr_read_ = nullptr;
     HostMsrWrite host_msr_write_ = nullptr;
-    MmioRange mmio_[4];
-    unsigned mmio_count_ = 0;
+    MmioDispatcher* mmio_ = nullptr;
     bool warned_mmio_ = false;
     uint32_t version_;
     ExitCounters counters_;

@@ -9,6 +9,7 @@
 
 #include "core/guest_memory.hpp"
 #include "core/memory_map.hpp"
+#include "core/mmio_dispatch.hpp"
 #include "core/multiboot.hpp"
 #include "core/nested_paging.hpp"
 #include "core/phys_heap.hpp"
@@ -16,7 +17,7 @@
 
 namespace sv {
 
-class HypervisorMemory {
+class HypervisorMemory final : public MmioMapper {
   public:
     static constexpr uint64_t default_heap_bytes = 16ull << 20;
 
@@ -28,6 +29,14 @@ class HypervisorMemory {
     [[nodiscard]] Result<uint64_t> build_nested_paging();
     // Guest writes to this 4 KiB page exit (NPF) so a mediator sees them.
     [[nodiscard]] Result<void> trap_writes(uint64_t gpa);
+    // MmioMapper: [base, base+length) read-only (writes trapped), not
+    // present (reads and writes trapped) or back to the identity read-write
+    // mapping. Never touches hypervisor memory.
+    [[nodiscard]] Result<void> set_trap(uint64_t base, uint64_t length, MmioTrap trap) override;
+    // Whether the nested page tables map [base, base+length) 1:1.
+    bool nested_mapped(uint64_t base, uint64_t length) const {
+        return base + length >= base && base + length <= map_top_;
+    }
 
     const MemoryMap& guest_map() const { return guest_map_; }
     PhysHeap& heap() { return heap_; }

@@ -96,6 +96,16 @@ Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
     return npt_.map(gpa & ~0xFFFull, gpa & ~0xFFFull, 4096, NestedAccess::ReadOnly);
 }
 
+Result<void> HypervisorMemory::set_trap(uint64_t base, uint64_t length, MmioTrap trap) {
+    if (overlaps(base, length) || !nested_mapped(base, length)) return fail(Error::Protected);
+    // Other vCPUs pick the change up at their next exit (MmioDispatcher's
+    // generation makes each flush its nested TLB before VMRUN).
+    const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWrite
+                                : trap == MmioTrap::Writes ? NestedAccess::ReadOnly
+                                                           : NestedAccess::None;
+    return npt_.map(base, base, length, access);
+}
+
 bool HypervisorMemory::overlaps(uint64_t base, uint64_t length) const {
     const uint64_t end = base + length;
     return (base < image_end_ && image_start_ < end) || (base < heap_base_ + heap_size_ && heap_base_ < end);

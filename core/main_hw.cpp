@@ -44,6 +44,7 @@ BootMemory boot_memory;
 HypervisorMemory hv_memory;
 GuestRam guest_ram;
 IoDispatcher io_dispatcher;
+MmioDispatcher mmio_dispatcher; // shared by all vCPUs, like io_dispatcher
 svm::SvmVcpu vcpu0;
 
 [[noreturn]] void refuse(const char* what) {
@@ -63,8 +64,7 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_passthrough(&hardware_ports());
     handler.set_host_msr([](uint32_t msr) { return x86::rdmsr(msr); },
                          [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
-    if (MmioWriteHandler* apic = smp::apic_write_handler())
-        (void)handler.add_mmio_write_range(MmioRange{x86::lapic::base(), 4096, apic});
+    handler.set_mmio(&mmio_dispatcher);
 }
 
 void run_constructors() {
@@ -85,7 +85,16 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     const char* bad = nullptr;
     size_t bad_len = 0;
     Result<BootOptions> opts = parse_boot_options(boot_info.cmdline, &bad, &bad_len);
-    if (!opts.ok()) refuse("unknown or malformed hypervisor option on the command line");
+    if (!opts.ok()) {
+        char word[80];
+        const size_t n = bad_len < sizeof word - 1 ? bad_len : sizeof word - 1;
+        for (size_t i = 0; i < n; ++i) word[i] = bad[i];
+        word[n] = 0;
+        log::error("hypervisor option '{}' is unknown or malformed (known: loglevel=debug|info|warn|error, "
+                   "allow_dma=VVVV:DDDD|BB:DD.F[,...] in hex)",
+                   static_cast<const char*>(word));
+        refuse("unknown or malformed hypervisor option on the command line");
+    }
     log::set_level(opts.value().log_level);
 
     if (!svm::check_support().ok()) refuse("no usable hardware virtualization");
@@ -102,7 +111,8 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     Result<uint64_t> npt_root = hv_memory.build_nested_paging();
     if (!npt_root.ok()) refuse("cannot build nested page tables");
     guest_ram.init(hv_memory.guest_map());
-    if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher).ok())
+    mmio_dispatcher.set_mapper(&hv_memory);
+    if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
 
     Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
@@ -112,6 +122,11 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
                                            factory).ok())
         refuse("cannot bring the other processors under the hypervisor");
+    // The APs wait for the guest's STARTUP (they run no guest code yet), so
+    // the APIC write trap is in the shared dispatcher before any vCPU could
+    // write the page.
+    if (MmioWriteHandler* apic = smp::apic_write_handler())
+        if (!mmio_dispatcher.add(x86::lapic::base(), 4096, *apic).ok()) refuse("cannot trap the local APIC page");
     if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
         refuse("cannot set up the virtual CPU");
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);

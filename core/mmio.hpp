@@ -1,7 +1,8 @@
-// Vendor-neutral MMIO write interception: pages the nested page tables map
-// read-only (or not at all) exit on writes; the core decodes the guest's
-// instruction (no decode assists under QEMU TCG) and hands the mediator the
-// value. Used for the local APIC page (virtual INIT/STARTUP IPIs).
+// Vendor-neutral MMIO interception: pages the nested page tables map
+// read-only exit on writes (not-present: on reads too); the core decodes the
+// guest's instruction (no decode assists under QEMU TCG) and hands the
+// range's handler the access. Ranges live in the shared MmioDispatcher
+// (core/mmio_dispatch.hpp).
 #pragma once
 
 #include <cstdint>
@@ -10,16 +11,30 @@ namespace sv {
 
 class MmioWriteHandler {
   public:
+    // A guest write of `size` (1, 2, 4 or 8) bytes at guest-physical `gpa`.
     virtual void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) = 0;
 
   protected:
     ~MmioWriteHandler() = default;
 };
 
+// Optional: a range with a read handler is unmapped, so reads exit as well.
+class MmioReadHandler {
+  public:
+    // A guest read of `size` (1, 2, 4 or 8) bytes at `gpa`: the value it gets.
+    virtual uint64_t mmio_read(uint64_t gpa, uint8_t size) = 0;
+
+  protected:
+    ~MmioReadHandler() = default;
+};
+
 struct MmioRange {
     uint64_t base = 0;
     uint64_t length = 0;
     MmioWriteHandler* handler = nullptr;
+    MmioReadHandler* reader = nullptr; // nullptr: reads go to the device
 };
+
+enum class MmioTrap : uint8_t { Released, Writes, ReadsAndWrites };
 
 } // namespace sv

@@ -6,12 +6,23 @@ Stable interface (see ./shadowvisor help run):
   run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
+      [--allow-dma ID[,ID...]] [--machine pc|q35]
       [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
   run --iso FILE [--disk ide|ahci|nvme:IMAGE]... [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
       boots a GRUB ISO from tools/build-grub-iso.sh (hypervisor, guest kernel,
       initramfs, command lines and key are inside it) from the IDE CD-ROM
       (secondary master, so --disk ide takes slots 0, 1 and 3).
+
+--machine pc (default) is QEMU's i440FX + PIIX3 machine; --machine q35 is
+QEMU's Q35 (MCH + ICH9) machine with PCI Express ECAM (ACPI MCFG) and its
+built-in ICH9 AHCI controller at 00:1f.2 (--disk ahci uses that one). On q35,
+--disk ide adds one PIIX3 IDE controller (-device piix3-ide; it decodes the
+legacy ports 1F0h/170h, which the AHCI controller leaves free) and puts the
+disks on its four slots, so the IDE mediator and encryption work there too.
+--allow-dma ID,... lets these bus masters keep Bus Master Enable while a key
+is loaded (ID is VVVV:DDDD vendor:device or BB:DD.F, hex); it is passed on as
+the hypervisor option allow_dma=... (same as --hypervisor-append).
 
 Guest console and hypervisor log go to stdout; the standard input is passed
 to the guest's serial console. Exit status:
@@ -62,6 +73,11 @@ def parse_args(argv):
     p.add_argument("--hypervisor", default=DEFAULT_HYPERVISOR, metavar="FILE")
     p.add_argument("--hypervisor-append", default="", metavar="OPTIONS",
                    help="hypervisor command line (multiboot -append)")
+    p.add_argument("--machine", choices=("pc", "q35"), default="pc",
+                   help="QEMU machine: pc (i440FX/PIIX3, default) or q35 (MCH/ICH9, PCIe ECAM, AHCI)")
+    p.add_argument("--allow-dma", action="append", default=[], metavar="ID[,ID...]",
+                   help="with a key: let these unmediated bus masters DMA (VVVV:DDDD or BB:DD.F); "
+                        "becomes the hypervisor option allow_dma=...")
     p.add_argument("--cpu-model", default=DEFAULT_CPU, help="QEMU -cpu (default %s)" % DEFAULT_CPU)
     p.add_argument("--qemu-arg", action="append", default=[], metavar="ARG",
                    help="extra QEMU argument (repeatable)")
@@ -78,10 +94,15 @@ def parse_args(argv):
                            ("--append", bool(a.append)), ("--key-file", a.key_file is not None),
                            ("--no-hypervisor", a.no_hypervisor),
                            ("--hypervisor", a.hypervisor != DEFAULT_HYPERVISOR),
-                           ("--hypervisor-append", bool(a.hypervisor_append))):
+                           ("--hypervisor-append", bool(a.hypervisor_append)),
+                           ("--allow-dma", bool(a.allow_dma))):
             if given:
                 p.error("%s cannot be used with --iso (build the ISO with "
                         "tools/build-grub-iso.sh instead)" % opt)
+    for spec in a.allow_dma:
+        if not re.fullmatch(r"(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])"
+                            r"(?:,(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]))*", spec):
+            p.error("--allow-dma %s: expected VVVV:DDDD or BB:DD.F (hex), comma-separated" % spec)
     return a
 
 
@@ -102,7 +123,7 @@ def qemu_command(a):
     if not re.search(r"(^|\s)console=", cmdline):
         cmdline = ("console=ttyS0 " + cmdline).strip()
 
-    cmd = [a.qemu, "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu_model,
+    cmd = [a.qemu, "-machine", a.machine, "-accel", "tcg", "-cpu", a.cpu_model,
            "-m", str(a.memory), "-smp", str(a.cpus),
            "-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-nic", "none",
@@ -123,7 +144,10 @@ def qemu_command(a):
                    multiboot_module(os.path.abspath(a.initrd), "initrd")]
         if a.key_file is not None:
             modules.append(multiboot_module(os.path.abspath(a.key_file), "key"))
-        cmd += ["-kernel", a.hypervisor, "-append", a.hypervisor_append,
+        hv_append = a.hypervisor_append
+        if a.allow_dma:
+            hv_append = (hv_append + " allow_dma=" + ",".join(a.allow_dma)).strip()
+        cmd += ["-kernel", a.hypervisor, "-append", hv_append,
                 "-initrd", ",".join(modules)]
 
     counts = {"ide": 0, "ahci": 0, "nvme": 0}
@@ -139,10 +163,24 @@ def qemu_command(a):
         if kind == "ide":
             # The PIIX controller's 4 slots; 2 is where QEMU puts its default
             # CD-ROM (which holds the ISO with --iso, leaving 3 slots).
-            slots = (0, 1, 3) if a.iso is not None else (0, 1, 2, 3)
+            slots = (0, 1, 3) if a.iso is not None and a.machine == "pc" else (0, 1, 2, 3)
             if i >= len(slots):
                 die("at most %d IDE disks%s" % (len(slots), " with --iso" if a.iso is not None else ""))
-            cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d,cache=writeback" % (image, slots[i])]
+            if a.machine == "pc":
+                cmd += ["-drive", "file=%s,format=raw,if=ide,index=%d,cache=writeback" % (image, slots[i])]
+            else:
+                # q35's if=ide drives go to the ICH9 AHCI controller: add a
+                # PIIX3 IDE function and attach the disk to its channel/unit.
+                if i == 0:
+                    cmd += ["-device", "piix3-ide,id=pide"]
+                cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                        "-device", "ide-hd,drive=d%d,bus=pide.%d,unit=%d" % (n, slots[i] // 2, slots[i] % 2)]
+        elif kind == "ahci" and a.machine == "q35":
+            # The built-in ICH9 AHCI (00:1f.2): its ports are buses ide.0-ide.5.
+            if i >= 6:
+                die("at most 6 AHCI disks on q35")
+            cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                    "-device", "ide-hd,drive=d%d,bus=ide.%d" % (n, i)]
         elif kind == "ahci":
             cmd += ["-device", "ahci,id=ahci%d" % i,
                     "-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),

@@ -83,3 +83,24 @@ Result<size_t> find_processor_apic_ids(GuestMemory& mem, uint8_t* ids, size_t ma
 }
 
 } // namespace sv::acpi
+
+namespace sv::acpi {
+
+Result<size_t> find_ecam_segments(GuestMemory& mem, EcamSegment* out, size_t max) {
+    const uint8_t* mcfg = find_table(mem, "MCFG");
+    if (!mcfg) return fail(Error::NotFound);
+    const uint32_t length = load<uint32_t>(mcfg + 4);
+    size_t n = 0;
+    for (uint32_t off = 44; off + 16 <= length; off += 16) {
+        if (n == max) return fail(Error::OutOfRange);
+        EcamSegment& s = out[n++];
+        s.base = load<uint64_t>(mcfg + off);
+        s.segment = load<uint16_t>(mcfg + off + 8);
+        s.start_bus = mcfg[off + 10];
+        s.end_bus = mcfg[off + 11];
+        if (s.end_bus < s.start_bus) return fail(Error::Malformed);
+    }
+    return n;
+}
+
+} // namespace sv::acpi

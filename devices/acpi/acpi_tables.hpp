@@ -29,3 +29,18 @@ namespace sv::acpi {
 [[nodiscard]] Result<size_t> find_processor_apic_ids(GuestMemory& memory, uint8_t* ids, size_t max);
 
 } // namespace sv::acpi
+
+namespace sv::acpi {
+
+// PCIe ECAM windows from the MCFG table (PCI Firmware 3.0 §4.1.2: after the
+// 36-byte header and 8 reserved bytes, 16-byte entries: u64 base, u16
+// segment, u8 start bus, u8 end bus, u32 reserved). `base` is where bus 0
+// would be, so the window is [base + start<<20, base + (end+1)<<20).
+struct EcamSegment {
+    uint64_t base = 0;
+    uint16_t segment = 0;
+    uint8_t start_bus = 0, end_bus = 0;
+};
+[[nodiscard]] Result<size_t> find_ecam_segments(GuestMemory& memory, EcamSegment* out, size_t max);
+
+} // namespace sv::acpi

@@ -1,25 +1,35 @@
 #include "devices/pci/pci_config.hpp"
 
+#include "devices/pci/config_decode.hpp"
+#include "lib/log.hpp"
+
 namespace sv::pci {
 namespace {
-constexpr uint16_t config_address_port = 0xCF8;
-constexpr uint16_t config_data_port = 0xCFC;
-constexpr uint32_t enable = 1u << 31;
-constexpr uint32_t command_bus_master = 1u << 2;
+using config_address::data_port;
+using config_address::port;
 
-uint32_t config_address(Address a, uint8_t offset) {
-    return enable | static_cast<uint32_t>(a.bus) << 16 | static_cast<uint32_t>(a.device & 31) << 11 |
-           static_cast<uint32_t>(a.function & 7) << 8 | (offset & 0xFC);
-}
+// Mechanism #1 hardware path: CONFIG_ADDRESS still holds the guest's value
+// (it is never shadowed), so the write goes to the data-port byte lane.
+class PortConfigWriter final : public ConfigWriter {
+  public:
+    explicit PortConfigWriter(PortIo& io) : io_(io) {}
+    void write(const ConfigWrite& w) override {
+        io_.out(static_cast<uint16_t>(data_port + (w.offset & 3)), w.size, w.value);
+    }
+
+  private:
+    PortIo& io_;
+};
 } // namespace
 
 uint32_t ConfigSpace::read32(Address a, uint8_t offset) {
-    // The guest's CONFIG_ADDRESS lives in the hardware latch (we do not trap
-    // 0xCF8): restore it so our own access is invisible to the guest.
-    const uint32_t guest_address = io_.in(config_address_port, 4);
-    io_.out(config_address_port, 4, config_address(a, offset));
-    const uint32_t value = io_.in(config_data_port, 4);
-    io_.out(config_address_port, 4, guest_address);
+    // The guest's CONFIG_ADDRESS lives in the hardware latch (we pass the
+    // guest's 0xCF8 writes through): restore it so our own access is
+    // invisible to the guest.
+    const uint32_t guest_address = io_.in(port, 4);
+    io_.out(port, 4, config_address_of(a, offset));
+    const uint32_t value = io_.in(data_port, 4);
+    io_.out(port, 4, guest_address);
     return value;
 }
 uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
@@ -27,6 +37,12 @@ uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
 }
 uint16_t ConfigSpace::read16(Address a, uint8_t offset) {
     return static_cast<uint16_t>(read32(a, offset) >> (8 * (offset & 2)));
+}
+void ConfigSpace::write16(Address a, uint8_t offset, uint16_t value) {
+    const uint32_t guest_address = io_.in(port, 4);
+    io_.out(port, 4, config_address_of(a, offset));
+    io_.out(static_cast<uint16_t>(data_port + (offset & 2)), 2, value);
+    io_.out(port, 4, guest_address);
 }
 uint16_t ConfigSpace::io_bar(Address a, unsigned index) {
     const uint32_t bar = read32(a, static_cast<uint8_t>(reg::bar0 + 4 * index));
@@ -40,40 +56,51 @@ bool ConfigMediator::watch(Address a, ConfigWatcher& watcher) {
     return true;
 }
 
-bool ConfigMediator::block_bus_mastering(Address a) {
-    if (blocked_count_ == max_watchers) return false;
-    blocked_[blocked_count_++] = a;
-    // Clear it now too (firmware may have left it on).
-    const uint32_t saved = io_.in(config_address_port, 4);
-    io_.out(config_address_port, 4, config_address(a, reg::command));
-    io_.out(config_data_port, 2, io_.in(config_data_port, 2) & ~command_bus_master);
-    io_.out(config_address_port, 4, saved);
+bool ConfigMediator::add_rule(ConfigRule& rule) {
+    if (rule_count_ == max_rules) return false;
+    rules_[rule_count_++] = &rule;
     return true;
 }
 
-bool ConfigMediator::mastering_blocked(Address a) const {
-    for (size_t i = 0; i < blocked_count_; ++i)
-        if (blocked_[i] == a) return true;
-    return false;
+void ConfigMediator::guest_write(ConfigWrite w, ConfigWriter& hardware) {
+    const uint32_t original = w.value;
+    for (size_t i = 0; i < rule_count_; ++i) {
+        if (!rules_[i]->filter(w)) {
+            ++stats_.refused;
+            return;
+        }
+    }
+    if (w.value != original) ++stats_.changed;
+    ++stats_.writes;
+    hardware.write(w);
+    for (size_t i = 0; i < count_; ++i)
+        if (watches_[i].address == w.address) watches_[i].watcher->config_written(w);
 }
 
-uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) { return io_.in(port, size); }
+uint32_t ConfigMediator::io_in(uint16_t p, uint8_t size) { return io_.in(p, size); }
 
-void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
-    // Only data-port writes matter. CONFIG_ADDRESS is read back from the
-    // hardware latch rather than shadowed, so our own config accesses
-    // (ConfigSpace restores the latch) and the guest's never disagree.
-    if (port < config_data_port) return io_.out(port, size, value);
-    const uint32_t address = io_.in(config_address_port, 4);
-    const Address a{static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 31),
-                    static_cast<uint8_t>((address >> 8) & 7)};
-    const uint8_t offset = static_cast<uint8_t>((address & 0xFC) + (port - config_data_port));
-    if ((address & enable) && offset <= reg::command && reg::command < offset + size && mastering_blocked(a))
-        value &= ~(command_bus_master << (8 * (reg::command - offset)));
-    io_.out(port, size, value);
-    if (!(address & enable)) return;
-    for (size_t i = 0; i < count_; ++i)
-        if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset);
+void ConfigMediator::refuse(const char* why, uint16_t p, uint8_t size, uint32_t latch) {
+    ++stats_.refused;
+    if (warned_refused_) return;
+    warned_refused_ = true;
+    log::warn("PCI config: refused a {}-byte write at port {:x} (CONFIG_ADDRESS {:x}): {} (logged once)", size, p,
+              latch, why);
+}
+
+void ConfigMediator::io_out(uint16_t p, uint8_t size, uint32_t value) {
+    // Entirely within 0xCF8-0xCFB: CONFIG_ADDRESS (a dword at 0xCF8) or bytes
+    // the chipset ignores; the hardware latch decides, we read it back later.
+    if (p + static_cast<uint32_t>(size) <= data_port) return io_.out(p, size, value);
+    const uint32_t latch = io_.in(port, 4);
+    ConfigWrite w;
+    switch (decode_port_write(latch, p, size, value, w)) {
+    case DecodeResult::NotConfig: return; // the chipset forwards nothing
+    case DecodeResult::Refused:
+        return refuse("misaligned, crossing the data window, or reserved CONFIG_ADDRESS bits", p, size, latch);
+    case DecodeResult::Config: break;
+    }
+    PortConfigWriter hardware(io_);
+    guest_write(w, hardware);
 }
 
 } // namespace sv::pci

@@ -2,9 +2,10 @@
 """System tests: boot the test guest through `./shadowvisor run` and judge
 the SV-RESULT lines it prints (plus host-side checks of the disk images).
 
-usage: svtest.py TEST [--no-hypervisor] [--build-dir DIR]
+usage: svtest.py TEST [--no-hypervisor] [--machine pc|q35] [--build-dir DIR]
   TEST: cpuid | disks | memory | devmem | dmcrypt | nosvm
   --no-hypervisor   the bare-QEMU baseline variant
+  --machine         QEMU machine (./shadowvisor run --machine; default pc)
 Exit status: 0 pass, 1 fail, 77 skipped (hypervisor tests are skipped unless
 SV_HV_TESTS=1, as ctest sets it unless cmake -DSV_SYSTEM_TESTS_HYPERVISOR=OFF).
 
@@ -78,10 +79,12 @@ class Boot:
 class Harness:
     def __init__(self, args):
         self.hv = not args.no_hypervisor
+        self.machine = getattr(args, "machine", None) or "pc"
         self.build = os.path.abspath(args.build_dir)
         self.guest = os.path.join(self.build, "guest")
         self.work = os.path.join(self.build, "system-tests",
-                                 args.test + ("" if self.hv else "-baseline"))
+                                 args.test + ("" if self.hv else "-baseline")
+                                 + ("" if self.machine == "pc" else "-" + self.machine))
         os.makedirs(self.work, exist_ok=True)
         # Two runs of the same test (e.g. two engineers sharing build/) would
         # clobber each other's images and logs: the second waits.
@@ -110,7 +113,7 @@ class Harness:
                "--kernel", os.path.join(self.guest, "bzImage"),
                "--initrd", os.path.join(self.guest, "initramfs.cpio.gz"),
                "--append", append, "--memory", str(VM_MEMORY_MIB),
-               "--timeout", str(timeout)]
+               "--timeout", str(timeout), "--machine", self.machine]
         if not hv:
             cmd.append("--no-hypervisor")
         else:
@@ -307,8 +310,10 @@ def run_named_test(tests, prefix, description=None):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("test", choices=sorted(tests))
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    p.add_argument("--machine", choices=("pc", "q35"), default="pc")
     args = p.parse_args()
-    h = Harness(argparse.Namespace(no_hypervisor=False, build_dir=args.build_dir, test=prefix + args.test))
+    h = Harness(argparse.Namespace(no_hypervisor=False, build_dir=args.build_dir, test=prefix + args.test,
+                                   machine=args.machine))
     try:
         tests[args.test](h)
     except Fail as e:
@@ -322,6 +327,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("test", choices=sorted(TESTS))
     p.add_argument("--no-hypervisor", action="store_true")
+    p.add_argument("--machine", choices=("pc", "q35"), default="pc")
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     args = p.parse_args()
     h = Harness(args)

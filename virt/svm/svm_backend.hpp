@@ -42,6 +42,7 @@ class SvmVcpu {
     uint64_t vmcb_pa_ = 0;
     bool has_nrip_ = false;
     uint64_t io_generation_ = 0;
+    uint64_t mmio_generation_ = 0; // MMIO trap layout last seen: a change flushes the nested TLB
     VcpuState state_;
 };
 

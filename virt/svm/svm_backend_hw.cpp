@@ -185,6 +185,18 @@ ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
         store_state(state_, *vmcb_);
         const IoDispatcher& io = handler.io();
         if (io.generation() != io_generation_) io_generation_ = sync_io_intercepts(io);
+        // A trapped MMIO range moved (e.g. the guest relocated the ECAM
+        // window): the nested page tables changed under us, so drop cached
+        // guest-physical translations before the next VMRUN (TLB_CONTROL 1
+        // flushes all entries, AMD APM vol. 2 §15.16). Other vCPUs do the
+        // same at their next exit.
+        if (const MmioDispatcher* mmio = handler.mmio()) {
+            const uint64_t g = mmio->generation();
+            if (g != mmio_generation_) {
+                mmio_generation_ = g;
+                c.tlb_control = 1;
+            }
+        }
     }
 }
 

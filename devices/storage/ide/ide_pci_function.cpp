@@ -69,9 +69,10 @@ Result<void> IdePciFunction::init() {
     return {};
 }
 
-void IdePciFunction::config_written(pci::Address, uint8_t offset) {
-    // Only ProgIf and the BARs decide our ports (PCI IDE spec §2).
-    if (offset != pci::reg::prog_if && !(offset >= pci::reg::bar0 && offset < pci::reg::bar0 + 20)) return;
+void IdePciFunction::config_written(const pci::ConfigWrite& w) {
+    // Only ProgIf and the BARs decide our ports (PCI IDE spec §2); a write of
+    // any size that touches one of them counts (e.g. a dword at 0x08).
+    if (!w.covers(pci::reg::prog_if) && !w.overlaps(pci::reg::bar0, 20)) return;
     IdeChannel::Ports ports[2];
     read_ports(ports);
     for (unsigned i = 0; i < 2; ++i) {

@@ -21,7 +21,7 @@ class IdePciFunction final : public pci::ConfigWatcher {
     IdePciFunction(pci::Address address, pci::ConfigSpace& config, PortIo& io, GuestMemory& memory,
                    DmaAllocator& dma, const crypto::Xts* xts, IoDispatcher& dispatcher);
     [[nodiscard]] Result<void> init();
-    void config_written(pci::Address a, uint8_t offset) override;
+    void config_written(const pci::ConfigWrite& w) override;
 
     const IdeChannel& channel(unsigned i) const { return *channels_[i]; }
     pci::Address address() const { return address_; }

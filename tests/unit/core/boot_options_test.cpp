@@ -113,3 +113,27 @@ TEST(CoreBootOptions, FirstWordWithEqualsIsAnOption) {
 
 } // namespace
 } // namespace sv
+
+namespace sv {
+namespace {
+
+TEST(CoreBootOptions, AllowDmaListsAccumulate) {
+    Parsed p = parse("/boot/sv.elf allow_dma=8086:100e,00:03.0 loglevel=warn allow_dma=01:00.1");
+    ASSERT_TRUE(p.result.ok());
+    const pci::DmaAllowList& l = p.result.value().allow_dma;
+    ASSERT_EQ(l.size(), 3u);
+    EXPECT_TRUE(l.allows(pci::Address{0, 7, 0}, 0x8086, 0x100E));
+    EXPECT_TRUE(l.allows(pci::Address{0, 3, 0}, 0, 0));
+    EXPECT_TRUE(l.allows(pci::Address{1, 0, 1}, 0, 0));
+}
+
+TEST(CoreBootOptions, MalformedAllowDmaIsRefused) {
+    for (const char* bad : {"allow_dma", "allow_dma=", "allow_dma=8086", "allow_dma=00:03.0,", "allow_dma=all"}) {
+        Parsed p = parse((std::string("/boot/sv.elf ") + bad).c_str());
+        EXPECT_FALSE(p.result.ok()) << bad;
+        EXPECT_EQ(p.bad, bad);
+    }
+}
+
+} // namespace
+} // namespace sv

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "core/exit_handler.hpp"
@@ -401,6 +402,80 @@ TEST_F(CoreExitHandler, UnknownExitResumesAndIsCounted) {
     EXPECT_EQ(handler->counters().by_reason[static_cast<unsigned>(ExitReason::Other)], 2u);
     EXPECT_EQ(s.rip, code_at);
     EXPECT_FALSE(s.inject.valid);
+}
+
+} // namespace
+} // namespace sv
+
+namespace sv {
+namespace {
+
+// MMIO through the shared dispatcher: writes reach the range's handler, and
+// a range with a read handler gets reads, merged into the register as the
+// CPU would (MOV r32 zero-extends, MOV r8/AH merge, MOVZX/MOVSX extend).
+struct MmioRecorder final : MmioWriteHandler, MmioReadHandler {
+    std::vector<std::tuple<uint64_t, uint8_t, uint64_t>> writes;
+    uint64_t next = 0;
+    void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override { writes.emplace_back(gpa, size, value); }
+    uint64_t mmio_read(uint64_t, uint8_t) override { return next; }
+};
+
+class CoreExitHandlerMmio : public CoreExitHandler {
+  protected:
+    MmioDispatcher mmio;
+    MmioRecorder dev;
+    void SetUp() override {
+        CoreExitHandler::SetUp();
+        ASSERT_TRUE(mmio.add(0xFEB00000, 0x1000, dev, &dev).ok());
+        handler->set_mmio(&mmio);
+        s.reg(Gpr::Rbx) = 0xFEB00010;
+    }
+    void fault(bool write) {
+        VmExit e = exit(ExitReason::NestedPageFault);
+        e.fault = NestedFault{0xFEB00010, write, false, write};
+        run(e);
+    }
+};
+
+TEST_F(CoreExitHandlerMmio, WritesGoToTheRangeHandler) {
+    code({0x89, 0x03}); // mov [ebx], eax
+    s.reg(Gpr::Rax) = 0x1122334455667788ull;
+    fault(true);
+    ASSERT_EQ(dev.writes.size(), 1u);
+    EXPECT_EQ(dev.writes[0], std::make_tuple(uint64_t{0xFEB00010}, uint8_t{4}, uint64_t{0x55667788}));
+    EXPECT_EQ(s.rip, code_at + 2);
+}
+
+TEST_F(CoreExitHandlerMmio, ReadsAreEmulatedWithTheCpusRegisterRules) {
+    s.reg(Gpr::Rax) = 0xFFFFFFFFFFFFFFFFull;
+    dev.next = 0x80;
+    code({0x8B, 0x03}); // mov eax, [ebx]: zero-extends
+    fault(false);
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x80u);
+    EXPECT_EQ(s.rip, code_at + 2);
+    s.rip = code_at;
+    s.reg(Gpr::Rax) = 0xFFFFFFFFFFFFFFFFull;
+    code({0x8A, 0x23}); // mov ah, [ebx]
+    fault(false);
+    EXPECT_EQ(s.reg(Gpr::Rax), 0xFFFFFFFFFFFF80FFull);
+    s.rip = code_at;
+    code({0x0F, 0xBE, 0x0B}); // movsx ecx, byte [ebx]
+    fault(false);
+    EXPECT_EQ(s.reg(Gpr::Rcx), 0xFFFFFF80u);
+    s.rip = code_at;
+    s.reg(Gpr::Rdx) = 0xAAAA0000;
+    code({0x66, 0x0F, 0xB6, 0x13}); // movzx dx, byte [ebx]
+    fault(false);
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0xAAAA0080u);
+    EXPECT_FALSE(s.inject.valid);
+}
+
+TEST_F(CoreExitHandlerMmio, UnsupportedReadInstructionRaisesGp) {
+    code({0x03, 0x03}); // add eax, [ebx]
+    fault(false);
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
 }
 
 } // namespace

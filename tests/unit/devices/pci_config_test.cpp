@@ -1,108 +1,139 @@
 // PCI configuration mechanism #1 interception: the hypervisor's own config
 // reads are invisible to the guest (the CONFIG_ADDRESS latch is restored),
-// guest writes reach the device and notify the watcher of that function, and
-// IDE channel ports follow ProgIf and the BARs.
+// guest writes reach the device through the one filter/notify path, every
+// byte lane and size decodes to the right offset, and what the chipset
+// decodes uncertainly is refused. IDE channel ports follow ProgIf and BARs.
 #include <gtest/gtest.h>
 
-#include <map>
 #include <vector>
 
 #include "devices/pci/pci_config.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
+#include "devices/fake_chipset.hpp"
 
 namespace sv::pci {
 namespace {
-
-// Config space of a few functions behind ports 0xCF8/0xCFC.
-struct FakePciBus final : PortIo {
-    uint32_t address = 0;
-    std::map<uint32_t, uint32_t> dwords; // key: address with offset, enable bit set
-    uint32_t in(uint16_t port, uint8_t size) override {
-        if (port == 0xCF8) return address;
-        const uint32_t dw = dwords.count(address & ~3u) ? dwords[address & ~3u] : 0xFFFFFFFF;
-        const unsigned shift = 8 * (port - 0xCFC);
-        const uint32_t mask = size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1;
-        return (dw >> shift) & mask;
-    }
-    void out(uint16_t port, uint8_t size, uint32_t value) override {
-        if (port == 0xCF8) {
-            address = value;
-            return;
-        }
-        const unsigned shift = 8 * (port - 0xCFC);
-        const uint32_t mask = (size == 4 ? 0xFFFFFFFF : (1u << (8 * size)) - 1) << shift;
-        uint32_t& dw = dwords[address & ~3u];
-        dw = (dw & ~mask) | ((value << shift) & mask);
-    }
-    static uint32_t at(Address a, uint8_t offset) {
-        return 0x80000000u | a.bus << 16 | a.device << 11 | a.function << 8 | offset;
-    }
-};
+using test::FakeChipset;
 
 struct RecordingWatcher final : ConfigWatcher {
-    std::vector<std::pair<Address, uint8_t>> seen;
-    void config_written(Address a, uint8_t offset) override { seen.emplace_back(a, offset); }
+    std::vector<ConfigWrite> seen;
+    void config_written(const ConfigWrite& w) override { seen.push_back(w); }
 };
 
 constexpr Address ide{0, 1, 1};
 
 TEST(PciConfig, OwnReadsRestoreTheGuestsLatch) {
-    FakePciBus bus;
-    bus.dwords[FakePciBus::at(ide, 0)] = 0x70108086;
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
     ConfigSpace config(bus);
-    bus.address = 0x80000810; // the guest's last CONFIG_ADDRESS
+    bus.latch = 0x80000810; // the guest's last CONFIG_ADDRESS
     EXPECT_EQ(config.read32(ide, 0), 0x70108086u);
     EXPECT_EQ(config.read16(ide, 2), 0x7010u);
-    EXPECT_EQ(bus.address, 0x80000810u);
+    config.write16(ide, 4, 0x0005);
+    EXPECT_EQ(bus.command(ide), 0x0005);
+    EXPECT_EQ(bus.latch, 0x80000810u);
 }
 
 TEST(PciConfig, GuestWritesPassThroughAndNotifyOnlyTheWatchedFunction) {
-    FakePciBus bus;
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
+    bus.add(Address{0, 2, 0}, 0x1234, 0x1111);
     ConfigMediator mediator(bus);
     RecordingWatcher w;
     ASSERT_TRUE(mediator.watch(ide, w));
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ide, 0x20));
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x20));
     mediator.io_out(0xCFC, 4, 0xC041);
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ide, 0x08));
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x08));
     mediator.io_out(0xCFD, 1, 0x8F); // ProgIf byte at offset 0x09
-    mediator.io_out(0xCF8, 4, FakePciBus::at(Address{0, 2, 0}, 0x10));
+    mediator.io_out(0xCF8, 4, FakeChipset::at(Address{0, 2, 0}, 0x10));
     mediator.io_out(0xCFC, 4, 0xFEB00000);
-    EXPECT_EQ(bus.dwords[FakePciBus::at(ide, 0x20)], 0xC041u);
+    EXPECT_EQ(bus.get(ide, 0x20, 4), 0xC041u);
+    EXPECT_EQ(bus.get(ide, 0x09, 1), 0x8Fu);
     ASSERT_EQ(w.seen.size(), 2u);
-    EXPECT_EQ(w.seen[0].second, 0x20);
-    EXPECT_EQ(w.seen[1].second, 0x09);
-    EXPECT_EQ(mediator.io_in(0xCF8, 4), FakePciBus::at(Address{0, 2, 0}, 0x10));
+    EXPECT_EQ(w.seen[0].offset, 0x20);
+    EXPECT_EQ(w.seen[0].size, 4);
+    EXPECT_EQ(w.seen[1].offset, 0x09);
+    EXPECT_EQ(w.seen[1].size, 1);
+    EXPECT_EQ(mediator.io_in(0xCF8, 4), FakeChipset::at(Address{0, 2, 0}, 0x10));
+}
+
+TEST(PciConfig, EveryLaneAndSizeReachesTheRightOffset) {
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
+    ConfigMediator mediator(bus);
+    RecordingWatcher w;
+    ASSERT_TRUE(mediator.watch(ide, w));
+    for (uint8_t size : {1, 2, 4}) {
+        for (uint16_t lane = 0; lane < 4; lane = static_cast<uint16_t>(lane + size)) {
+            w.seen.clear();
+            mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x40));
+            mediator.io_out(static_cast<uint16_t>(0xCFC + lane), size, 0xA1B2C3D4u);
+            ASSERT_EQ(w.seen.size(), 1u) << int(size) << " " << lane;
+            EXPECT_EQ(w.seen[0].offset, 0x40 + lane);
+            EXPECT_EQ(w.seen[0].size, size);
+            const uint32_t mask = size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+            EXPECT_EQ(w.seen[0].value, 0xA1B2C3D4u & mask);
+            EXPECT_EQ(bus.get(ide, static_cast<uint16_t>(0x40 + lane), size), 0xA1B2C3D4u & mask);
+        }
+    }
+}
+
+TEST(PciConfig, UncertainDecodesAreRefused) {
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
+    ConfigMediator mediator(bus);
+    RecordingWatcher w;
+    ASSERT_TRUE(mediator.watch(ide, w));
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x04));
+    mediator.io_out(0xCFD, 2, 0x0505);     // misaligned word
+    mediator.io_out(0xCFE, 4, 0x05050505); // runs past 0xCFF
+    mediator.io_out(0xCFB, 2, 0x0500);     // starts in CONFIG_ADDRESS, ends on 0xCFC
+    mediator.io_out(0xCF9 + 1, 4, 0x05050505); // 0xCFA-0xCFD
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x04) | 0x01000000u); // reserved bits 30-24
+    mediator.io_out(0xCFC, 2, 0x0005);
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x04) | 0x1u); // reserved bits 1-0
+    mediator.io_out(0xCFC, 2, 0x0005);
+    EXPECT_EQ(bus.command(ide), 0u);
+    EXPECT_TRUE(w.seen.empty());
+    EXPECT_EQ(mediator.stats().refused, 6u);
+    // A byte write inside CONFIG_ADDRESS goes to the hardware, which ignores it.
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x04));
+    mediator.io_out(0xCFB, 1, 0x00);
+    EXPECT_EQ(bus.latch, FakeChipset::at(ide, 0x04));
 }
 
 TEST(PciConfig, WritesWithTheEnableBitClearNotifyNobody) {
-    FakePciBus bus;
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
     ConfigMediator mediator(bus);
     RecordingWatcher w;
     ASSERT_TRUE(mediator.watch(ide, w));
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ide, 0x20) & ~0x80000000u);
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x20) & ~0x80000000u);
     mediator.io_out(0xCFC, 4, 0x1234);
     EXPECT_TRUE(w.seen.empty());
+    EXPECT_EQ(bus.get(ide, 0x20, 4), 0u);
 }
 
-TEST(PciConfig, BlockedFunctionNeverGetsBusMasterEnable) {
-    FakePciBus bus;
-    constexpr Address ahci{0, 3, 0};
-    bus.dwords[FakePciBus::at(ahci, 0x04)] = 0x00100007; // firmware left BME on
+struct RefuseOffset final : ConfigRule {
+    uint16_t offset;
+    explicit RefuseOffset(uint16_t o) : offset(o) {}
+    bool filter(ConfigWrite& w) override { return !w.covers(offset); }
+};
+
+TEST(PciConfig, ARuleRefusalKeepsTheOldValueAndNotifiesNobody) {
+    FakeChipset bus;
+    bus.add(ide, 0x8086, 0x7010);
     ConfigMediator mediator(bus);
-    bus.address = 0x80000000;
-    ASSERT_TRUE(mediator.block_bus_mastering(ahci));
-    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)], 0x00100003u);
-    EXPECT_EQ(bus.address, 0x80000000u); // guest latch restored
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ahci, 0x04));
-    mediator.io_out(0xCFC, 4, 0x00000407); // dword write with BME
-    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)] & 0xFFFF, 0x0403u);
-    mediator.io_out(0xCFC, 1, 0x06);       // byte write of the command register
-    EXPECT_EQ(bus.dwords[FakePciBus::at(ahci, 0x04)] & 0xFF, 0x02u);
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ahci, 0x00));
-    mediator.io_out(0xCFC, 4, 0xFFFFFFFF); // offset 0 write does not touch offset 4
-    mediator.io_out(0xCF8, 4, FakePciBus::at(ide, 0x04));
-    mediator.io_out(0xCFC, 2, 0x0005);     // other functions unaffected
-    EXPECT_EQ(bus.dwords[FakePciBus::at(ide, 0x04)] & 0xFFFF, 0x0005u);
+    RefuseOffset rule(0x21);
+    RecordingWatcher w;
+    ASSERT_TRUE(mediator.add_rule(rule));
+    ASSERT_TRUE(mediator.watch(ide, w));
+    mediator.io_out(0xCF8, 4, FakeChipset::at(ide, 0x20));
+    mediator.io_out(0xCFC, 4, 0xC041);
+    mediator.io_out(0xCFC, 1, 0x41);
+    EXPECT_EQ(bus.get(ide, 0x20, 4), 0x41u);
+    ASSERT_EQ(w.seen.size(), 1u);
+    EXPECT_EQ(w.seen[0].size, 1);
 }
 
 TEST(IdeChannelPorts, CompatibilityAndNativeModes) {
