@@ -22,6 +22,18 @@ uint32_t ConfigSpace::read32(Address a, uint8_t offset) {
     io_.out(config_address_port, 4, guest_address);
     return value;
 }
+void ConfigSpace::write32(Address a, uint8_t offset, uint32_t value) {
+    const uint32_t guest_address = io_.in(config_address_port, 4);
+    io_.out(config_address_port, 4, config_address(a, offset));
+    io_.out(config_data_port, 4, value);
+    io_.out(config_address_port, 4, guest_address);
+}
+void ConfigSpace::write16(Address a, uint8_t offset, uint16_t value) {
+    const uint32_t guest_address = io_.in(config_address_port, 4);
+    io_.out(config_address_port, 4, config_address(a, offset));
+    io_.out(static_cast<uint16_t>(config_data_port + (offset & 2)), 2, value);
+    io_.out(config_address_port, 4, guest_address);
+}
 uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
     return static_cast<uint8_t>(read32(a, offset) >> (8 * (offset & 3)));
 }
@@ -59,6 +71,19 @@ bool ConfigMediator::mastering_blocked(Address a) const {
 
 uint32_t ConfigMediator::io_in(uint16_t port, uint8_t size) { return io_.in(port, size); }
 
+uint32_t ConfigMediator::filter_write(Address a, uint16_t offset, uint8_t size, uint32_t value) {
+    if (offset <= reg::command && reg::command < offset + size && mastering_blocked(a))
+        value &= ~(command_bus_master << (8 * (reg::command - offset)));
+    for (size_t i = 0; i < count_; ++i)
+        if (watches_[i].address == a) value = watches_[i].watcher->config_write_filter(a, offset, size, value);
+    return value;
+}
+
+void ConfigMediator::notify_written(Address a, uint16_t offset, uint8_t size) {
+    for (size_t i = 0; i < count_; ++i)
+        if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset, size);
+}
+
 void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
     // Only data-port writes matter. CONFIG_ADDRESS is read back from the
     // hardware latch rather than shadowed, so our own config accesses
@@ -68,12 +93,9 @@ void ConfigMediator::io_out(uint16_t port, uint8_t size, uint32_t value) {
     const Address a{static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 31),
                     static_cast<uint8_t>((address >> 8) & 7)};
     const uint8_t offset = static_cast<uint8_t>((address & 0xFC) + (port - config_data_port));
-    if ((address & enable) && offset <= reg::command && reg::command < offset + size && mastering_blocked(a))
-        value &= ~(command_bus_master << (8 * (reg::command - offset)));
+    if (address & enable) value = filter_write(a, offset, size, value);
     io_.out(port, size, value);
-    if (!(address & enable)) return;
-    for (size_t i = 0; i < count_; ++i)
-        if (watches_[i].address == a) watches_[i].watcher->config_written(a, offset);
+    if (address & enable) notify_written(a, offset, size);
 }
 
 } // namespace sv::pci

@@ -33,6 +33,8 @@ class ConfigSpace {
     uint32_t read32(Address a, uint8_t offset);
     uint8_t read8(Address a, uint8_t offset);
     uint16_t read16(Address a, uint8_t offset);
+    void write32(Address a, uint8_t offset, uint32_t value);
+    void write16(Address a, uint8_t offset, uint16_t value);
     // BAR `index` (0-5) as an I/O port base, 0 when it is not an I/O BAR.
     uint16_t io_bar(Address a, unsigned index);
 
@@ -41,9 +43,16 @@ class ConfigSpace {
 };
 
 // Something that cares about a function's config writes (a storage mediator).
+// Offsets are config-space byte offsets (0-0xFFF: ECAM reaches the extended
+// space too), `size` the bytes written (1, 2 or 4), `value` in the low bytes.
 class ConfigWatcher {
   public:
-    virtual void config_written(Address a, uint8_t offset) = 0;
+    // Before the write reaches the function: the value to forward instead
+    // (e.g. the current BAR bytes where the guest's new placement is refused:
+    // issue 7 class 1). Runs for every mechanism that carries config writes.
+    virtual uint32_t config_write_filter(Address, uint16_t, uint8_t, uint32_t value) { return value; }
+    // After the (filtered) write reached the function.
+    virtual void config_written(Address a, uint16_t offset, uint8_t size) = 0;
 
   protected:
     ~ConfigWatcher() = default;
@@ -65,6 +74,14 @@ class ConfigMediator final : public IoHandler {
 
     uint32_t io_in(uint16_t port, uint8_t size) override;
     void io_out(uint16_t port, uint8_t size, uint32_t value) override;
+
+    // The rules for one guest config write, whatever mechanism carries it
+    // (CONFIG_ADDRESS/CONFIG_DATA here, memory-mapped ECAM): filter_write()
+    // before it is forwarded (returns the value to forward: Bus Master
+    // Enable cleared where blocked, the watchers' vetoes), notify_written()
+    // after. `offset` is the config-space byte offset of the first byte.
+    uint32_t filter_write(Address a, uint16_t offset, uint8_t size, uint32_t value);
+    void notify_written(Address a, uint16_t offset, uint8_t size);
 
   private:
     struct Watch {
