@@ -265,7 +265,7 @@ static void class2_write(const char *name, uint32_t lba, enum issue how, int mus
     const int match = !memcmp(buf_v.p, want, SECTOR);
     memset(buf_v.p, 0, SECTOR);
     if (must_match)
-        result(name, match, "write status %d, read-back status %d, data %s", sw, sr,
+        result(name, match, "write status 0x%x, read-back status 0x%x, data %s", sw, sr,
                match ? "as written" : "NOT what was written (command bypassed the mediator)");
     else
         printf("SV-INFO portbypass-%s write status %d read-back %s\n", name, sw, match ? "as written" : "different");
@@ -284,7 +284,7 @@ static void class2_read(void)
     plaintext(want, name, lba);
     const int match = !memcmp(buf_v.p, want, SECTOR);
     memset(buf_v.p, 0, SECTOR);
-    result(name, match, "write status %d, outw READ DMA status %d, buffer %s", sw, sr,
+    result(name, match, "write status 0x%x, outw READ DMA status 0x%x, buffer %s", sw, sr,
            match ? "holds the sector" : "does NOT hold the sector (command bypassed the mediator)");
 }
 
@@ -375,7 +375,7 @@ static void attack_at_readback(const char *name, uint32_t target, uint32_t lba, 
                 buf_untouched = 0;
     }
     const int placement_ok = expect_moved ? moved : !moved;
-    result(name, placement_ok && buf_untouched, "%s; own-table READ %s (write status %d, read status %d)",
+    result(name, placement_ok && buf_untouched, "%s; own-table READ %s (write status 0x%x, read status 0x%x)",
            moved ? (expect_moved ? "moved and followed" : "MOVED (placement taken)")
                  : (expect_moved ? "NOT moved" : "refused"),
            buf_untouched ? "left our buffer alone" : "WROTE our buffer (bus master took our table)", wrote, read);

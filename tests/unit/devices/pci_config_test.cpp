@@ -40,8 +40,8 @@ struct FakePciBus final : PortIo {
 };
 
 struct RecordingWatcher final : ConfigWatcher {
-    std::vector<std::pair<Address, uint8_t>> seen;
-    void config_written(Address a, uint8_t offset) override { seen.emplace_back(a, offset); }
+    std::vector<std::pair<Address, uint16_t>> seen;
+    void config_written(Address a, uint16_t offset, uint8_t) override { seen.emplace_back(a, offset); }
 };
 
 constexpr Address ide{0, 1, 1};
