@@ -177,7 +177,7 @@ TEST(IdePlacement, OtherRegistersPassUntouched) {
         EXPECT_EQ(w.value, 0x41u);
     }
     EXPECT_FALSE(touches_placement(0x06, 2)); // status register
-    EXPECT_TRUE(touches_placement(0x03, 2));  // BIST.. no: 03h-04h covers command
+    EXPECT_TRUE(touches_placement(0x03, 2));  // 03h-04h: covers the command register
     EXPECT_TRUE(touches_placement(0x08, 4));
     EXPECT_TRUE(touches_placement(0x23, 1));
     EXPECT_FALSE(touches_placement(0x24, 4));
