@@ -113,7 +113,9 @@ Result<void> IdePciFunction::init() {
         log::error("IDE {}.{}.{}: firmware placement cannot be trapped ({}): I/O decode off", address_.bus,
                    address_.device, address_.function, to_string(p));
         force_decode_off(image, p);
-        ports[0].bus_master_base = ports[1].bus_master_base = 0;
+        // Nothing decodes now; trap only the legacy ports (never a native
+        // BAR's value, which may be 0: the 8237's ports).
+        for (unsigned i = 0; i < 2; ++i) ports[i] = IdeChannel::Ports{legacy_command[i], legacy_control[i], 0};
     }
     for (unsigned i = 0; i < 2; ++i) {
         channels_[i]->set_ports(ports[i]);

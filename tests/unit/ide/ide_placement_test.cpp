@@ -330,5 +330,20 @@ TEST(IdePciFunctionPlacement, FirmwareBar4BelowTheLimitTurnsDecodeOffAtBoot) {
     EXPECT_EQ(io.find(0x1F7), &function.channel(0));
 }
 
+TEST(IdePciFunctionPlacement, NativeModeWithUnassignedBarsNeverTrapsTheFixedPorts) {
+    FakePiixConfig bus;
+    bus.regs[2] = 0x01018500; // native on both channels, BAR0-3 present but 0
+    for (unsigned i = 4; i < 8; ++i) bus.writable[i] = i % 2 ? 0xFFFFFFFC : 0xFFFFFFF8;
+    for (unsigned i = 4; i < 8; ++i) bus.regs[i] = 1;
+    pci::ConfigSpace config{bus};
+    test::FakeGuestMemory ram{0, 1 << 20};
+    NoDma dma;
+    IoDispatcher io;
+    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, nullptr, io};
+    ASSERT_TRUE(function.init().ok());
+    EXPECT_EQ(bus.regs[1] & 1, 0u);
+    for (uint16_t p = 0; p < 0x100; ++p) EXPECT_EQ(io.find(p), nullptr) << std::hex << p;
+}
+
 } // namespace
 } // namespace sv::ide
