@@ -151,6 +151,9 @@ void log_statistics() {
         for (size_t i = 0; i < exit_counters->ports; ++i)
             log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
         if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
+        log::info("exits: port accesses split per owner {}, refused {}; MMIO writes refused {}",
+                  exit_counters->split_port_accesses, exit_counters->refused_port_accesses,
+                  exit_counters->refused_mmio_writes);
     }
     const pci::ConfigStats& cs = config_mediator.stats();
     log::info("pci: config writes {} changed {} refused {}", cs.writes, cs.changed, cs.refused);
@@ -163,6 +166,7 @@ void log_statistics() {
                   es.relocations, es.refused_relocations);
     }
     for (size_t f = 0; f < ide_count; ++f) {
+        log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());
         for (unsigned c = 0; c < 2; ++c) {
             const ide::IdeStats& s = ide_functions[f]->channel(c).stats();
             log::info("ide{}.{}: dma {} encrypted {} B decrypted {} B copied {} B aborted {}", f, c,
@@ -264,11 +268,28 @@ Result<void> load_disk_key(const BootInfo& boot, GuestMemory& loader_memory) {
 Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMemory& firmware_memory,
                            IoDispatcher& io, MmioDispatcher& mmio, const pci::DmaAllowList& allow_dma) {
     const crypto::Xts* cipher = disk_cipher.has_key() ? &disk_cipher : nullptr;
+    // The platform's mediated ports first: the IDE placement check (BARs
+    // may not land on another mediator's ports) sees them.
+    // CONFIG_ADDRESS is a dword register (PCI 3.0 §3.2.2.3.2): a dword at
+    // 0xCF8 goes to the config mediator whole. 0xCF9 (reset control) has its
+    // own handler and gets its byte of any other access that covers it.
+    TRY(io.add(0xCF8, 1, config_mediator, io_whole::dword));
+    TRY(io.add(0xCFA, 6, config_mediator));
+    TRY(io.add(acpi::PowerControl::reset_control_port, 1, power_control));
+    Result<acpi::PowerControlPorts> pm = acpi::find_power_control(firmware_memory);
+    if (pm.ok()) {
+        TRY(io.add(pm.value().pm1a_control, 2, power_control));
+        if (pm.value().pm1b_control) TRY(io.add(pm.value().pm1b_control, 2, power_control));
+        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
+    } else if (disk_cipher.has_key()) {
+        log::warn("no ACPI FADT found: cannot wipe the key at power-off");
+    }
     for (size_t i = 0; i < ide_count; ++i) {
         ide_functions[i] = new (ide_storage[i]) ide::IdePciFunction(ide_addresses[i], config_space, hardware_io,
                                                                     guest_ram, hv.heap(), cipher, io);
         TRY(ide_functions[i]->init());
-        if (!config_mediator.watch(ide_addresses[i], *ide_functions[i])) return fail(Error::OutOfMemory);
+        if (!config_mediator.watch(ide_addresses[i], *ide_functions[i]) || !config_mediator.add_rule(*ide_functions[i]))
+            return fail(Error::OutOfMemory);
     }
     // With a key loaded, a storage controller we do not mediate could write
     // plaintext to its disks and DMA into hypervisor memory (the key!): it
@@ -285,18 +306,6 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
                       other_storage[i].bus, other_storage[i].device, other_storage[i].function,
                       other_storage_subclass[i]);
         }
-    }
-    // 0xCF9 (reset control) sits inside CONFIG_ADDRESS: its own handler.
-    TRY(io.add(0xCF8, 1, config_mediator));
-    TRY(io.add(0xCFA, 6, config_mediator));
-    TRY(io.add(acpi::PowerControl::reset_control_port, 1, power_control));
-    Result<acpi::PowerControlPorts> pm = acpi::find_power_control(firmware_memory);
-    if (pm.ok()) {
-        TRY(io.add(pm.value().pm1a_control, 2, power_control));
-        if (pm.value().pm1b_control) TRY(io.add(pm.value().pm1b_control, 2, power_control));
-        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
-    } else if (disk_cipher.has_key()) {
-        log::warn("no ACPI FADT found: cannot wipe the key at power-off");
     }
     return {};
 }

@@ -115,7 +115,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
             LockGuard guard(io_lock);
             const MmioRange* r = mmio_->find(exit.fault.gpa);
             if (r && (exit.fault.write || r->reader)) {
-                const bool done = exit.fault.write ? emulate_mmio_write(s, exit, *r->handler)
+                const bool done = exit.fault.write ? emulate_mmio_write(s, exit, *r)
                                                    : emulate_mmio_read(s, exit, *r->reader);
                 if (!done) s.raise_exception(exception_vector::gp, 0);
                 return Action::Resume;
@@ -149,7 +149,31 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
 
 // The write that faulted, re-done by us: MOV r/m,reg / MOV r/m,imm / STOS
 // (single, not REP) are what drivers use on MMIO registers.
-bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, MmioWriteHandler& handler) {
+// Guest-physical address of the first byte of the decoded write, if the
+// write's bytes are contiguous in guest-physical memory (a write across a
+// page boundary maps each page separately, SDM vol. 3A §4.1: both must
+// translate, and to consecutive frames, for it to be one range).
+Result<uint64_t> ExitHandler::mmio_write_gpa(const VcpuState& s, const x86::Instruction& insn, uint8_t size) {
+    x86::GuestGprs gprs{};
+    for (unsigned i = 0; i < 16; ++i) gprs.r[i] = s.gpr[i];
+    gprs.rip = s.rip;
+    const uint64_t offset = TRY(x86::effective_address(insn, gprs));
+    const x86::Segment seg = insn.kind == x86::InsnKind::Stos ? x86::Segment::Es : x86::memory_segment(insn);
+    // 64-bit mode: only FS and GS bases apply (SDM vol. 1 §3.7.4.1).
+    const bool long64 = cpu_mode(s) == x86::CpuMode::Long64;
+    const uint64_t base = (!long64 || seg == x86::Segment::Fs || seg == x86::Segment::Gs) ? segment_base(s, seg) : 0;
+    uint64_t linear = base + offset;
+    if (!long64) linear &= 0xFFFFFFFFull;
+    const x86::GuestPagingState ps = paging(s);
+    const x86::Translation first = TRY(x86::translate(ps, memory_, linear));
+    const uint64_t last_linear = long64 ? linear + size - 1 : ((linear + size - 1) & 0xFFFFFFFFull);
+    const x86::Translation last = TRY(x86::translate(ps, memory_, last_linear));
+    if (last.gpa != first.gpa + size - 1) return fail(Error::Unsupported);
+    return first.gpa;
+}
+
+bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, const MmioRange& range) {
+    MmioWriteHandler& handler = *range.handler;
     Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
     if (!decoded.ok()) return false;
     const x86::Instruction& insn = decoded.value();
@@ -174,7 +198,24 @@ bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, MmioWrite
     const uint8_t size = insn.access_size;
     if (size == 0 || size > 8) return false;
     if (size < 8) value &= (1ull << (8 * size)) - 1;
-    handler.mmio_write(exit.fault.gpa, size, value);
+    // The fault names one guest-physical byte of the write, not necessarily
+    // its first: a write that starts in the page below and ends in the
+    // trapped page faults on the trapped page (issue 7 class 2, MMIO). Find
+    // where the write really is and hand it over only if all of it lies in
+    // the trapped range; a write that straddles the range's edge is refused
+    // (#GP), so no byte of a trapped register is written around the mediator.
+    Result<uint64_t> gpa = mmio_write_gpa(s, insn, size);
+    if (!gpa.ok() || range.length < size || gpa.value() < range.base ||
+        gpa.value() - range.base > range.length - size) {
+        ++counters_.refused_mmio_writes;
+        if (!warned_mmio_straddle_) {
+            log::warn("MMIO write of {} bytes at rip {:x} straddles the edge of the trapped range at {:x}: refused",
+                      size, s.rip, range.base);
+            warned_mmio_straddle_ = true;
+        }
+        return false;
+    }
+    handler.mmio_write(gpa.value(), size, value);
     if (insn.kind == x86::InsnKind::Stos) {
         const uint64_t amask = address_mask(insn.address_size);
         const uint64_t rdi = s.reg(Gpr::Rdi);
@@ -263,7 +304,32 @@ void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
     LockGuard guard(io_lock);
     const IoAccess& io = exit.io;
     counters_.count_port(io.port);
-    IoHandler* handler = io_.find(io.port);
+    // Every port the access covers counts, not only the first one the exit
+    // names (issue 7 class 2): a 16-bit OUT at 1F6h also writes the ATA
+    // Command register at 1F7h.
+    const IoRoute route = io_.route(io.port, io.size);
+    if (route.split()) {
+        ++counters_.split_port_accesses;
+        if (!warned_split_io_) {
+            log::warn("port access at {:x} ({} bytes) covers mediated ports: split byte-exactly per owner",
+                      io.port, io.size);
+            warned_split_io_ = true;
+        }
+        if (io.is_string) {
+            // An element of INS/OUTS is one bus transfer to/from memory; one
+            // that a mediator would see only part of cannot be mediated as a
+            // whole (e.g. a `rep outsw` at 1F6h would feed the Command
+            // register every second byte). No driver does this: refuse, as
+            // for string I/O to ports without a mediator.
+            ++counters_.refused_port_accesses;
+            s.raise_exception(exception_vector::gp, 0);
+            return;
+        }
+        split_io(s, io, route);
+        s.rip = exit.next_rip;
+        return;
+    }
+    IoHandler* handler = route.pieces[0].handler;
     if (!handler) {
         // Trapped but unowned: pass through, or behave as an empty bus.
         const uint64_t mask = io_size_mask(io.size);
@@ -271,10 +337,11 @@ void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
             s.raise_exception(exception_vector::gp, 0); // no device here that uses string I/O
             return;
         }
+        PortIo* target = route.pieces[0].beyond_64k ? nullptr : passthrough_;
         if (io.is_write) {
-            if (passthrough_) passthrough_->out(io.port, io.size, static_cast<uint32_t>(s.reg(Gpr::Rax) & mask));
+            if (target) target->out(io.port, io.size, static_cast<uint32_t>(s.reg(Gpr::Rax) & mask));
         } else {
-            const uint64_t v = passthrough_ ? passthrough_->in(io.port, io.size) : mask;
+            const uint64_t v = target ? target->in(io.port, io.size) : mask;
             s.reg(Gpr::Rax) = io.size == 4 ? (v & mask) : ((s.reg(Gpr::Rax) & ~mask) | (v & mask));
         }
         s.rip = exit.next_rip;
@@ -294,6 +361,34 @@ void ExitHandler::handle_io(VcpuState& s, const VmExit& exit) {
         else s.reg(Gpr::Rax) = (s.reg(Gpr::Rax) & ~mask) | (v & mask);
     }
     s.rip = exit.next_rip;
+}
+
+// An IN/OUT whose bytes belong to different owners: each piece is its own
+// access to its owner (mediator, pass-through or empty bus); an IN is
+// assembled from the pieces in byte order. Pieces are done lowest port
+// first, the order in which a bus splits a misaligned access into cycles.
+void ExitHandler::split_io(VcpuState& s, const IoAccess& io, const IoRoute& route) {
+    const uint64_t mask = io_size_mask(io.size);
+    const uint32_t value = static_cast<uint32_t>(s.reg(Gpr::Rax) & mask);
+    uint32_t assembled = 0;
+    for (uint8_t i = 0; i < route.count; ++i) {
+        const IoPiece& p = route.pieces[i];
+        const uint32_t piece_mask = static_cast<uint32_t>(io_size_mask(p.size));
+        PortIo* target = p.beyond_64k ? nullptr : passthrough_;
+        if (io.is_write) {
+            const uint32_t v = (value >> (8 * p.offset)) & piece_mask;
+            if (p.handler) p.handler->io_out(p.port, p.size, v);
+            else if (target) target->out(p.port, p.size, v);
+        } else {
+            const uint32_t v = p.handler ? p.handler->io_in(p.port, p.size)
+                               : target  ? target->in(p.port, p.size)
+                                         : piece_mask;
+            assembled |= (v & piece_mask) << (8 * p.offset);
+        }
+    }
+    if (io.is_write) return;
+    if (io.size == 4) s.reg(Gpr::Rax) = assembled;
+    else s.reg(Gpr::Rax) = (s.reg(Gpr::Rax) & ~mask) | (assembled & mask);
 }
 
 // INS/OUTS (with or without REP) emulated in one exit: the whole count moves

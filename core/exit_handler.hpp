@@ -12,6 +12,7 @@
 #include "core/mmio_dispatch.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
+#include "arch/x86/insn_decoder.hpp"
 
 namespace sv {
 
@@ -46,9 +47,11 @@ class ExitHandler {
   private:
     void handle_io(VcpuState& state, const VmExit& exit);
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
+    void split_io(VcpuState& state, const IoAccess& io, const IoRoute& route);
     void handle_msr(VcpuState& state, const VmExit& exit);
-    bool emulate_mmio_write(VcpuState& state, const VmExit& exit, MmioWriteHandler& handler);
+    bool emulate_mmio_write(VcpuState& state, const VmExit& exit, const MmioRange& range);
     bool emulate_mmio_read(VcpuState& state, const VmExit& exit, MmioReadHandler& reader);
+    Result<uint64_t> mmio_write_gpa(const VcpuState& state, const x86::Instruction& insn, uint8_t size);
     bool skip_instruction(VcpuState& state, const VmExit& exit, unsigned fallback_length);
 
     IoDispatcher& io_;
@@ -63,6 +66,8 @@ class ExitHandler {
     ExitCounters counters_;
     bool warned_unknown_exit_ = false;
     bool warned_hidden_write_ = false;
+    bool warned_split_io_ = false;
+    bool warned_mmio_straddle_ = false;
     uint8_t bounce_[4096]; // string I/O staging, one chunk at a time
 };
 

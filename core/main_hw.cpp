@@ -111,6 +111,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     Result<uint64_t> npt_root = hv_memory.build_nested_paging();
     if (!npt_root.ok()) refuse("cannot build nested page tables");
     guest_ram.init(hv_memory.guest_map());
+    io_dispatcher.set_trap_hook(svm::trap_ports_now);
     mmio_dispatcher.set_mapper(&hv_memory);
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");

@@ -38,6 +38,12 @@ uint8_t ConfigSpace::read8(Address a, uint8_t offset) {
 uint16_t ConfigSpace::read16(Address a, uint8_t offset) {
     return static_cast<uint16_t>(read32(a, offset) >> (8 * (offset & 2)));
 }
+void ConfigSpace::write32(Address a, uint8_t offset, uint32_t value) {
+    const uint32_t guest_address = io_.in(port, 4);
+    io_.out(port, 4, config_address_of(a, offset));
+    io_.out(data_port, 4, value);
+    io_.out(port, 4, guest_address);
+}
 void ConfigSpace::write16(Address a, uint8_t offset, uint16_t value) {
     const uint32_t guest_address = io_.in(port, 4);
     io_.out(port, 4, config_address_of(a, offset));

@@ -45,6 +45,7 @@ class ConfigSpace {
     uint32_t read32(Address a, uint8_t offset);
     uint8_t read8(Address a, uint8_t offset);
     uint16_t read16(Address a, uint8_t offset);
+    void write32(Address a, uint8_t offset, uint32_t value);
     void write16(Address a, uint8_t offset, uint16_t value);
     // BAR `index` (0-5) as an I/O port base, 0 when it is not an I/O BAR.
     uint16_t io_bar(Address a, unsigned index);

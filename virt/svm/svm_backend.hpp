@@ -24,6 +24,9 @@ namespace sv::svm {
 // §15.30.4). `hsave_pa`: a 4 KiB page of hypervisor memory for this CPU.
 void enable_on_this_cpu(uint64_t hsave_pa);
 
+// Sets I/O permission bits at once for all vCPUs (IoDispatcher::trap_now()).
+void trap_ports_now(uint16_t first, uint32_t count);
+
 class SvmVcpu {
   public:
     // Builds the VMCB (on any CPU); the guest starts at `entry` (BSP) or

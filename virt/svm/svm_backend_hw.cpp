@@ -57,6 +57,18 @@ uint64_t sync_io_intercepts(const IoDispatcher& io) {
     return io.generation();
 }
 
+} // namespace
+
+// IoDispatcher::trap_now(): the map is shared by all vCPUs and read by the
+// processor at every IN/OUT (APM vol. 2 §15.10.1), so a bit set here is in
+// force everywhere from the next access on.
+void trap_ports_now(uint16_t first, uint32_t count) {
+    if (!iopm) return; // before the first vCPU: its init syncs the whole map
+    LockGuard guard(iopm_lock);
+    for (uint32_t p = first; p < first + count && p <= 0xFFFF; ++p) trap_port(static_cast<uint16_t>(p));
+}
+
+namespace {
 Result<void> allocate_permission_maps(PhysHeap& heap) {
     if (iopm) return {};
     DmaBuffer i = TRY(heap.allocate(iopm_size, 4096));

@@ -38,19 +38,20 @@ IdeChannel::TrapMode IdeChannel::trap_mode() const {
     return config_.trap_mode;
 }
 
-size_t IdeChannel::trapped_ports(uint16_t (&out)[kMaxTrappedPorts]) const {
+size_t IdeChannel::trapped_ports_at(const Ports& ports, uint16_t (&out)[kMaxTrappedPorts]) const {
     const TrapMode mode = trap_mode();
+    const bool bus_master = ports.bus_master_base != 0;
+    const auto bm = [&](BmReg r) { return static_cast<uint16_t>(ports.bus_master_base + static_cast<uint16_t>(r)); };
     size_t n = 0;
-    out[n++] = cmd_port(CmdReg::Data);
-    out[n++] = cmd_port(CmdReg::StatusCommand);
-    if (has_bus_master()) {
-        if (mode != TrapMode::Minimal) out[n++] = bm_port(BmReg::Command);
-        for (uint16_t i = 0; i < 4; ++i)
-            out[n++] = static_cast<uint16_t>(bm_port(BmReg::PrdTable) + i);
+    out[n++] = static_cast<uint16_t>(ports.command_base + static_cast<uint16_t>(CmdReg::Data));
+    out[n++] = static_cast<uint16_t>(ports.command_base + static_cast<uint16_t>(CmdReg::StatusCommand));
+    if (bus_master) {
+        if (mode != TrapMode::Minimal) out[n++] = bm(BmReg::Command);
+        for (uint16_t i = 0; i < 4; ++i) out[n++] = static_cast<uint16_t>(bm(BmReg::PrdTable) + i);
     }
     if (mode == TrapMode::Full) {
-        if (ports_.control) out[n++] = ports_.control;
-        if (has_bus_master()) out[n++] = bm_port(BmReg::Status);
+        if (ports.control) out[n++] = ports.control;
+        if (bus_master) out[n++] = bm(BmReg::Status);
     }
     return n;
 }

@@ -134,7 +134,9 @@ class IdeChannel final : public IoHandler {
 
     // The ports the hypervisor must intercept (both directions) for this
     // channel; writes up to kMaxTrappedPorts entries, returns the count.
-    size_t trapped_ports(uint16_t (&out)[kMaxTrappedPorts]) const;
+    size_t trapped_ports(uint16_t (&out)[kMaxTrappedPorts]) const { return trapped_ports_at(ports_, out); }
+    // The same for other ports (where a BAR move is about to put them).
+    size_t trapped_ports_at(const Ports& ports, uint16_t (&out)[kMaxTrappedPorts]) const;
     bool owns_port(uint16_t port) const;
     // The guest moved a BAR (PCI config write seen by devices/pci).
     void set_ports(const Ports& ports);

@@ -404,6 +404,190 @@ TEST_F(CoreExitHandler, UnknownExitResumesAndIsCounted) {
     EXPECT_FALSE(s.inject.valid);
 }
 
+// --- accesses that cover more than one port (issue 7 class 2) ---
+
+// The hardware behind unowned ports: records what passes through.
+class RecordingPorts final : public PortIo {
+  public:
+    struct Access {
+        bool write;
+        uint16_t port;
+        uint8_t size;
+        uint32_t value;
+    };
+    std::vector<Access> log;
+    uint32_t in(uint16_t port, uint8_t size) override {
+        log.push_back({false, port, size, 0});
+        return 0x11 * (port & 0xF); // distinct per port
+    }
+    void out(uint16_t port, uint8_t size, uint32_t value) override { log.push_back({true, port, size, value}); }
+};
+
+class CoreExitHandlerSplit : public CoreExitHandler {
+  protected:
+    RecordingHandler command; // the secondary channel's Command register only
+    RecordingPorts bus;
+    void SetUp() override {
+        CoreExitHandler::SetUp();
+        ASSERT_TRUE(io.add(0x177, 1, command).ok());
+        handler->set_passthrough(&bus);
+    }
+};
+
+TEST_F(CoreExitHandlerSplit, WordOutBelowTheCommandRegisterIsMediated) {
+    s.reg(Gpr::Rax) = 0xCAE0; // Device E0h at 176h, WRITE DMA at 177h
+    run(io_exit(0x176, 2, true, code_at + 2));
+    ASSERT_EQ(bus.log.size(), 1u);
+    EXPECT_TRUE(bus.log[0].write);
+    EXPECT_EQ(bus.log[0].port, 0x176);
+    EXPECT_EQ(bus.log[0].size, 1);
+    EXPECT_EQ(bus.log[0].value, 0xE0u);
+    ASSERT_EQ(command.calls.size(), 1u);
+    EXPECT_TRUE(command.calls[0].write);
+    EXPECT_EQ(command.calls[0].port, 0x177);
+    EXPECT_EQ(command.calls[0].size, 1);
+    EXPECT_EQ(command.calls[0].value, 0xCAu);
+    EXPECT_EQ(s.rip, code_at + 2);
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_GT(handler->counters().split_port_accesses, 0u);
+}
+
+TEST_F(CoreExitHandlerSplit, EveryDwordOffsetAroundAnOwnedPortIsByteExact) {
+    for (uint32_t port = 0x174; port <= 0x177; ++port) {
+        bus.log.clear();
+        command.calls.clear();
+        s.reg(Gpr::Rax) = 0x44332211;
+        run(io_exit(static_cast<uint16_t>(port), 4, true, code_at + 1));
+        const unsigned owned_byte = 0x177 - port;
+        ASSERT_EQ(command.calls.size(), 1u) << std::hex << port;
+        EXPECT_EQ(command.calls[0].value, (0x44332211u >> (8 * owned_byte)) & 0xFF);
+        // Every other byte reached the bus exactly once, at its own port.
+        unsigned bytes = 0;
+        for (const RecordingPorts::Access& a : bus.log) {
+            for (uint8_t b = 0; b < a.size; ++b) {
+                const unsigned off = a.port + b - port;
+                EXPECT_NE(off, owned_byte);
+                EXPECT_EQ((a.value >> (8 * b)) & 0xFF, (0x44332211u >> (8 * off)) & 0xFF);
+                ++bytes;
+            }
+        }
+        EXPECT_EQ(bytes, 3u) << std::hex << port;
+    }
+}
+
+TEST_F(CoreExitHandlerSplit, ReadsAreAssembledFromThePieces) {
+    command.in_value = 0x50; // status: DRDY
+    s.reg(Gpr::Rax) = 0xFFFFFFFF'00000000ull;
+    run(io_exit(0x175, 4, false, code_at + 1));
+    // 175h, 176h from the bus (0x55, 0x66), 177h from the mediator, 178h from the bus (0x88).
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x88506655ull); // zero-extended
+    ASSERT_EQ(command.calls.size(), 1u);
+    EXPECT_FALSE(command.calls[0].write);
+    s.reg(Gpr::Rax) = 0x12345678;
+    run(io_exit(0x176, 2, false, code_at + 1));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x12345066u);
+}
+
+TEST_F(CoreExitHandlerSplit, WithoutPassThroughUnownedBytesReadAsAnEmptyBus) {
+    handler->set_passthrough(nullptr);
+    command.in_value = 0x50;
+    s.reg(Gpr::Rax) = 0;
+    run(io_exit(0x176, 2, false, code_at + 1));
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x50FFu);
+}
+
+TEST_F(CoreExitHandlerSplit, StringIoStraddlingOwnersIsRefused) {
+    code({0xF3, 0x66, 0x6F}); // rep outsw
+    s.reg(Gpr::Rcx) = 4;
+    s.reg(Gpr::Rsi) = 0x20000;
+    s.reg(Gpr::Rdx) = 0x176;
+    run(io_exit(0x176, 2, true, code_at + 3, true, true));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_TRUE(command.calls.empty());
+    EXPECT_TRUE(bus.log.empty());
+    EXPECT_EQ(s.reg(Gpr::Rcx), 4u);
+    EXPECT_GT(handler->counters().refused_port_accesses, 0u);
+}
+
+TEST_F(CoreExitHandlerSplit, StringIoWhollyInsideOneOwnerStillWorks) {
+    code({0xF3, 0x66, 0x6D}); // rep insw at the (fixture's) data port
+    s.reg(Gpr::Rcx) = 2;
+    s.reg(Gpr::Rdi) = 0x20000;
+    s.reg(Gpr::Rdx) = 0x1f0;
+    run(io_exit(0x1f0, 2, false, code_at + 3, true, true));
+    EXPECT_FALSE(s.inject.valid);
+    ASSERT_EQ(ide.calls.size(), 1u);
+    EXPECT_EQ(ide.calls[0].bytes, 4u);
+}
+
+// --- MMIO writes that straddle a trapped range (issue 7 class 2, MMIO) ---
+
+class RecordingMmio final : public MmioWriteHandler {
+  public:
+    struct Write {
+        uint64_t gpa;
+        uint8_t size;
+        uint64_t value;
+    };
+    std::vector<Write> writes;
+    void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override { writes.push_back({gpa, size, value}); }
+};
+
+class CoreExitHandlerMmioStraddle : public CoreExitHandler {
+  protected:
+    RecordingMmio apic;
+    MmioDispatcher mmio;
+    void SetUp() override {
+        CoreExitHandler::SetUp();
+        ASSERT_TRUE(mmio.add(0xfee00000, 0x1000, apic).ok());
+        handler->set_mmio(&mmio);
+        code({0x89, 0x03}); // mov [ebx], eax
+        s.reg(Gpr::Rax) = 0xC4500;
+    }
+    VmExit write_fault(uint64_t gpa) {
+        VmExit e = exit(ExitReason::NestedPageFault);
+        e.fault = NestedFault{gpa, true, false, true};
+        return e;
+    }
+};
+
+TEST_F(CoreExitHandlerMmioStraddle, WriteInsideTheRangeIsHandedOverAtItsAddress) {
+    s.reg(Gpr::Rbx) = 0xfee00300;
+    run(write_fault(0xfee00300));
+    ASSERT_EQ(apic.writes.size(), 1u);
+    EXPECT_EQ(apic.writes[0].gpa, 0xfee00300u);
+    EXPECT_EQ(apic.writes[0].size, 4);
+    EXPECT_EQ(apic.writes[0].value, 0xC4500u);
+    EXPECT_EQ(s.rip, code_at + 2);
+    EXPECT_FALSE(s.inject.valid);
+}
+
+TEST_F(CoreExitHandlerMmioStraddle, WriteFromThePageBelowIntoTheRangeIsRefused) {
+    s.reg(Gpr::Rbx) = 0xfedffffe; // bytes 2-3 land at FEE00000h
+    run(write_fault(0xfee00000));   // the fault names the trapped page
+    EXPECT_TRUE(apic.writes.empty());
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+    EXPECT_GT(handler->counters().refused_mmio_writes, 0u);
+}
+
+TEST_F(CoreExitHandlerMmioStraddle, WriteOutOfTheRangesEndIsRefused) {
+    s.reg(Gpr::Rbx) = 0xfee00ffe;
+    run(write_fault(0xfee00ffe));
+    EXPECT_TRUE(apic.writes.empty());
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_GT(handler->counters().refused_mmio_writes, 0u);
+}
+
+TEST_F(CoreExitHandlerMmioStraddle, LastWholeRegisterOfTheRangeIsFine) {
+    s.reg(Gpr::Rbx) = 0xfee00ffc;
+    run(write_fault(0xfee00ffc));
+    ASSERT_EQ(apic.writes.size(), 1u);
+    EXPECT_EQ(apic.writes[0].gpa, 0xfee00ffcu);
+}
+
 } // namespace
 } // namespace sv
 
