@@ -22,6 +22,7 @@ extern "C" void (*__init_array_end[])();
 
 namespace sv {
 [[noreturn]] void fatal_stop();
+[[noreturn]] void reset_platform(const char* why);
 namespace x86 {
 void install_idt();
 }
@@ -65,6 +66,9 @@ void configure_exit_handler(ExitHandler& handler) {
                          [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
     if (MmioWriteHandler* apic = smp::apic_write_handler())
         (void)handler.add_mmio_write_range(MmioRange{x86::lapic::base(), 4096, apic});
+    uint64_t reset_page = 0;
+    if (MmioWriteHandler* reset = reset_register_handler(reset_page))
+        (void)handler.add_mmio_write_range(MmioRange{reset_page, 4096, reset});
 }
 
 void run_constructors() {
@@ -118,7 +122,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
     log::info("starting guest at {:x}", entry.value().rip);
-    vcpu0.run(handler);
+    if (vcpu0.run(handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
     log::error("guest stopped unexpectedly");
     fatal_stop();
 }

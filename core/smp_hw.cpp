@@ -17,6 +17,7 @@ extern "C" uint64_t sv_ap_cr3, sv_ap_stack;
 
 namespace sv {
 [[noreturn]] void fatal_stop();
+[[noreturn]] void reset_platform(const char* why);
 namespace x86 {
 void install_idt();
 }
@@ -187,6 +188,7 @@ extern "C" [[noreturn]] void sv_ap_main() {
         store(p->startup_pending, false);
         p->vcpu.start_in_real_mode(p->vector);
         const ExitHandler::Action action = p->vcpu.run(*p->handler);
+        if (action == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
         if (action == ExitHandler::Action::StopGuest) {
             log::error("processor {}: guest stopped", p->apic_id);
             fatal_stop();
