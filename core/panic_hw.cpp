@@ -16,6 +16,11 @@ namespace sv {
     x86::halt_forever();
 }
 
+[[noreturn]] void panic(const char* why, const char* file, int line) {
+    log::error("PANIC: {} ({}:{})", why, file, line);
+    fatal_stop();
+}
+
 // What bare hardware does after a CPU shutdown (triple fault): the chipset
 // resets the platform. Wipe first, then a hard reset through the Reset
 // Control register (PIIX4 §4.1.17 / ICH9 §13.7.5: SYS_RST then RST_CPU);

@@ -285,8 +285,8 @@ TEST(PmBase, FollowsAGuestMoveAndRefusesAnUntrappablePlace) {
     EXPECT_EQ(tracker.moves(), 1u);
     // Onto ports another mediator owns: the old PMBA is written back.
     PowerControl other{cfg, record};
-    ASSERT_TRUE(other.move_pm1(0, 0x1F4, false, io).ok());
-    cfg.dwords[base | 0x40] = 0x1F1;
+    ASSERT_TRUE(other.move_pm1(0, 0x1C4, false, io).ok());
+    cfg.dwords[base | 0x40] = 0x1C1; // PM1_CNT 0x1C4
     tracker.config_written(pm, 0x40);
     EXPECT_EQ(tracker.refusals(), 1u);
     EXPECT_EQ(cfg.dwords[base | 0x40], 0xB001u);
