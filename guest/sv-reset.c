@@ -8,7 +8,8 @@
 //   kbd-d1      8042 command 0xD1, then output port 0x02 (reset bit 0 low) to 0x60
 //   cf9-byte    outb 0x06 -> 0xCF9
 //   cf9-word    outw 0x0006 -> 0xCF9
-//   cf9-word8   outw 0x0600 -> 0xCF8 (16-bit access at CONFIG_ADDRESS, byte 1 is 0xCF9)
+//   cf9-word8   outw 0x0600 -> 0xCF8 (16-bit access at CONFIG_ADDRESS, byte 1 is 0xCF9;
+//               QEMU does not reset on it, the hypervisor wipes anyway)
 //   cf9-dword   outl 0x00000006 -> 0xCF9
 //   port92      port 0x92 |= 1 (fast reset)
 //   pm-moved    move the PIIX4 PM block (00:01.3 PMBA, config 0x40) to 0xB000,
@@ -16,7 +17,7 @@
 //   pm-byte     byte write SLP_EN|SLP_TYP(S5) to PM1_CNT+1 (FADT PM1a_CNT_BLK)
 //   fadt-reset  write the FADT's RESET_VALUE to its RESET_REG (I/O space)
 // Prints what it does (SV-INFO lines); returns only if the machine did not
-// stop (exit 1).
+// stop (exit 1); exit 3 when the platform lacks the path (no FADT reset register).
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(m, "pm-byte") || !strcmp(m, "fadt-reset")) {
         uint8_t fadt[512];
         int n = read_fadt(fadt, sizeof fadt);
-        if (n < 129) {
+        if (n < 90) {
             printf("SV-INFO sv-reset FADT unreadable (%d bytes)\n", n);
             return 2;
         }
@@ -105,6 +106,10 @@ int main(int argc, char **argv)
             fflush(stdout);
             usleep(100000);
             outb(0x20, cnt + 1);
+        } else if (n < 129 || !(le32(fadt + 112) & (1u << 10))) {
+            // FADT revision 1 (QEMU pc: 116 bytes) has no RESET_REG.
+            printf("SV-INFO sv-reset no FADT reset register (FADT %d bytes)\n", n);
+            return 3;
         } else {
             uint8_t space = fadt[116];
             uint32_t addr = le32(fadt + 120);

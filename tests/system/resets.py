@@ -33,7 +33,8 @@ import svtest  # noqa: E402
 
 GROUPS = {
     "kbd": ["kbd-fe", "kbd-pulse", "kbd-d1"],
-    "cf9": ["cf9-byte", "cf9-word", "cf9-word8", "cf9-dword"],
+    # cf9-word8 (outw at 0xCF8) is not a reset on QEMU (unit-tested only).
+    "cf9": ["cf9-byte", "cf9-word", "cf9-dword"],
     "misc": ["port92", "triple"],
     "acpi": ["pm-moved", "pm-byte", "fadt-reset"],
 }
@@ -205,13 +206,16 @@ def run_method(h, method):
     elif method == "acpi-reboot":
         append += " reboot=a"
     extra = (["--key-file", key_path] if h.hv else []) + ["--memory", str(MEMORY_MIB), "--timeout", "900",
-             "--qemu-arg", "-qmp", "--qemu-arg", "unix:%s,server=on,wait=off" % sock,
-             "--qemu-arg", "-action", "--qemu-arg", "reboot=shutdown,shutdown=pause"]
+             "--qemu-arg=-qmp", "--qemu-arg=unix:%s,server=on,wait=off" % sock,
+             "--qemu-arg=-action", "--qemu-arg=reboot=shutdown,shutdown=pause"]
     b = h.boot(append, extra=extra, timeout=900, answers={"dump": control})
     mon.join(60)
     if os.path.exists(sock):
         os.unlink(sock)
     problems = []
+    if "no FADT reset register" in b.log:
+        print("svtest: %s: SKIPPED: this machine's FADT has no reset register (QEMU pc: FADT revision 1)" % method)
+        return []
     if "SV-INFO resets-method %s" % method not in b.log:
         problems.append("the guest never reached the attack")
     if mon.control_found is None or mon.control_found == 0:
@@ -221,7 +225,9 @@ def run_method(h, method):
     else:
         print("svtest: %s: control dump (guest running) holds %d of %d key windows"
               % (method, mon.control_found, len(windows)))
-    if mon.error:
+    if mon.is_alive():
+        problems.append("QEMU exited or never stopped, no final dump (boot status %d)" % b.status)
+    elif mon.error:
         problems.append(mon.error)
     elif mon.final_found:
         problems.append("after %s (machine %s) RAM still holds %d of %d key windows"
