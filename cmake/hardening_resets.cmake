@@ -13,4 +13,13 @@ if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
       FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;hypervisor;hardening"
       ENVIRONMENT ${sv_resets_env} SKIP_RETURN_CODE 77 TIMEOUT 2400)
   endforeach()
+  # Legacy DMA (issue #7 class 5, tests/system/legacydma.py): hostile run and bare-QEMU control.
+  add_test(NAME system.hardening.legacydma
+           COMMAND ${SV_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/system/legacydma.py run --build-dir ${CMAKE_BINARY_DIR})
+  add_test(NAME system.hardening.legacydma-baseline
+           COMMAND ${SV_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/system/legacydma.py run --no-hypervisor
+                   --build-dir ${CMAKE_BINARY_DIR})
+  set_tests_properties(system.hardening.legacydma system.hardening.legacydma-baseline PROPERTIES
+    FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;hypervisor;hardening"
+    ENVIRONMENT ${sv_resets_env} SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endif()

@@ -9,6 +9,7 @@
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/pm_base.hpp"
 #include "devices/acpi/power_control.hpp"
+#include "devices/isa/isa_dma_guard.hpp"
 #include "devices/pci/pci_config.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
@@ -81,6 +82,7 @@ class PhysicalMemoryWriter final : public acpi::MemoryWriter {
     }
 };
 PhysicalMemoryWriter physical_memory_writer;
+isa::IsaDmaGuard isa_dma_guard(hardware_io);
 alignas(acpi::PmBaseTracker) uint8_t pm_tracker_storage[sizeof(acpi::PmBaseTracker)];
 acpi::PmBaseTracker* pm_tracker = nullptr;
 
@@ -196,6 +198,8 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     }
     TRY(setup_power_control(hv, firmware_memory, io));
     TRY(io.add(0xCFA, 6, config_mediator));
+    TRY(isa_dma_guard.install(io));
+    log::info("ISA DMA: high page registers 0x480-0x48F pinned to 0 (legacy DMA stays below 16 MiB)");
     return {};
 }
 
