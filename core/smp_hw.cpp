@@ -67,6 +67,14 @@ class ApControl final : public apic::ProcessorControl {
   public:
     void init(uint8_t apic_id) override {
         Processor* p = find(apic_id);
+        // An INIT to the bootstrap processor would restart the guest on a
+        // machine that still holds the key: never delivered (issue 7 class
+        // 7). Without an AP the APIC page is not trapped; then the INIT
+        // exits (#VMEXIT INIT) and the BSP's fatal stop wipes the key.
+        if (!p && !warned_bsp_) {
+            log::warn("INIT to processor {} (the bootstrap processor) ignored", apic_id);
+            warned_bsp_ = true;
+        }
         if (p && !load(p->waiting) && !warned_) {
             log::warn("INIT to running processor {} ignored (CPU hot-unplug is not supported)", apic_id);
             warned_ = true;
@@ -85,6 +93,7 @@ class ApControl final : public apic::ProcessorControl {
 
   private:
     bool warned_ = false;
+    bool warned_bsp_ = false;
 };
 
 HardwareApicRegisters apic_registers;

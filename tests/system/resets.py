@@ -33,10 +33,13 @@ import svtest  # noqa: E402
 
 GROUPS = {
     "kbd": ["kbd-fe", "kbd-pulse", "kbd-d1"],
-    # cf9-word8 (outw at 0xCF8) is not a reset on QEMU (unit-tested only).
+    # cf9-word8 (outw at 0xCF8) is wiped for but is not a reset on QEMU
+    # (unit-tested only).
     "cf9": ["cf9-byte", "cf9-word", "cf9-dword"],
     "misc": ["port92", "triple"],
-    "acpi": ["pm-moved", "pm-byte", "fadt-reset"],
+    # pm-byte (SLP_EN by a byte write to PM1_CNT+1) is wiped for but QEMU
+    # 7.2 does not power off on it: unit-tested only.
+    "acpi": ["pm-moved", "fadt-reset"],
 }
 MEMORY_MIB = 256
 
