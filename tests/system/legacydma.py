@@ -16,10 +16,10 @@ power-off (-action shutdown=pause) and the host dumps RAM (QMP pmemsave):
   - the dumped hypervisor ranges must not contain the patterns;
   - the encrypted IDE disk still round-trips (the hypervisor kept working),
     and the hypervisor logged refusing the high page register.
-Control (--no-hypervisor): the same program copies the kernel's text at
-16 MiB and 17 MiB (needs the high page register) onto the floppy, which then
-equals the dump, and the patterns land at 0x10000 / 0x20000: the attack
-works on bare QEMU.
+Control (--no-hypervisor): the same program copies the ACPI tables near the
+top of RAM (needs the high page register) and the BIOS at 0xF0000 onto the
+floppy, which then equals the dump, and the patterns land at 0x10000 /
+0x20000: the attack works on bare QEMU.
 """
 import argparse
 import os
@@ -94,7 +94,10 @@ def main():
 
     def targets(log):
         if not h.hv:
-            t = (0x1000000, 0x1100000, 0x10000, 0x20000)
+            # "acpi": the guest picks the ACPI tables' start (above 16 MiB);
+            # 0xF0000: the BIOS (below 16 MiB).
+            state["targets"] = ("acpi", 0xF0000, 0x10000, 0x20000)
+            return "acpi f0000 10000 20000"
         else:
             m = HV_RANGES_RE.search(log)
             if not m:
@@ -148,16 +151,19 @@ def main():
     out1, out2 = fd[0:CHUNK], fd[72 * 512:72 * 512 + CHUNK]
     if not h.hv:
         # Control: the DMA really moves data, high page register included.
-        if out1 != ram[t[0]:t[0] + CHUNK] or not out1.strip(b"\0"):
-            problems.append("control: floppy LBA 0 does not hold the kernel bytes at 16 MiB")
-        if out2 != ram[t[1]:t[1] + CHUNK]:
-            problems.append("control: floppy LBA 72 does not hold the bytes at 17 MiB")
+        acpi = b.info("legacydma-acpi")
+        acpi = int(acpi, 16) if acpi else 0
+        if acpi < 16 << 20 or out1[:4096] != ram[acpi:acpi + 4096] or not out1[:4096].strip(b"\0"):
+            problems.append("control: floppy LBA 0 does not hold the ACPI tables at %x (high page register)" % acpi)
+        if out2 != ram[t[1]:t[1] + CHUNK] or not out2.strip(b"\0"):
+            problems.append("control: floppy LBA 72 does not hold the BIOS bytes at f0000")
         if ram[t[2]:t[2] + CHUNK] != pat_a or ram[t[3]:t[3] + CHUNK] != pat_b:
             problems.append("control: the floppy patterns did not land in RAM")
         if problems:
             print("FAIL: " + "; ".join(problems))
             return 1
-        print("PASS: bare QEMU: 8237+FDC copied RAM at 16/17 MiB to the floppy and the floppy into RAM")
+        print("PASS: bare QEMU: 8237+FDC copied RAM at %x (high page) and f0000 to the floppy and the floppy into RAM"
+              % acpi)
         return 0
     print("svtest: targets %s" % " ".join("%x" % x for x in t))
     for name, chunk, at in (("image", out1, t[0]), ("heap", out2, t[1])):
