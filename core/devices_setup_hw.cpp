@@ -83,6 +83,7 @@ class PhysicalMemoryWriter final : public acpi::MemoryWriter {
 };
 PhysicalMemoryWriter physical_memory_writer;
 isa::IsaDmaGuard isa_dma_guard(hardware_io);
+acpi::TcoGuard tco_guard(hardware_io); // ICH only (q35)
 alignas(acpi::PmBaseTracker) uint8_t pm_tracker_storage[sizeof(acpi::PmBaseTracker)];
 acpi::PmBaseTracker* pm_tracker = nullptr;
 
@@ -226,7 +227,9 @@ Result<void> setup_power_control(HypervisorMemory& hv, GuestMemory& firmware_mem
     uint16_t chipset_port = 0;
     if (pm_chipset != acpi::PmChipset::None) {
         pm_tracker = new (pm_tracker_storage) acpi::PmBaseTracker(config_space, hardware_io, power_control, io);
+        pm_tracker->set_tco_guard(&tco_guard);
         chipset_port = TRY(pm_tracker->track(pm_function, pm_chipset, 0));
+        if (tco_guard.tco1_cnt()) log::info("ICH TCO watchdog halted (TCO1_CNT at port {:x} trapped)", tco_guard.tco1_cnt());
         if (!config_mediator.watch(pm_function, *pm_tracker)) return fail(Error::OutOfMemory);
         log::info("ACPI PM block of PCI {}:{}.{} followed: PM1 control at port {:x}", pm_function.bus,
                   pm_function.device, pm_function.function, chipset_port);

@@ -52,12 +52,20 @@ uint16_t PmBaseTracker::current_port() {
     return pm1_control_port(chipset_, last_base_dword_, config_.read32(address_, enable_offset(chipset_)));
 }
 
+void PmBaseTracker::move_tco(uint16_t pm1_cnt) {
+    if (!tco_ || chipset_ != PmChipset::Ich) return;
+    const uint16_t base = pm1_cnt ? static_cast<uint16_t>(pm1_cnt - pm1_control_offset) : 0;
+    if (!tco_->move(base, dispatcher_).ok())
+        log::warn("cannot trap the TCO watchdog at PM base {:x} (ports owned by another mediator)", base);
+}
+
 Result<uint16_t> PmBaseTracker::track(pci::Address a, PmChipset chipset, size_t slot) {
     address_ = a;
     chipset_ = chipset;
     slot_ = slot;
     const uint16_t port = current_port();
     TRY(power_.move_pm1(slot_, port, false, dispatcher_));
+    move_tco(port);
     return port;
 }
 
@@ -69,6 +77,7 @@ void PmBaseTracker::config_written(pci::Address a, uint8_t) {
     if (now == before) return;
     if (power_.move_pm1(slot_, now, false, dispatcher_).ok()) {
         ++moves_;
+        move_tco(now);
         log::info("ACPI PM1 control moved by the guest: port {:x} -> {:x} (still trapped)", before, now);
         return;
     }

@@ -19,6 +19,7 @@
 
 #include "core/io_dispatch.hpp"
 #include "devices/acpi/power_control.hpp"
+#include "devices/acpi/tco_guard.hpp"
 #include "devices/pci/pci_config.hpp"
 
 namespace sv::acpi {
@@ -42,6 +43,8 @@ class PmBaseTracker final : public pci::ConfigWatcher {
     // Starts tracking `a` (PM block in PowerControl slot `slot`) and traps
     // its current PM1_CNT. Returns the port (0: disabled).
     [[nodiscard]] Result<uint16_t> track(pci::Address a, PmChipset chipset, size_t slot);
+    // ICH: the TCO watchdog inside the PM block follows it (tco_guard.hpp).
+    void set_tco_guard(TcoGuard* tco) { tco_ = tco; }
     void config_written(pci::Address a, uint8_t offset) override;
 
     uint64_t moves() const { return moves_; }
@@ -49,6 +52,8 @@ class PmBaseTracker final : public pci::ConfigWatcher {
 
   private:
     uint16_t current_port();
+    void move_tco(uint16_t pm1_cnt);
+    TcoGuard* tco_ = nullptr;
     pci::ConfigSpace& config_;
     PortIo& io_;
     PowerControl& power_;

@@ -304,3 +304,59 @@ TEST(PmBase, FollowsAGuestMoveAndRefusesAnUntrappablePlace) {
 
 } // namespace
 } // namespace sv::acpi
+
+namespace sv::acpi {
+namespace {
+
+TEST(TcoGuard, KeepsTheWatchdogHaltedAndFollowsPmBase) {
+    struct Recorder final : PortIo {
+        std::vector<std::pair<uint16_t, uint32_t>> w;
+        uint32_t in(uint16_t, uint8_t) override { return 0; }
+        void out(uint16_t p, uint8_t, uint32_t v) override { w.emplace_back(p, v); }
+    } hw, tco_hw;
+    FakeConfig cfg;
+    const pci::Address lpc{0, 31, 0};
+    const uint32_t base = 0x80000000u | 31u << 11;
+    cfg.dwords[base | 0x40] = 0x601;
+    cfg.dwords[base | 0x44] = 0x80;
+    pci::ConfigSpace space(cfg);
+    IoDispatcher io;
+    PowerControl power{cfg, record};
+    TcoGuard tco(tco_hw);
+    PmBaseTracker tracker(space, cfg, power, io);
+    tracker.set_tco_guard(&tco);
+    ASSERT_EQ(tracker.track(lpc, PmChipset::Ich, 0).value(), 0x604);
+    EXPECT_EQ(tco.tco1_cnt(), 0x668);
+    EXPECT_EQ(io.find(0x669), &tco);
+
+    IoDispatcher io2;
+    TcoGuard g(hw);
+    ASSERT_TRUE(g.move(0x600, io2).ok());
+    ASSERT_EQ(hw.w.size(), 1u);
+    EXPECT_EQ(hw.w[0], (std::pair<uint16_t, uint32_t>{0x668, 0x0800})); // halted at once
+    g.io_out(0x668, 2, 0x0000); // start the timer: refused
+    EXPECT_EQ(hw.w.back().second, 0x0800u);
+    g.io_out(0x669, 1, 0x02); // byte lane: bit 11 forced on
+    EXPECT_EQ(hw.w.back().second, 0x0Au);
+    g.io_out(0x666, 4, 0x00001234); // dword from TCO2_STS: high byte of TCO1_CNT is byte 3
+    EXPECT_EQ(hw.w.back().second, 0x08001234u);
+    g.io_out(0x668, 1, 0x00); // low byte only: nothing to force
+    EXPECT_EQ(hw.w.back().second, 0x00u);
+    EXPECT_EQ(g.refused(), 3u);
+    g.io_out(0x668, 2, 0x0800); // keeps it halted: fine
+    EXPECT_EQ(g.refused(), 3u);
+
+    // The guest moves PMBASE: the TCO trap follows.
+    cfg.dwords[base | 0x40] = 0xB001;
+    tracker.config_written(lpc, 0x40);
+    EXPECT_EQ(tco.tco1_cnt(), 0xB068);
+    EXPECT_EQ(io.find(0x668), nullptr);
+    EXPECT_EQ(io.find(0xB068), &tco);
+    // Disabled (ACPI_EN clear): nothing decodes, nothing trapped.
+    cfg.dwords[base | 0x44] = 0;
+    tracker.config_written(lpc, 0x44);
+    EXPECT_EQ(tco.tco1_cnt(), 0);
+}
+
+} // namespace
+} // namespace sv::acpi
