@@ -152,7 +152,7 @@ def main():
     if not h.hv:
         # Control: the DMA really moves data, high page register included.
         acpi = b.info("legacydma-acpi")
-        acpi = int(acpi, 16) if acpi else 0
+        acpi = int(acpi, 16) if acpi and acpi != "acpi" else 0
         if acpi < 16 << 20 or out1[:4096] != ram[acpi:acpi + 4096] or not out1[:4096].strip(b"\0"):
             problems.append("control: floppy LBA 0 does not hold the ACPI tables at %x (high page register)" % acpi)
         if out2 != ram[t[1]:t[1] + CHUNK] or not out2.strip(b"\0"):
