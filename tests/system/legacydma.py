@@ -16,10 +16,11 @@ power-off (-action shutdown=pause) and the host dumps RAM (QMP pmemsave):
   - the dumped hypervisor ranges must not contain the patterns;
   - the encrypted IDE disk still round-trips (the hypervisor kept working),
     and the hypervisor logged refusing the high page register.
-Control (--no-hypervisor): the same program copies the ACPI tables near the
-top of RAM (needs the high page register) and the BIOS at 0xF0000 onto the
-floppy, which then equals the dump, and the patterns land at 0x10000 /
-0x20000: the attack works on bare QEMU.
+Control (--no-hypervisor): the same program copies the BIOS at 0xF0000 and
+the firmware block at the top of RAM (through the high page register, which
+QEMU pc turns out not to decode: that transfer reads the low 24 bits'
+address, reported) onto the floppy, which then equals the dump, and the
+patterns land at 0x10000 / 0x20000: the attack works on bare QEMU.
 """
 import argparse
 import os
@@ -153,8 +154,16 @@ def main():
         # Control: the DMA really moves data, high page register included.
         acpi = b.info("legacydma-acpi")
         acpi = int(acpi, 16) if acpi and acpi != "acpi" else 0
-        if acpi < 16 << 20 or out1[:4096] != ram[acpi:acpi + 4096] or not out1[:4096].strip(b"\0"):
-            problems.append("control: floppy LBA 0 does not hold the ACPI tables at %x (high page register)" % acpi)
+        # QEMU pc creates its i8257 without high page registers (a DMA aimed
+        # above 16 MiB lands at the address's low 24 bits); other platforms
+        # decode them. Either is reported; the pin is defence in depth.
+        low = acpi & 0xFFFFFF
+        if out1 == ram[acpi:acpi + CHUNK] and out1.strip(b"\0"):
+            print("svtest: control: high page register decoded: floppy holds RAM at %x" % acpi)
+        elif out1 == ram[low:low + CHUNK]:
+            print("svtest: control: no high page register on this machine: DMA aimed at %x read %x" % (acpi, low))
+        else:
+            problems.append("control: floppy LBA 0 holds neither RAM at %x nor at %x" % (acpi, low))
         if out2 != ram[t[1]:t[1] + CHUNK] or not out2.strip(b"\0"):
             problems.append("control: floppy LBA 72 does not hold the BIOS bytes at f0000")
         if ram[t[2]:t[2] + CHUNK] != pat_a or ram[t[3]:t[3] + CHUNK] != pat_b:
@@ -162,8 +171,8 @@ def main():
         if problems:
             print("FAIL: " + "; ".join(problems))
             return 1
-        print("PASS: bare QEMU: 8237+FDC copied RAM at %x (high page) and f0000 to the floppy and the floppy into RAM"
-              % acpi)
+        print("PASS: bare QEMU: 8237+FDC copied the BIOS at f0000 (and RAM for %x) to the floppy and the floppy "
+              "into RAM" % acpi)
         return 0
     print("svtest: targets %s" % " ".join("%x" % x for x in t))
     for name, chunk, at in (("image", out1, t[0]), ("heap", out2, t[1])):
