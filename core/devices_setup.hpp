@@ -40,6 +40,20 @@ StorageInventory scan_storage();
                                          GuestMemory& firmware_memory, IoDispatcher& io, MmioDispatcher& mmio,
                                          const pci::DmaAllowList& allow_dma);
 
+// Wipes the disk key (idempotent; logs once it was there). Called on every
+// path that ends the guest: power-off/reset requests, triple fault, fatal stops.
+void wipe_secrets();
+
+// The handler of a memory-mapped FADT reset register and its page (0 when
+// the reset register is not in memory): every vCPU's exit handler adds it.
+MmioWriteHandler* reset_register_handler(uint64_t& page);
+
+namespace acpi {
+class PowerControl;
+}
+// The power-control mediator (the S3 support installs its SuspendHandler).
+acpi::PowerControl& power_controls();
+
 // The machine's real ports (for pass-through of unowned trapped ports).
 PortIo& hardware_ports();
 

@@ -7,9 +7,11 @@
 #include "crypto/secure_wipe.hpp"
 #include "crypto/xts.hpp"
 #include "devices/acpi/acpi_tables.hpp"
+#include "devices/acpi/pm_base.hpp"
 #include "devices/acpi/power_control.hpp"
 #include "devices/pci/bus_master_rule.hpp"
 #include "devices/pci/ecam.hpp"
+#include "devices/isa/isa_dma_guard.hpp"
 #include "devices/pci/pci_config.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
@@ -36,6 +38,10 @@ size_t other_storage_count = 0;
 alignas(ide::IdePciFunction) uint8_t ide_storage[max_ide_functions][sizeof(ide::IdePciFunction)];
 ide::IdePciFunction* ide_functions[max_ide_functions] = {};
 const ExitCounters* exit_counters = nullptr;
+// The chipset function that holds the ACPI PM base (PIIX4 00:01.3, ICH LPC).
+pci::Address pm_function{};
+uint64_t reset_register_page = 0; // a memory-mapped FADT reset register's page, 0: none
+acpi::PmChipset pm_chipset = acpi::PmChipset::None;
 
 // The real ECAM: the host page tables map all physical memory 1:1 (MMIO
 // included), so a volatile store of the access size reaches the chipset.
@@ -175,15 +181,36 @@ void log_statistics() {
     }
 }
 
-acpi::PowerControl power_control(hardware_io, [](const char* why) {
+void wipe_for(const char* why) {
     log::info("guest requested {}", why);
     log_statistics();
-    const bool had_key = disk_cipher.has_key();
-    disk_cipher.clear();
-    if (had_key) log::info("disk key wiped");
-});
+    wipe_secrets();
+}
+
+acpi::PowerControl power_control(hardware_io, wipe_for);
+
+// A memory-mapped FADT reset register: the write goes on to the hardware.
+class PhysicalMemoryWriter final : public acpi::MemoryWriter {
+  public:
+    void write(uint64_t pa, uint8_t size, uint64_t value) override {
+        // The hypervisor's page tables identity-map all physical memory.
+        switch (size) {
+        case 1: *reinterpret_cast<volatile uint8_t*>(pa) = static_cast<uint8_t>(value); break;
+        case 2: *reinterpret_cast<volatile uint16_t*>(pa) = static_cast<uint16_t>(value); break;
+        case 4: *reinterpret_cast<volatile uint32_t*>(pa) = static_cast<uint32_t>(value); break;
+        default: *reinterpret_cast<volatile uint64_t*>(pa) = value; break;
+        }
+    }
+};
+PhysicalMemoryWriter physical_memory_writer;
+isa::IsaDmaGuard isa_dma_guard(hardware_io);
+acpi::TcoGuard tco_guard(hardware_io); // ICH only (q35)
+alignas(acpi::PmBaseTracker) uint8_t pm_tracker_storage[sizeof(acpi::PmBaseTracker)];
+acpi::PmBaseTracker* pm_tracker = nullptr;
 
 } // namespace
+
+Result<void> setup_power_control(HypervisorMemory& hv, GuestMemory& firmware_memory, IoDispatcher& io);
 
 uint64_t StorageInventory::shadow_bytes() const { return ide_functions * 2 * shadow_per_channel; }
 
@@ -200,6 +227,11 @@ StorageInventory scan_storage() {
                 }
                 const uint8_t cls = config_space.read8(a, pci::reg::class_code);
                 const uint8_t sub = config_space.read8(a, pci::reg::subclass);
+                const acpi::PmChipset pm = acpi::pm_chipset_of(id, cls, sub);
+                if (pm != acpi::PmChipset::None && pm_chipset == acpi::PmChipset::None) {
+                    pm_function = a;
+                    pm_chipset = pm;
+                }
                 if (cls == 0x01 && sub == 0x01 && ide_count < max_ide_functions) {
                     log::info("PCI {}:{}.{}: IDE controller {:x}", bus, dev, fn, id);
                     ide_addresses[ide_count++] = a;
@@ -272,18 +304,15 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     // may not land on another mediator's ports) sees them.
     // CONFIG_ADDRESS is a dword register (PCI 3.0 §3.2.2.3.2): a dword at
     // 0xCF8 goes to the config mediator whole. 0xCF9 (reset control) has its
-    // own handler and gets its byte of any other access that covers it.
+    // own handler (PowerControl) and gets its byte of any other access that
+    // covers it (IoDispatcher splits such accesses byte-exactly).
     TRY(io.add(0xCF8, 1, config_mediator, io_whole::dword));
     TRY(io.add(0xCFA, 6, config_mediator));
-    TRY(io.add(acpi::PowerControl::reset_control_port, 1, power_control));
-    Result<acpi::PowerControlPorts> pm = acpi::find_power_control(firmware_memory);
-    if (pm.ok()) {
-        TRY(io.add(pm.value().pm1a_control, 2, power_control));
-        if (pm.value().pm1b_control) TRY(io.add(pm.value().pm1b_control, 2, power_control));
-        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
-    } else if (disk_cipher.has_key()) {
-        log::warn("no ACPI FADT found: cannot wipe the key at power-off");
-    }
+    TRY(setup_power_control(hv, firmware_memory, io));
+    uint64_t reset_page = 0;
+    if (MmioWriteHandler* reset = reset_register_handler(reset_page)) TRY(mmio.add(reset_page, 4096, *reset));
+    TRY(isa_dma_guard.install(io));
+    log::info("ISA DMA: high page registers 0x480-0x48F pinned to 0 (legacy DMA stays below 16 MiB)");
     for (size_t i = 0; i < ide_count; ++i) {
         ide_functions[i] = new (ide_storage[i]) ide::IdePciFunction(ide_addresses[i], config_space, hardware_io,
                                                                     guest_ram, hv.heap(), cipher, io);
@@ -309,6 +338,70 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     }
     return {};
 }
+
+// Every reset / power-off / sleep source (devices/acpi/reset_decoders.hpp)
+// is trapped before the guest runs.
+Result<void> setup_power_control(HypervisorMemory&, GuestMemory& firmware_memory, IoDispatcher& io) {
+    Result<acpi::PowerControlPorts> pm = acpi::find_power_control(firmware_memory);
+    if (pm.ok()) {
+        const acpi::ResetRegister& r = pm.value().reset;
+        if (r.space == acpi::AddressSpace::Memory) {
+            reset_register_page = r.address & ~0xFFFull;
+            power_control.set_reset_register(r, &physical_memory_writer);
+            log::info("FADT reset register: memory {:x} (trapped)", r.address);
+        } else if (r.space == acpi::AddressSpace::Io) {
+            power_control.set_reset_register(r, nullptr);
+            log::info("FADT reset register: port {:x} value {:x}", r.address, r.value);
+        }
+    }
+    TRY(power_control.register_fixed_ports(io));
+    uint16_t chipset_port = 0;
+    if (pm_chipset != acpi::PmChipset::None) {
+        pm_tracker = new (pm_tracker_storage) acpi::PmBaseTracker(config_space, hardware_io, power_control, io);
+        pm_tracker->set_tco_guard(&tco_guard);
+        chipset_port = TRY(pm_tracker->track(pm_function, pm_chipset, 0));
+        if (tco_guard.tco1_cnt()) log::info("ICH TCO watchdog halted (TCO1_CNT at port {:x} trapped)", tco_guard.tco1_cnt());
+        if (!config_mediator.watch(pm_function, *pm_tracker)) return fail(Error::OutOfMemory);
+        log::info("ACPI PM block of PCI {}:{}.{} followed: PM1 control at port {:x}", pm_function.bus,
+                  pm_function.device, pm_function.function, chipset_port);
+    }
+    if (pm.ok()) {
+        // The FADT's own ports too, unless they are the chipset block above
+        // (that one moves with the chipset's PM base).
+        const uint16_t fadt_ports[4] = {pm.value().pm1a_control, pm.value().pm1b_control, pm.value().x_pm1a_control,
+                                        pm.value().x_pm1b_control};
+        for (size_t i = 0; i < 4; ++i) {
+            if (!fadt_ports[i] || fadt_ports[i] == chipset_port) continue;
+            TRY(power_control.move_pm1(1 + i, fadt_ports[i], i % 2 == 1, io));
+        }
+        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
+    } else if (disk_cipher.has_key() && !chipset_port) {
+        log::warn("no ACPI FADT found: cannot wipe the key at power-off");
+    }
+    Result<acpi::SleepTypes> types = acpi::find_sleep_types(firmware_memory);
+    if (types.ok()) {
+        power_control.set_sleep_types(types.value());
+        for (unsigned s = 0; s < acpi::SleepTypes::states; ++s)
+            if (types.value().has(s))
+                log::info("ACPI \\_S{}: SLP_TYP {}/{}", s, types.value().slp_typ_a(s), types.value().slp_typ_b(s));
+    } else {
+        log::warn("no \\_Sx sleep types in the DSDT: assuming QEMU's (S5 = 0, S3 = 1, S4 = 2)");
+    }
+    return {};
+}
+
+void wipe_secrets() {
+    const bool had_key = disk_cipher.has_key();
+    disk_cipher.clear();
+    if (had_key) log::info("disk key wiped");
+}
+
+MmioWriteHandler* reset_register_handler(uint64_t& page) {
+    page = reset_register_page;
+    return reset_register_page ? &power_control : nullptr;
+}
+
+acpi::PowerControl& power_controls() { return power_control; }
 
 PortIo& hardware_ports() { return hardware_io; }
 

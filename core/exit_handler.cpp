@@ -136,7 +136,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
     case ExitReason::Init: return Action::WaitForStartup;
     case ExitReason::Shutdown:
         log::error("guest shutdown (triple fault) at rip {:x}", s.rip);
-        return Action::StopGuest;
+        return Action::ResetPlatform;
     case ExitReason::Other:
     case ExitReason::Count: break;
     }

@@ -19,7 +19,10 @@ namespace sv {
 class ExitHandler {
   public:
     using HostCpuid = CpuidValues (*)(uint32_t leaf, uint32_t subleaf);
-    enum class Action : uint8_t { Resume, StopGuest, WaitForStartup };
+    // ResetPlatform: the guest's CPU shut down (triple fault); bare hardware
+    // would reset (the chipset turns the shutdown cycle into INIT/reset), so
+    // the caller wipes the key and resets the platform.
+    enum class Action : uint8_t { Resume, StopGuest, WaitForStartup, ResetPlatform };
 
     ExitHandler(IoDispatcher& io, GuestMemory& memory, HostCpuid host_cpuid, uint32_t version)
         : io_(io), memory_(memory), host_cpuid_(host_cpuid), version_(version) {}

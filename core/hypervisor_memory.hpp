@@ -17,6 +17,18 @@
 
 namespace sv {
 
+// The ISA DMA controller (8237A) forms 24-bit addresses (page register +
+// 16-bit address, Intel 8237A data sheet; PIIX4 datasheet §4.7, "DMA
+// addresses above 16 Mbyte are not supported"): no hypervisor memory may lie
+// below this, so legacy DMA can never reach it (the high page registers
+// QEMU adds at 0x481-0x48F are pinned to 0: devices/isa/isa_dma_guard.hpp).
+constexpr uint64_t isa_dma_limit = 16ull << 20;
+
+// True when [base, base+length) lies at or above isa_dma_limit.
+constexpr bool above_isa_dma_reach(uint64_t base, uint64_t length) {
+    return length == 0 || base >= isa_dma_limit;
+}
+
 class HypervisorMemory final : public MmioMapper {
   public:
     static constexpr uint64_t default_heap_bytes = 16ull << 20;

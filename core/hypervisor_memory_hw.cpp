@@ -50,6 +50,12 @@ Result<void> HypervisorMemory::reserve(const BootInfo& boot, uint64_t heap_bytes
         log::error("not enough RAM below 4 GiB for the {} MiB hypervisor heap", heap_size_ / mib);
         return fail(Error::OutOfMemory);
     }
+    // Refuse to start with any hypervisor range inside legacy DMA reach.
+    if (!above_isa_dma_reach(image_start_, image_end_ - image_start_) || !above_isa_dma_reach(heap_base_, heap_size_)) {
+        log::error("hypervisor memory below 16 MiB (image {:x}, heap {:x}): the ISA DMA controller could reach it",
+                   image_start_, heap_base_);
+        return fail(Error::Protected);
+    }
     for (size_t i = 0; i < boot.module_count; ++i) {
         const BootModule& m = boot.modules[i];
         if (m.start < heap_base_ + heap_size_ && heap_base_ < m.end) {

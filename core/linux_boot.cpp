@@ -58,7 +58,17 @@ Result<LinuxPlacement> place_linux(const BzImageInfo& info, uint64_t initrd_size
 
     uint64_t load = info.pref_address ? info.pref_address : default_load_address;
     if (info.relocatable) load = align_up(load, info.kernel_alignment);
-    if (!guest_map.is_ram(load, info.init_size)) return fail(Error::OutOfMemory);
+    if (!guest_map.is_ram(load, info.init_size)) {
+        // The preferred range is not all guest RAM: the hypervisor image
+        // sits at 16 MiB (LOAD_PHYSICAL_ADDR, out of ISA DMA reach, issue
+        // 7 class 5). A relocatable kernel (boot.rst: relocatable_kernel)
+        // goes to the next aligned RAM range above it; others are refused.
+        if (!info.relocatable) return fail(Error::OutOfMemory);
+        uint64_t a = load;
+        while (a + info.init_size <= limit && !guest_map.is_ram(a, info.init_size)) a += info.kernel_alignment;
+        if (a + info.init_size > limit) return fail(Error::OutOfMemory);
+        load = a;
+    }
     p.kernel = load;
 
     p.initrd_size = initrd_size;

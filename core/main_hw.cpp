@@ -22,6 +22,7 @@ extern "C" void (*__init_array_end[])();
 
 namespace sv {
 [[noreturn]] void fatal_stop();
+[[noreturn]] void reset_platform(const char* why);
 namespace x86 {
 void install_idt();
 }
@@ -134,7 +135,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
     log::info("starting guest at {:x}", entry.value().rip);
-    vcpu0.run(handler);
+    if (vcpu0.run(handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
     log::error("guest stopped unexpectedly");
     fatal_stop();
 }

@@ -17,6 +17,7 @@ extern "C" uint64_t sv_ap_cr3, sv_ap_stack;
 
 namespace sv {
 [[noreturn]] void fatal_stop();
+[[noreturn]] void reset_platform(const char* why);
 namespace x86 {
 void install_idt();
 }
@@ -66,6 +67,14 @@ class ApControl final : public apic::ProcessorControl {
   public:
     void init(uint8_t apic_id) override {
         Processor* p = find(apic_id);
+        // An INIT to the bootstrap processor would restart the guest on a
+        // machine that still holds the key: never delivered (issue 7 class
+        // 7). Without an AP the APIC page is not trapped; then the INIT
+        // exits (#VMEXIT INIT) and the BSP's fatal stop wipes the key.
+        if (!p && !warned_bsp_) {
+            log::warn("INIT to processor {} (the bootstrap processor) ignored", apic_id);
+            warned_bsp_ = true;
+        }
         if (p && !load(p->waiting) && !warned_) {
             log::warn("INIT to running processor {} ignored (CPU hot-unplug is not supported)", apic_id);
             warned_ = true;
@@ -84,6 +93,7 @@ class ApControl final : public apic::ProcessorControl {
 
   private:
     bool warned_ = false;
+    bool warned_bsp_ = false;
 };
 
 HardwareApicRegisters apic_registers;
@@ -187,6 +197,7 @@ extern "C" [[noreturn]] void sv_ap_main() {
         store(p->startup_pending, false);
         p->vcpu.start_in_real_mode(p->vector);
         const ExitHandler::Action action = p->vcpu.run(*p->handler);
+        if (action == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
         if (action == ExitHandler::Action::StopGuest) {
             log::error("processor {}: guest stopped", p->apic_id);
             fatal_stop();

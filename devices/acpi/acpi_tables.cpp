@@ -53,15 +53,72 @@ const uint8_t* find_table(GuestMemory& mem, const char* signature) {
 }
 } // namespace
 
+namespace {
+constexpr uint32_t fadt_reset_reg_sup = 1u << 10;
+
+// An I/O-space GAS (§5.2.3.2: u8 space, u8 bit width, u8 bit offset, u8
+// access size, u64 address) naming other ports than `legacy`, else 0.
+uint16_t extra_io_port(const uint8_t* gas, uint16_t legacy) {
+    if (gas[0] != static_cast<uint8_t>(AddressSpace::Io)) return 0;
+    const uint64_t a = load<uint64_t>(gas + 4);
+    if (a == 0 || a > 0xFFFF || a == legacy) return 0;
+    return static_cast<uint16_t>(a);
+}
+} // namespace
+
 Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
     const uint8_t* t = find_table(mem, "FACP");
     if (!t) return fail(Error::NotFound);
-    if (load<uint32_t>(t + 4) < 90) return fail(Error::Malformed);
+    const uint32_t length = load<uint32_t>(t + 4);
+    if (length < 90) return fail(Error::Malformed);
     PowerControlPorts ports;
     ports.pm1a_control = static_cast<uint16_t>(load<uint32_t>(t + 64));
     ports.pm1b_control = static_cast<uint16_t>(load<uint32_t>(t + 68));
+    ports.dsdt = load<uint32_t>(t + 40);
+    if (length >= 129 && (load<uint32_t>(t + 112) & fadt_reset_reg_sup)) {
+        const uint8_t* gas = t + 116;
+        const uint8_t space = gas[0];
+        if (space == static_cast<uint8_t>(AddressSpace::Io) || space == static_cast<uint8_t>(AddressSpace::Memory)) {
+            ports.reset.space = static_cast<AddressSpace>(space);
+            ports.reset.address = load<uint64_t>(gas + 4);
+            ports.reset.width = gas[1] >= 8 && gas[1] <= 32 ? static_cast<uint8_t>(gas[1] / 8) : 1;
+            ports.reset.value = t[128];
+            if (!ports.reset.address) ports.reset.space = AddressSpace::Other;
+        }
+    }
+    if (length >= 148 && load<uint64_t>(t + 140)) ports.dsdt = load<uint64_t>(t + 140);
+    if (length >= 184) ports.x_pm1a_control = extra_io_port(t + 172, ports.pm1a_control);
+    if (length >= 196) ports.x_pm1b_control = extra_io_port(t + 184, ports.pm1b_control);
+    if (!ports.pm1a_control && ports.x_pm1a_control) {
+        ports.pm1a_control = ports.x_pm1a_control;
+        ports.x_pm1a_control = 0;
+    }
     if (!ports.pm1a_control) return fail(Error::NotFound);
     return ports;
+}
+
+Result<SleepTypes> find_sleep_types(GuestMemory& mem) {
+    SleepTypes types;
+    size_t found = 0;
+    Result<PowerControlPorts> fadt = find_power_control(mem);
+    if (fadt.ok() && fadt.value().dsdt) {
+        const uint8_t* dsdt = map_table(mem, fadt.value().dsdt);
+        if (dsdt && signature_is(dsdt, "DSDT", 4))
+            found += scan_sleep_types(std::span<const uint8_t>(dsdt + 36, load<uint32_t>(dsdt + 4) - 36), types);
+    }
+    // SSDTs may define \_Sx too.
+    const uint8_t* rsdp = find_rsdp(mem);
+    const uint8_t* root = rsdp ? map_table(mem, load<uint32_t>(rsdp + 16)) : nullptr;
+    if (root && signature_is(root, "RSDT", 4)) {
+        const uint32_t length = load<uint32_t>(root + 4);
+        for (uint32_t off = 36; off + 4 <= length; off += 4) {
+            const uint8_t* t = map_table(mem, load<uint32_t>(root + off));
+            if (t && signature_is(t, "SSDT", 4))
+                found += scan_sleep_types(std::span<const uint8_t>(t + 36, load<uint32_t>(t + 4) - 36), types);
+        }
+    }
+    if (!found) return fail(Error::NotFound);
+    return types;
 }
 
 Result<size_t> find_processor_apic_ids(GuestMemory& mem, uint8_t* ids, size_t max) {

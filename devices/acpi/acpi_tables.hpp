@@ -1,23 +1,46 @@
 // Just enough ACPI table walking to find the PM1 control registers, where a
 // guest requests power-off (SLP_EN): ACPI 6.4 §5.2.5 (RSDP, found in the BIOS
 // area 0E0000h-0FFFFFh on legacy systems), §5.2.7/5.2.8 (RSDT/XSDT),
-// §5.2.9 (FADT: PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68, PM1_CNT_LEN at 89).
+// §5.2.9 (FADT: PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68, PM1_CNT_LEN at 89,
+// Flags at 112 (bit 10 RESET_REG_SUP), RESET_REG at 116, RESET_VALUE at 128,
+// X_DSDT at 140, X_PM1a_CNT_BLK at 172, X_PM1b_CNT_BLK at 184).
 #pragma once
 
 #include <cstdint>
 
 #include "core/guest_memory.hpp"
+#include "devices/acpi/sleep_types.hpp"
 #include "lib/result.hpp"
 
 namespace sv::acpi {
 
+// ACPI 6.4 §5.2.3.2 Generic Address Structure, address space IDs.
+enum class AddressSpace : uint8_t { Memory = 0, Io = 1, Other = 0xFF };
+
+struct ResetRegister {
+    AddressSpace space = AddressSpace::Other; // Other: none (or not I/O / memory)
+    uint64_t address = 0;
+    uint8_t width = 1; // bytes (the GAS bit width / 8; the spec fixes it at 8 bits)
+    uint8_t value = 0; // RESET_VALUE
+};
+
 struct PowerControlPorts {
     uint16_t pm1a_control = 0;
     uint16_t pm1b_control = 0; // 0: none
+    // X_PM1x_CNT_BLK when it names other I/O ports than the 32-bit fields
+    // (an OSPM uses the X_ field when non-zero, ACPI 6.4 §5.2.9): 0 if same/none.
+    uint16_t x_pm1a_control = 0;
+    uint16_t x_pm1b_control = 0;
+    ResetRegister reset; // FADT RESET_REG when RESET_REG_SUP is set
+    uint64_t dsdt = 0;   // X_DSDT if non-zero, else DSDT
 };
 
 // `memory` reads firmware memory (the BIOS area and ACPI tables).
 [[nodiscard]] Result<PowerControlPorts> find_power_control(GuestMemory& memory);
+
+// The SLP_TYP values of \_S0..\_S5 from the DSDT the FADT names (and the
+// SSDTs in the RSDT). NotFound when no table declares any.
+[[nodiscard]] Result<SleepTypes> find_sleep_types(GuestMemory& memory);
 
 } // namespace sv::acpi
 

@@ -1,30 +1,121 @@
-// Watches the guest's power-off and reset requests so secrets die with the
-// guest: ACPI PM1 control writes with SLP_EN (ACPI 6.4 §4.8.3.2.1, bit 13)
-// and the reset control register at 0xCF9 (PIIX/ICH, bit 2 = reset CPU).
-// The hook runs first (wipe keys, log statistics), then the write goes to
-// the hardware, which powers off or resets. Sleep states are treated like
-// power-off: the hypervisor does not survive S3 anyway.
+// Watches every guest write that ends or restarts the guest, so secrets die
+// with it (reset_decoders.hpp lists the sources and how each is decoded):
+// ACPI PM1a/PM1b control (SLP_EN, any size and byte lane, at the FADT's
+// ports and wherever the chipset's PM base is moved: pm_base.hpp), the FADT
+// reset register (I/O or memory), 0xCF9 of any size, the 8042's reset
+// commands and port 92h. The hook runs first (wipe keys, log statistics),
+// then the write goes to the hardware, which powers off or resets.
+//
+// Sleep requests are decoded with the firmware's \_Sx values
+// (sleep_types.hpp): power-off (S5), hibernate (S4: the hypervisor boots
+// afresh on resume) and unknown or S0 types wipe; S1-S3 (states the
+// hypervisor could survive) go to the SuspendHandler, which says whether the
+// write may reach the hardware. Without one they are refused: the write goes
+// on with SLP_EN cleared, logged once and counted, and the guest keeps
+// running under the hypervisor.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/io.hpp"
+#include "core/io_dispatch.hpp"
+#include "core/mmio.hpp"
+#include "devices/acpi/acpi_tables.hpp"
+#include "devices/acpi/reset_decoders.hpp"
+#include "devices/acpi/sleep_types.hpp"
+#include "lib/result.hpp"
 
 namespace sv::acpi {
 
-class PowerControl final : public IoHandler {
+// The S3 support (resume into the hypervisor) plugs in here.
+class SuspendHandler {
+  public:
+    // The guest asked for sleep state `state` (1, 2 or 3) with this PM1
+    // control write (`pm1_cnt` is the register it targets, `pm1b` whether
+    // it is PM1b_CNT). Return true to let the write reach the hardware (the
+    // handler has prepared the resume path); false refuses it.
+    virtual bool on_suspend_to_ram(unsigned state, uint16_t pm1_cnt, bool pm1b, uint16_t port, uint8_t size,
+                                   uint32_t value) = 0;
+
+  protected:
+    ~SuspendHandler() = default;
+};
+
+// Physical memory writes for a memory-mapped reset register (hardware, or
+// a fake in tests).
+class MemoryWriter {
+  public:
+    virtual void write(uint64_t pa, uint8_t size, uint64_t value) = 0;
+
+  protected:
+    ~MemoryWriter() = default;
+};
+
+struct PowerControlStats {
+    uint64_t wipes = 0;           // hook calls (every detected reset / power-off)
+    uint64_t refused_sleeps = 0;  // S1-S3 requests refused
+    uint64_t allowed_sleeps = 0;  // S1-S3 requests the suspend handler let through
+};
+
+class PowerControl final : public IoHandler, public MmioWriteHandler {
   public:
     using Hook = void (*)(const char* why);
-    PowerControl(PortIo& io, Hook before_power_loss) : io_(io), hook_(before_power_loss) {}
+    static constexpr size_t max_pm1_blocks = 6;
+    static constexpr uint16_t pm1_control_length = 2; // PM1_CNT_LEN (ACPI 6.4 §4.8.3.2.1)
 
-    uint32_t io_in(uint16_t port, uint8_t size) override { return io_.in(port, size); }
+    PowerControl(PortIo& io, Hook before_power_loss);
+
+    void set_sleep_types(const SleepTypes& types) { types_ = types; }
+    void set_suspend_handler(SuspendHandler* handler) { suspend_ = handler; }
+    // 0xCF8 is owned here (a non-dword access there reaches 0xCF9); what
+    // survives the reset check goes to `config_address` (the PCI mediator).
+    void set_config_address_handler(IoHandler* config_address) { config_address_ = config_address; }
+    // The FADT reset register; a memory one also needs `memory` (the write
+    // is forwarded) and the page trapped by the caller.
+    void set_reset_register(const ResetRegister& reg, MemoryWriter* memory);
+    const ResetRegister& reset_register() const { return reset_reg_; }
+
+    // PM1 control block `slot` (0 .. max_pm1_blocks-1) is now at `pm1_cnt`
+    // (0: none): its ports are (re)registered with `io`. Fails (and the slot
+    // is left empty) when the ports are owned by another mediator.
+    [[nodiscard]] Result<void> move_pm1(size_t slot, uint16_t pm1_cnt, bool pm1b, IoDispatcher& io);
+    uint16_t pm1_port(size_t slot) const { return slot < max_pm1_blocks ? pm1_[slot].cnt : 0; }
+
+    // The ports this handler must own (besides the PM1 blocks and an I/O
+    // reset register): 0x60, 0x64, 0x92, 0xCF8-0xCF9.
+    [[nodiscard]] Result<void> register_fixed_ports(IoDispatcher& io);
+
+    uint32_t io_in(uint16_t port, uint8_t size) override;
     void io_out(uint16_t port, uint8_t size, uint32_t value) override;
+    void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override;
 
-    static constexpr uint16_t reset_control_port = 0xCF9;
+    const PowerControlStats& stats() const { return stats_; }
 
   private:
+    class Pm1Block final : public IoHandler {
+      public:
+        PowerControl* owner = nullptr;
+        uint16_t cnt = 0;
+        bool pm1b = false;
+        uint32_t io_in(uint16_t port, uint8_t size) override { return owner->io_.in(port, size); }
+        void io_out(uint16_t port, uint8_t size, uint32_t value) override { owner->pm1_write(*this, port, size, value); }
+    };
+
+    void pm1_write(const Pm1Block& block, uint16_t port, uint8_t size, uint32_t value);
+    void wipe(const char* why);
+
     PortIo& io_;
     Hook hook_;
+    SleepTypes types_ = SleepTypes::qemu_defaults();
+    SuspendHandler* suspend_ = nullptr;
+    IoHandler* config_address_ = nullptr;
+    ResetRegister reset_reg_;
+    MemoryWriter* memory_ = nullptr;
+    Kbc8042 kbc_;
+    Pm1Block pm1_[max_pm1_blocks];
+    PowerControlStats stats_;
+    bool warned_refused_ = false;
 };
 
 } // namespace sv::acpi

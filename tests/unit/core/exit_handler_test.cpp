@@ -363,8 +363,8 @@ TEST_F(CoreExitHandler, RepInswToBufferOutsideRamRaisesPageFault) {
     EXPECT_EQ(s.rip, code_at);
 }
 
-TEST_F(CoreExitHandler, ShutdownStopsTheGuest) {
-    EXPECT_EQ(run(exit(ExitReason::Shutdown)), ExitHandler::Action::StopGuest);
+TEST_F(CoreExitHandler, ShutdownResetsThePlatform) {
+    EXPECT_EQ(run(exit(ExitReason::Shutdown)), ExitHandler::Action::ResetPlatform);
     EXPECT_EQ(handler->counters().by_reason[static_cast<unsigned>(ExitReason::Shutdown)], 1u);
 }
 

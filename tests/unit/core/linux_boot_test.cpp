@@ -291,13 +291,33 @@ TEST(CoreLinuxBootPlace, NotEnoughRamForInitSize) {
     EXPECT_EQ(r.error(), Error::OutOfMemory);
 }
 
-TEST(CoreLinuxBootPlace, KernelRangeOverlappingHypervisorIsRefused) {
+TEST(CoreLinuxBootPlace, KernelRangeOverlappingHypervisorMovesARelocatableKernel) {
     auto map = std::make_unique<MemoryMap>();
     qemu_guest_map(*map);
     ASSERT_TRUE(map->carve(0x3000000, 0x100000, MemoryType::Reserved).ok()); // inside init_size
-    Result<LinuxPlacement> r = place_linux(debian_info(), 0, *map, 4 * GiB);
+    BzImageInfo info = debian_info();
+    Result<LinuxPlacement> r = place_linux(info, 4 * MiB, *map, 4 * GiB);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value().kernel, 0x3200000u); // next 2 MiB-aligned RAM range past the carve
+    EXPECT_TRUE(map->is_ram(r.value().kernel, info.init_size));
+    EXPECT_GE(r.value().initrd, r.value().kernel + info.init_size);
+    info.relocatable = false; // must load where it asks: refused
+    r = place_linux(info, 0, *map, 4 * GiB);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error(), Error::OutOfMemory);
+}
+
+TEST(CoreLinuxBootPlace, HypervisorImageAt16MiBMovesTheKernelAbove) {
+    auto map = std::make_unique<MemoryMap>();
+    qemu_guest_map(*map);
+    ASSERT_TRUE(map->carve(0x1000000, 2 * MiB, MemoryType::Reserved).ok()); // the image
+    const BzImageInfo info = debian_info();
+    Result<LinuxPlacement> r = place_linux(info, 4 * MiB, *map, 4 * GiB);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r.value().kernel, 0x1200000u);
+    // Nowhere to go below the limit: refused.
+    r = place_linux(info, 0, *map, 0x1200000 + info.init_size - 1);
+    ASSERT_FALSE(r.ok());
 }
 
 TEST(CoreLinuxBootPlace, InitrdThatCannotFitIsRefused) {

@@ -95,5 +95,65 @@ TEST(AcpiTables, CorruptTablesAreRefused) {
     EXPECT_EQ(find_power_control(empty).error(), Error::NotFound);
 }
 
+// A revision-6 FADT (276 bytes) with a DSDT, the reset register and X_ blocks.
+constexpr uint64_t dsdt = 0x103000;
+void build_full_fadt(FakeMemory& m, uint8_t reset_space, uint64_t reset_address) {
+    build(m);
+    m.table(fadt, "FACP", 276);
+    m.put32(fadt + 40, static_cast<uint32_t>(dsdt));
+    m.put32(fadt + 64, 0xB004);
+    m.put32(fadt + 112, 1u << 10); // RESET_REG_SUP
+    m.ram[fadt + 116] = reset_space;
+    m.ram[fadt + 117] = 8;
+    const uint64_t ra = reset_address;
+    std::memcpy(&m.ram[fadt + 120], &ra, 8);
+    m.ram[fadt + 128] = 0x06;
+    m.ram[fadt + 172] = 1; // X_PM1a_CNT_BLK: I/O, another port than PM1a_CNT_BLK
+    const uint64_t x = 0x1804;
+    std::memcpy(&m.ram[fadt + 176], &x, 8);
+    m.fix_checksum(fadt, 276, 9);
+    // DSDT: header + Name(_S5_, Package(4){0,0,0,0}) + Name(_S3_, Package(4){1,1,0,0}).
+    const uint8_t aml[] = {0x08, '_', 'S', '5', '_', 0x12, 6, 4, 0, 0, 0, 0,
+                           0x08, '_', 'S', '3', '_', 0x12, 6, 4, 1, 1, 0, 0};
+    m.table(dsdt, "DSDT", 36 + sizeof aml);
+    std::memcpy(&m.ram[dsdt + 36], aml, sizeof aml);
+    m.fix_checksum(dsdt, 36 + sizeof aml, 9);
+}
+
+TEST(AcpiTables, FindsTheResetRegisterAndXBlocks) {
+    FakeMemory m;
+    build_full_fadt(m, 1, 0xCF9);
+    Result<PowerControlPorts> p = find_power_control(m);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p.value().pm1a_control, 0xB004);
+    EXPECT_EQ(p.value().x_pm1a_control, 0x1804);
+    EXPECT_EQ(p.value().reset.space, AddressSpace::Io);
+    EXPECT_EQ(p.value().reset.address, 0xCF9u);
+    EXPECT_EQ(p.value().reset.value, 6);
+    EXPECT_EQ(p.value().dsdt, dsdt);
+    FakeMemory mm;
+    build_full_fadt(mm, 0, 0xFEC00F00);
+    Result<PowerControlPorts> q = find_power_control(mm);
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(q.value().reset.space, AddressSpace::Memory);
+    EXPECT_EQ(q.value().reset.address, 0xFEC00F00u);
+    FakeMemory pcc;
+    build_full_fadt(pcc, 0x0A, 0x1234); // PCC space: not a register we can trap
+    EXPECT_EQ(find_power_control(pcc).value().reset.space, AddressSpace::Other);
+}
+
+TEST(AcpiTables, SleepTypesFromTheDsdt) {
+    FakeMemory m;
+    build_full_fadt(m, 1, 0xCF9);
+    Result<SleepTypes> t = find_sleep_types(m);
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(t.value().classify(0), SleepKind::PowerOff);
+    EXPECT_EQ(t.value().classify(1), SleepKind::SuspendToRam);
+    EXPECT_EQ(t.value().classify(2), SleepKind::Unknown);
+    FakeMemory plain;
+    build(plain); // no DSDT
+    EXPECT_EQ(find_sleep_types(plain).error(), Error::NotFound);
+}
+
 } // namespace
 } // namespace sv::acpi
