@@ -10,6 +10,7 @@
 #include "core/hypercall.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio.hpp"
+#include "core/msr_policy.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
 
@@ -21,7 +22,9 @@ class ExitHandler {
     enum class Action : uint8_t { Resume, StopGuest, WaitForStartup };
 
     ExitHandler(IoDispatcher& io, GuestMemory& memory, HostCpuid host_cpuid, uint32_t version)
-        : io_(io), memory_(memory), host_cpuid_(host_cpuid), version_(version) {}
+        : io_(io), memory_(memory), host_cpuid_(host_cpuid), virtual_msrs_(&shared_virtual_msrs()),
+          version_(version) {}
+    static VirtualMsrs& shared_virtual_msrs();
 
     Action handle(VcpuState& state, const VmExit& exit);
     // Where a trapped port that no mediator owns goes (e.g. a dword access
@@ -39,13 +42,29 @@ class ExitHandler {
         host_msr_read_ = read;
         host_msr_write_ = write;
     }
+    // XCR0 of this processor (XGETBV/XSETBV). SVM does not switch XCR0, so
+    // the real register is the guest's; without these XSETBV raises #UD
+    // (no XSAVE) and CPUID leaf 0Dh assumes XCR0 = 1.
+    using HostXcr0Read = uint64_t (*)();
+    using HostXcr0Write = void (*)(uint64_t value);
+    void set_xcr0(HostXcr0Read read, HostXcr0Write write) {
+        xcr0_read_ = read;
+        xcr0_write_ = write;
+    }
+    // The shared virtual copies of the MSRs in core/msr_policy (one set for
+    // all vCPUs by default; tests give each handler its own).
+    void set_virtual_msrs(VirtualMsrs* msrs) { virtual_msrs_ = msrs; }
     const ExitCounters& counters() const { return counters_; }
+    uint64_t virtual_msr_writes() const { return virtual_msr_writes_; }
     const IoDispatcher& io() const { return io_; }
 
   private:
     void handle_io(VcpuState& state, const VmExit& exit);
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
     void handle_msr(VcpuState& state, const VmExit& exit);
+    bool handle_table_msr(VcpuState& state, uint32_t msr, bool write, uint64_t value, uint64_t& result);
+    void handle_xsetbv(VcpuState& state, const VmExit& exit);
+    GuestCpuidState cpuid_state(const VcpuState& state, uint32_t leaf) const;
     bool emulate_mmio_write(VcpuState& state, const VmExit& exit, MmioWriteHandler& handler);
     bool skip_instruction(VcpuState& state, const VmExit& exit, unsigned fallback_length);
 
@@ -55,6 +74,11 @@ class ExitHandler {
     PortIo* passthrough_ = nullptr;
     HostMsrRead host_msr_read_ = nullptr;
     HostMsrWrite host_msr_write_ = nullptr;
+    HostXcr0Read xcr0_read_ = nullptr;
+    HostXcr0Write xcr0_write_ = nullptr;
+    VirtualMsrs* virtual_msrs_;
+    bool warned_msr_write_ = false;
+    uint64_t virtual_msr_writes_ = 0;
     MmioRange mmio_[4];
     unsigned mmio_count_ = 0;
     bool warned_mmio_ = false;

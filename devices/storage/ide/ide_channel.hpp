@@ -155,8 +155,11 @@ class IdeChannel final : public IoHandler {
   private:
     enum class DmaState : uint8_t { Idle, Armed, Running, Done };
     // None: no data phase we know of: reads pass through, writes are dropped.
-    // Packet: ATAPI PIO (CDB and data) passes through, to the PACKET's device only.
-    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify, Packet };
+    // Packet: ATAPI PIO (CDB and data) passes through, to the PACKET's device
+    // only, while that device shows DRQ (see ide_phase.cpp).
+    // IdentifyPacket: IDENTIFY PACKET DEVICE data-in; its word 0 tells us
+    // whether the device really is a packet (ATAPI) device.
+    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify, IdentifyPacket, Packet };
 
     struct DmaRequest {
         uint64_t lba = 0;
@@ -180,6 +183,15 @@ class IdeChannel final : public IoHandler {
     void reject(Reject why);
     void reject_prd(PrdFault why);
     void reset_command_state();
+    // ide_phase.cpp: the life of a command's state (the rule of issue #7
+    // class 3: state that enables pass-through or a DMA lives exactly as long
+    // as the device phase the mediator saw start).
+    uint8_t selected_device();
+    bool tracking_a_command() const;
+    void note_status(uint8_t real_status);
+    void end_command_phase();
+    void abandon_commands();
+    bool packet_allowed();
     uint16_t cmd_port(CmdReg r) const {
         return static_cast<uint16_t>(ports_.command_base + static_cast<uint16_t>(r));
     }
@@ -203,7 +215,7 @@ class IdeChannel final : public IoHandler {
     bool direct_bus_master() const { return trap_mode() == TrapMode::Minimal; }
     void start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_t lba, uint32_t sectors,
                               uint8_t device);
-    void setup_direct_packet_dma();
+    [[nodiscard]] bool setup_direct_packet_dma();
     bool direct_done(uint8_t real_bm_status, uint8_t ata_status);
     void poll_direct_completion(); // at accesses other than a status read
     void finish_direct_dma(uint8_t real_bm_status, uint8_t ata_status);
@@ -226,6 +238,7 @@ class IdeChannel final : public IoHandler {
     void pio_write(const uint8_t* src, size_t n);
     void pio_pull_sector();
     void pio_push_sector();
+    void learn_packet_device(bool data_phase_seen);
     bool raw_data_out_allowed();
 
     Config config_;
@@ -257,6 +270,11 @@ class IdeChannel final : public IoHandler {
     bool prd_written_ = false;     // PRD pointer written since the last command (DMA set-up)
     uint8_t write_outstanding_ = kNoDevice; // ATA WRITE DMA forwarded, completion not seen
     uint64_t packet_scrub_bytes_ = 0;       // ATAPI bytes in the shadow (keyed channel): zero them
+    uint8_t cmd_device_ = 0;                // device selected when the last command was written
+    // Device answered IDENTIFY PACKET DEVICE with packet-device identify data
+    // (ATA8-ACS §7.17.7.1 word 0 bits 15:14 = 10b). Only such a device gets
+    // PACKET, and with it raw data-port pass-through.
+    bool packet_device_seen_[2] = {};
 
     // Streaming state of fill/drain (shadow offset of completed sectors plus a
     // one-sector bounce buffer for sectors split across PRD regions).

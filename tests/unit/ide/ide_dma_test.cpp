@@ -133,7 +133,7 @@ INSTANTIATE_TEST_SUITE_P(AllTrapModes, IdeDmaModes, ::testing::ValuesIn(kAllTrap
 
 TEST_P(IdeDmaModes, AtapiPacketDmaGoesThroughShadowUnencrypted) {
     IdeRig r(true, GetParam()); // keyed channel: ATAPI data still passes unencrypted
-    r.dev.atapi = true;
+    r.make_atapi();
     auto disc = pattern(4 * 2048, 6);
     std::memcpy(r.dev.platter.data() + 10 * 2048, disc.data(), disc.size());
     r.write_prd(r.prd_table, r.regions_for(kBuf + 64, disc.size(), 3000));
