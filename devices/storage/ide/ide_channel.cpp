@@ -66,7 +66,7 @@ bool IdeChannel::owns_port(uint16_t port) const {
 void IdeChannel::set_ports(const Ports& ports) {
     // Moved ports: whatever the old decode was doing, no command state may
     // carry over to the new one (issue #7 class 3).
-    abandon_commands();
+    abandon_commands(false);
     ports_ = ports;
     if (shadow_ready_ && has_bus_master())
         io_.out(bm_port(BmReg::PrdTable), 4, static_cast<uint32_t>(shadow_table_.phys));
@@ -153,7 +153,7 @@ void IdeChannel::write_byte(uint16_t port, uint8_t value) {
     if (ports_.control != 0 && port == ports_.control) {
         devctl_ = static_cast<uint8_t>(value & ~devctl::kHob);
         io_.out(port, 1, value);
-        if (value & devctl::kSrst) abandon_commands(); // ATA8-APT §11.2: commands are gone
+        if (value & devctl::kSrst) abandon_commands(true); // ATA8-APT §11.2: commands are gone
         return;
     }
     if (has_bus_master() && port >= ports_.bus_master_base &&

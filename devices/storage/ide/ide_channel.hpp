@@ -190,7 +190,7 @@ class IdeChannel final : public IoHandler {
     bool tracking_a_command() const;
     void note_status(uint8_t real_status);
     void end_command_phase();
-    void abandon_commands();
+    void abandon_commands(bool stop_bus_master);
     bool packet_allowed();
     uint16_t cmd_port(CmdReg r) const {
         return static_cast<uint16_t>(ports_.command_base + static_cast<uint16_t>(r));

@@ -68,15 +68,16 @@ void IdeChannel::end_command_phase() {
     }
 }
 
-void IdeChannel::abandon_commands() {
+void IdeChannel::abandon_commands(bool stop_bus_master) {
     // SRST or new ports: no command survives (ATA8-APT §11.2). The real bus
-    // master is stopped (Lean/Full own it); in Minimal mode the guest owns
-    // START, so the shadow table goes back to the zeroed scratch descriptor
-    // and any ATAPI bytes are scrubbed.
+    // master is stopped (Lean/Full own it; not when the ports just moved:
+    // the old port may be another device's now); in Minimal mode the guest
+    // owns START, so the shadow table goes back to the zeroed scratch
+    // descriptor and any ATAPI bytes are scrubbed.
     if (direct_bus_master()) {
         scrub_packet_data();
         point_at_scratch();
-    } else {
+    } else if (stop_bus_master) {
         stop_real_bus_master();
     }
     dma_state_ = DmaState::Idle;
