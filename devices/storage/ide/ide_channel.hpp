@@ -24,6 +24,12 @@
 // read in the interrupt handler, before the guest sees that status - or at
 // the next command write at the latest. Exactly once (DmaState::Done).
 //
+// Command state lives exactly as long as the device phase the mediator saw
+// start (ide_phase.cpp): PACKET (and with it raw data-port pass-through and
+// unencrypted ATAPI DMA) only to a device seen answering IDENTIFY PACKET
+// DEVICE, pass-through only while that device shows DRQ; a refused command
+// is a NOP and leaves the channel idle.
+//
 // Why an untrapped bm+0 is safe (hostile guest, any START/stop sequence):
 //  1. SFF-8038i §2.1.3: the bus master takes every descriptor from the table
 //     at the Descriptor Table Pointer register, and §1.2: every region it
