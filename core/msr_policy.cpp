@@ -22,9 +22,17 @@
 //     (e.g. disable cache, INVD-to-WBINVD, MCi_STATUS write enable).
 //     Virtualized: Linux sets errata bits there with wrmsr; none needs to
 //     reach the hardware under us.
-//   - SMM_ADDR/SMM_MASK (APM §10.2.5 "SMM ... TSEG"): where SMRAM is and
-//     whether it is protected. Read-only: the firmware's values stay, writes
-//     #GP(0) as on a CPU with HWCR.SMMLOCK = 1 (APM §10.2.5).
+//   - NB_CFG (MSRC001_001F, AMD BKDG fam10h+): EnableCf8ExtCfg changes how
+//     the chipset decodes CONFIG_ADDRESS (extended register bits 27:24), and
+//     the config mediator decodes CF8 the way the firmware left it.
+//     Virtualized (Linux's amd_bus.c sets the bit with wrmsr).
+//   - MMIO_CFG_BASE (MSRC001_0058, AMD BKDG fam10h+): base, size and enable
+//     of the ECAM window, which the config mediator must trap where the
+//     hardware decodes it. Virtualized: the window stays where the firmware
+//     put it (and the ACPI MCFG says).
+//   - SMM_BASE, SMM_ADDR/SMM_MASK (APM §10.2.5 "SMM ... TSEG"): where SMRAM is
+//     and whether it is protected. Read-only: the firmware's values stay,
+//     writes #GP(0) as on a CPU with HWCR.SMMLOCK = 1 (APM §10.2.5).
 // Not in the table, and why that is harmless:
 //   - PAT (0x277): with nested paging the guest's PAT is G_PAT in the VMCB,
 //     loaded on VMRUN and saved on #VMEXIT; the host's PAT is untouched
@@ -47,6 +55,9 @@ constexpr MsrPolicy kTable[] = {
     {0xC0010016, 0xC0010019, MsrRule::Virtualize, "IORR_BASE/MASK0-1"},
     {0xC001001A, 0xC001001A, MsrRule::Virtualize, "TOP_MEM"},
     {0xC001001D, 0xC001001D, MsrRule::Virtualize, "TOP_MEM2"},
+    {0xC001001F, 0xC001001F, MsrRule::Virtualize, "NB_CFG"},
+    {0xC0010058, 0xC0010058, MsrRule::Virtualize, "MMIO_CFG_BASE"},
+    {0xC0010111, 0xC0010111, MsrRule::ReadOnly, "SMM_BASE"},
     {0xC0010112, 0xC0010113, MsrRule::ReadOnly, "SMM_ADDR/SMM_MASK"},
 };
 constexpr size_t kCount = sizeof kTable / sizeof kTable[0];

@@ -106,13 +106,14 @@ TEST(CpuCpuid, Leaf0dSizesFollowGuestXcr0AndXss) {
 
 TEST(CpuMsrTable, ListsEveryMemoryMapMsr) {
     const uint32_t virtualized[] = {0x200, 0x205, 0x20f, 0x250, 0x258, 0x259, 0x268, 0x26f, 0x2ff,
-                                    0xC0010010, 0xC0010015, 0xC0010016, 0xC0010019, 0xC001001A, 0xC001001D};
+                                    0xC0010010, 0xC0010015, 0xC0010016, 0xC0010019, 0xC001001A, 0xC001001D,
+                                    0xC001001F, 0xC0010058};
     for (uint32_t m : virtualized) {
         const MsrPolicy* p = msr_policy(m);
         ASSERT_NE(p, nullptr) << std::hex << m;
         EXPECT_EQ(p->rule, MsrRule::Virtualize) << std::hex << m;
     }
-    for (uint32_t m : {0xC0010112u, 0xC0010113u}) {
+    for (uint32_t m : {0xC0010111u, 0xC0010112u, 0xC0010113u}) {
         ASSERT_NE(msr_policy(m), nullptr);
         EXPECT_EQ(msr_policy(m)->rule, MsrRule::ReadOnly);
     }
