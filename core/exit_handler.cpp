@@ -1,5 +1,7 @@
 #include "core/exit_handler.hpp"
 
+#include "core/xcr0_policy.hpp"
+
 #include "arch/x86/guest_page_walk.hpp"
 #include "arch/x86/insn_decoder.hpp"
 #include "lib/log.hpp"
@@ -22,6 +24,12 @@ constexpr uint64_t efer_svme = 1ull << 12;
 constexpr uint64_t efer_guest_writable = (1ull << 0) | (1ull << 8) | (1ull << 10) | (1ull << 11) |
                                          (1ull << 13) | (1ull << 14) | (1ull << 15);
 constexpr uint64_t rflags_df = 1ull << 10;
+constexpr uint32_t msr_xss = 0xDA0;                  // IA32_XSS (not intercepted: the guest's)
+constexpr uint32_t leafd_sub1_eax_xsaves = 1u << 3; // CPUID.(0Dh,1):EAX.XSAVES
+constexpr unsigned xsetbv_length = 3;               // 0F 01 D1
+
+// The table MSRs' virtual copies are shared by all vCPUs (msr_policy.hpp).
+SpinLock msr_lock;
 
 // Mediators keep per-device state machines; vCPUs take turns in them. One
 // lock for all port I/O and mediated MMIO keeps that simple (exits are
@@ -90,7 +98,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
     case ExitReason::Cpuid: {
         const uint32_t leaf = static_cast<uint32_t>(s.reg(Gpr::Rax));
         const uint32_t subleaf = static_cast<uint32_t>(s.reg(Gpr::Rcx));
-        const CpuidValues v = guest_cpuid(leaf, subleaf, host_cpuid_(leaf, subleaf));
+        const CpuidValues v = guest_cpuid(leaf, subleaf, host_cpuid_(leaf, subleaf), cpuid_state(s, leaf));
         s.reg(Gpr::Rax) = v.eax;
         s.reg(Gpr::Rbx) = v.ebx;
         s.reg(Gpr::Rcx) = v.ecx;
@@ -133,6 +141,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         log::error("unhandled nested page fault at gpa {:x} rip {:x}", exit.fault.gpa, s.rip);
         s.raise_exception(exception_vector::gp, 0);
         return Action::Resume;
+    case ExitReason::Xsetbv: handle_xsetbv(s, exit); return Action::Resume;
     case ExitReason::Init: return Action::WaitForStartup;
     case ExitReason::Shutdown:
         log::error("guest shutdown (triple fault) at rip {:x}", s.rip);
@@ -259,12 +268,72 @@ bool ExitHandler::emulate_mmio_read(VcpuState& s, const VmExit& exit, MmioReadHa
     return true;
 }
 
+VirtualMsrs& ExitHandler::shared_virtual_msrs() {
+    static VirtualMsrs msrs;
+    return msrs;
+}
+
+GuestCpuidState ExitHandler::cpuid_state(const VcpuState& s, uint32_t leaf) const {
+    GuestCpuidState g;
+    g.cr4 = s.cr4;
+    g.host = host_cpuid_;
+    // The real XCR0 and IA32_XSS are the guest's (neither is switched on
+    // #VMEXIT, and the hypervisor changes XCR0 only inside a crypto request).
+    // Only leaf 0Dh needs them.
+    if (leaf != 0xD) return g;
+    if (xcr0_read_) g.xcr0 = xcr0_read_();
+    if (host_msr_read_ && (host_cpuid_(0xD, 1).eax & leafd_sub1_eax_xsaves)) g.xss = host_msr_read_(msr_xss);
+    return g;
+}
+
+void ExitHandler::handle_xsetbv(VcpuState& s, const VmExit& exit) {
+    const uint32_t ecx = static_cast<uint32_t>(s.reg(Gpr::Rcx));
+    const uint64_t value = (s.reg(Gpr::Rdx) << 32) | (s.reg(Gpr::Rax) & 0xFFFFFFFF);
+    const CpuidValues d0 = host_cpuid_(0xD, 0);
+    const uint64_t supported = (uint64_t{d0.edx} << 32) | d0.eax;
+    const unsigned cpl = s.ss.attributes >> 5 & 3;
+    XsetbvFault fault = check_xsetbv(s.cr4, cpl, ecx, value, supported);
+    if (!xcr0_write_) fault = XsetbvFault::InvalidOpcode; // no XSAVE on this CPU
+    if (fault == XsetbvFault::InvalidOpcode) return s.raise_exception(exception_vector::ud);
+    if (fault == XsetbvFault::GeneralProtection) return s.raise_exception(exception_vector::gp, 0);
+    xcr0_write_(value); // the guest's value, exactly
+    skip_instruction(s, exit, xsetbv_length);
+}
+
+bool ExitHandler::handle_table_msr(VcpuState& s, uint32_t msr, bool write, uint64_t value, uint64_t& result) {
+    const MsrPolicy* p = msr_policy(msr);
+    if (!p) return false;
+    if (p->rule == MsrRule::ReadOnly) {
+        if (write) {
+            s.raise_exception(exception_vector::gp, 0);
+            return true;
+        }
+        result = host_msr_read_ ? host_msr_read_(msr) : 0;
+        return true;
+    }
+    LockGuard guard(msr_lock);
+    if (write) {
+        if (!warned_msr_write_) {
+            log::info("guest wrote {} (MSR {:x}): kept in a virtual copy, hardware unchanged (logged once)",
+                      p->what, msr);
+            warned_msr_write_ = true;
+        }
+        ++virtual_msr_writes_;
+        (void)virtual_msrs_->write(msr, host_msr_read_, value);
+    } else {
+        (void)virtual_msrs_->read(msr, host_msr_read_, result);
+    }
+    return true;
+}
+
 void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
     const uint32_t msr = static_cast<uint32_t>(s.reg(Gpr::Rcx));
     const bool write = exit.reason == ExitReason::MsrWrite;
     const uint64_t value = (s.reg(Gpr::Rdx) << 32) | (s.reg(Gpr::Rax) & 0xFFFFFFFF);
     uint64_t result = 0;
-    if (msr == msr_apic_base && host_msr_read_ && host_msr_write_) {
+    if (handle_table_msr(s, msr, write, value, result)) {
+        if (s.inject.valid) return; // #GP: the instruction does not complete
+    } else if (msr == msr_apic_base && host_msr_read_ && host_msr_write_) {
         const uint64_t current = host_msr_read_(msr);
         if (!write) {
             result = current;

@@ -10,6 +10,7 @@
 #include "core/hypercall.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio_dispatch.hpp"
+#include "core/msr_policy.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
 #include "arch/x86/insn_decoder.hpp"
@@ -25,7 +26,9 @@ class ExitHandler {
     enum class Action : uint8_t { Resume, StopGuest, WaitForStartup, ResetPlatform };
 
     ExitHandler(IoDispatcher& io, GuestMemory& memory, HostCpuid host_cpuid, uint32_t version)
-        : io_(io), memory_(memory), host_cpuid_(host_cpuid), version_(version) {}
+        : io_(io), memory_(memory), host_cpuid_(host_cpuid), virtual_msrs_(&shared_virtual_msrs()),
+          version_(version) {}
+    static VirtualMsrs& shared_virtual_msrs();
 
     Action handle(VcpuState& state, const VmExit& exit);
     // Where a trapped port that no mediator owns goes (e.g. a dword access
@@ -44,7 +47,20 @@ class ExitHandler {
         host_msr_read_ = read;
         host_msr_write_ = write;
     }
+    // XCR0 of this processor (XGETBV/XSETBV). SVM does not switch XCR0, so
+    // the real register is the guest's; without these XSETBV raises #UD
+    // (no XSAVE) and CPUID leaf 0Dh assumes XCR0 = 1.
+    using HostXcr0Read = uint64_t (*)();
+    using HostXcr0Write = void (*)(uint64_t value);
+    void set_xcr0(HostXcr0Read read, HostXcr0Write write) {
+        xcr0_read_ = read;
+        xcr0_write_ = write;
+    }
+    // The shared virtual copies of the MSRs in core/msr_policy (one set for
+    // all vCPUs by default; tests give each handler its own).
+    void set_virtual_msrs(VirtualMsrs* msrs) { virtual_msrs_ = msrs; }
     const ExitCounters& counters() const { return counters_; }
+    uint64_t virtual_msr_writes() const { return virtual_msr_writes_; }
     const IoDispatcher& io() const { return io_; }
 
   private:
@@ -55,6 +71,9 @@ class ExitHandler {
     bool emulate_mmio_write(VcpuState& state, const VmExit& exit, const MmioRange& range);
     bool emulate_mmio_read(VcpuState& state, const VmExit& exit, MmioReadHandler& reader);
     Result<uint64_t> mmio_write_gpa(const VcpuState& state, const x86::Instruction& insn, uint8_t size);
+    bool handle_table_msr(VcpuState& state, uint32_t msr, bool write, uint64_t value, uint64_t& result);
+    void handle_xsetbv(VcpuState& state, const VmExit& exit);
+    GuestCpuidState cpuid_state(const VcpuState& state, uint32_t leaf) const;
     bool skip_instruction(VcpuState& state, const VmExit& exit, unsigned fallback_length);
 
     IoDispatcher& io_;
@@ -64,6 +83,11 @@ class ExitHandler {
     HostMsrRead host_msr_read_ = nullptr;
     HostMsrWrite host_msr_write_ = nullptr;
     MmioDispatcher* mmio_ = nullptr;
+    HostXcr0Read xcr0_read_ = nullptr;
+    HostXcr0Write xcr0_write_ = nullptr;
+    VirtualMsrs* virtual_msrs_;
+    bool warned_msr_write_ = false;
+    uint64_t virtual_msr_writes_ = 0;
     bool warned_mmio_ = false;
     uint32_t version_;
     ExitCounters counters_;

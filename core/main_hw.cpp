@@ -13,6 +13,9 @@
 #include "core/nested_paging.hpp"
 #include "core/smp.hpp"
 #include "arch/x86/local_apic.hpp"
+#include "arch/x86/xsave.hpp"
+#include "crypto/cpu_features.hpp"
+#include "crypto/xcr0_switch.hpp"
 #include "core/phys_heap.hpp"
 #include "lib/log.hpp"
 #include "virt/svm/svm_backend.hpp"
@@ -59,6 +62,10 @@ CpuidValues host_cpuid(uint32_t leaf, uint32_t subleaf) {
 }
 
 constexpr uint32_t hypervisor_version = 0x000100; // 0.1.0, reported by VMMCALL
+bool xsave_on = false;
+
+uint64_t read_xcr0() { return x86::xgetbv(0); }
+void write_xcr0(uint64_t v) { x86::xsetbv(0, v); }
 
 // What every vCPU's exit handler needs besides its constructor arguments.
 void configure_exit_handler(ExitHandler& handler) {
@@ -66,6 +73,7 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_host_msr([](uint32_t msr) { return x86::rdmsr(msr); },
                          [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
     handler.set_mmio(&mmio_dispatcher);
+    if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
 }
 
 void run_constructors() {
@@ -99,6 +107,11 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     log::set_level(opts.value().log_level);
 
     if (!svm::check_support().ok()) refuse("no usable hardware virtualization");
+    // XCR0 from here on is the guest's (SVM does not switch it); the crypto
+    // switches to its own bits per request. Detect the engines after that.
+    xsave_on = x86::enable_xsave();
+    if (xsave_on) crypto::set_xcr0_access({read_xcr0, write_xcr0});
+    (void)crypto::detail::cpu_features();
 
     const StorageInventory storage = scan_storage();
     if (!hv_memory.reserve(boot_info, HypervisorMemory::default_heap_bytes + storage.shadow_bytes()).ok())

@@ -4,6 +4,7 @@
 
 #include "arch/x86/cpu.hpp"
 #include "arch/x86/local_apic.hpp"
+#include "arch/x86/xsave.hpp"
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/apic/apic_mediator.hpp"
 #include "lib/log.hpp"
@@ -189,6 +190,7 @@ extern "C" [[noreturn]] void sv_ap_main() {
     Processor* p = find(x86::lapic::current_id());
     if (!p) x86::halt_forever();
     svm::enable_on_this_cpu(p->hsave_pa);
+    (void)x86::enable_xsave(); // same CPUs: the BSP's answer holds here too
     store(p->waiting, true);
     store(p->online, true);
     for (;;) {

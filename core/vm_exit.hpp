@@ -19,6 +19,7 @@ enum class ExitReason : uint8_t {
     VirtInstruction, // guest tried VMRUN/VMLOAD/STGI/... (SVM is hidden: #UD)
     Shutdown,        // guest triple fault
     Init,            // INIT signal (intercepted: vCPU back to wait-for-STARTUP)
+    Xsetbv,          // XSETBV: validated, then the guest's XCR0 is loaded (core/xcr0_policy.hpp)
     Other,
     Count,
 };
@@ -34,6 +35,7 @@ constexpr const char* to_string(ExitReason r) {
     case ExitReason::VirtInstruction: return "virt-insn";
     case ExitReason::Shutdown: return "shutdown";
     case ExitReason::Init: return "init";
+    case ExitReason::Xsetbv: return "xsetbv";
     case ExitReason::Other: return "other";
     case ExitReason::Count: break;
     }

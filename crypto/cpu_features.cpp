@@ -1,5 +1,6 @@
 // CPUID-based choice of AES implementation (see cpu_features.hpp).
 #include "crypto/cpu_features.hpp"
+#include "crypto/xcr0_switch.hpp"
 
 namespace sv::crypto::detail {
 namespace {
@@ -29,8 +30,14 @@ CpuFeatures detect() {
     const uint32_t need = kLeaf1EcxAes | kLeaf1EcxPclmul | kLeaf1EcxSse41 | kLeaf1EcxSsse3;
     f.aesni = (ecx1 & need) == need;
     if (!f.aesni || max_leaf < 7) return f;
-    const bool ymm_enabled = (ecx1 & kLeaf1EcxOsxsave) && (ecx1 & kLeaf1EcxAvx) &&
-                             (xgetbv0() & kXcr0SseAvx) == kXcr0SseAvx;
+    // YMM state usable: enabled in XCR0 now, or (hypervisor) XCR0 is switched
+    // to SSE|AVX for each request (xcr0_switch.hpp) and the CPU supports them
+    // there (CPUID.(0Dh,0).EAX).
+    const bool osxsave = (ecx1 & kLeaf1EcxOsxsave) && (ecx1 & kLeaf1EcxAvx);
+    const bool xcr0_ok = xcr0_switching_available() && max_leaf >= 0xD
+        ? (cpuid(0xD, 0).eax & kXcr0SseAvx) == kXcr0SseAvx
+        : osxsave && (xgetbv0() & kXcr0SseAvx) == kXcr0SseAvx;
+    const bool ymm_enabled = osxsave && xcr0_ok;
     const CpuidRegs l7 = cpuid(7, 0);
     f.vaes_avx2 = ymm_enabled && (l7.ebx & kLeaf7EbxAvx2) && (l7.ecx & kLeaf7EcxVaes) &&
                   (l7.ecx & kLeaf7EcxVpclmul);

@@ -23,9 +23,11 @@
 // VZEROUPPER themselves (GCC emits it), before the restore.
 //
 // Preconditions set by the boot code: CR0.TS = 0 and CR0.EM = 0 (else SSE
-// raises #NM/#UD), CR4.OSFXSR = 1, and for the ymm engine CR4.OSXSAVE = 1
-// with XCR0.SSE|AVX set while the hypervisor runs (if the guest may change
-// XCR0, the exit path must restore the host's XCR0 before crypto runs).
+// raises #NM/#UD), CR4.OSFXSR = 1, and for the ymm engine CR4.OSXSAVE = 1.
+// XCR0 is the guest's while the hypervisor runs (SVM does not switch it):
+// for the ymm engine the guard first loads XCR0.SSE|AVX if the guest's value
+// lacks them and restores the guest's value last (crypto/xcr0_switch.hpp),
+// once per guard, i.e. once per request.
 //
 // Hypervisor build (SV_FREESTANDING): the compiler emits no vector
 // instructions outside crypto's `#pragma GCC target` regions
@@ -39,12 +41,13 @@
 #include <cstdint>
 
 #include "crypto/cpu_features.hpp"
+#include "crypto/xcr0_switch.hpp"
 
 namespace sv::crypto {
 
 class SimdGuard {
   public:
-    SimdGuard() : wide_(detail::simd_state_is_wide()) {
+    SimdGuard() : wide_(detail::simd_state_is_wide()), xcr0_(wide_ ? kXcr0SseAvx : 0) {
         if (wide_) {
             save_ymm();
             return;
@@ -158,8 +161,10 @@ class SimdGuard {
 
     // Guest register contents: not secret from the guest, but they may hold
     // the guest's own key material; the buffer dies with the stack frame.
+    static constexpr uint64_t kXcr0SseAvx = 0x6; // XCR0.SSE | XCR0.AVX
     alignas(32) uint8_t saved_[16 * 32];
     bool wide_;
+    Xcr0Switch xcr0_; // after wide_: loaded before the save, restored after the restore
 };
 
 } // namespace sv::crypto

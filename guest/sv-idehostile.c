@@ -14,7 +14,9 @@
 // 64-byte line "sv-idehostile known plaintext: lba %08u line %u " padded with
 // '.' to 63 bytes and a '\n'.
 //
-// usage: sv-idehostile [PCI-ADDRESS]   (default: the first IDE function)
+// usage: sv-idehostile [--only packet] [PCI-ADDRESS]   (default: the first IDE function)
+//   --only packet: just the valid write and the PACKET leftover scenarios
+//   (safe without the hypervisor: the control run of tests/system/idephase.py)
 // Exit status 0 when every scenario passed, 1 otherwise, 2 on set-up errors.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -893,12 +895,131 @@ static void s_start_twice(void)
            "lba %u: write %s, read %s, data %s; after: %s", lba, dw, dr, same ? "ok" : "DIFFERS", why);
 }
 
+// --- state a refused command leaves behind (issue #7 class 3) ------------------
+
+// Device and Command in one 16-bit OUT at the Device register (low byte to
+// 0x1F6, high byte to 0x1F7): a command the hypervisor may never see (issue
+// #7 class 2, fixed separately). Whether it sees it or not, what follows must
+// not put plaintext on the disk.
+static void sneak_command(uint8_t device, uint8_t op)
+{
+    outw((uint16_t)(device | op << 8), ATA_DEVICE);
+}
+
+// Polls Alternate Status (no trapped Status read, which would let the
+// hypervisor notice that the command is over) until BSY is clear.
+static int wait_alt_not_busy(double secs)
+{
+    double end = now_s() + secs;
+    for (;;) {
+        uint8_t s = inb(ATA_CTL);
+        if (!(s & ST_BSY))
+            return s;
+        if (now_s() > end)
+            return -1;
+        usleep(50);
+    }
+}
+
+static void taskfile_alt(uint32_t lba, unsigned sectors, uint8_t features)
+{
+    outb(features, ATA_ERROR);
+    outb((uint8_t)sectors, ATA_COUNT);
+    outb((uint8_t)lba, ATA_LBA0);
+    outb((uint8_t)(lba >> 8), ATA_LBA1);
+    outb((uint8_t)(lba >> 16), ATA_LBA2);
+}
+
+// PACKET to the ATA disk (it is no ATAPI device: the disk aborts it), then a
+// WRITE SECTORS behind the hypervisor's back and the known text through the
+// data port. Before the fix the aborted PACKET left the data port in raw
+// pass-through and the text reached the disk in plaintext.
+static void s_packet_to_ata_pio(void)
+{
+    begin("packet-to-ata-pio");
+    uint32_t lba = hostile_lba;
+    hostile_lba += 64;
+    printf("SV-INFO hostile-noplain %u 1\n", lba);
+    taskfile(lba, 1, 0);
+    outb(0xa0, ATA_STATUS); // PACKET
+    int s = wait_alt_not_busy(3);
+    uint8_t err = inb(ATA_ERROR);
+    int aborted = s >= 0 && (s & ST_ERR);
+    taskfile_alt(lba, 1, 0);
+    sneak_command(0xe0 | ((lba >> 24) & 0x0f), 0x30); // WRITE SECTORS
+    int d = wait_alt_not_busy(3);
+    uint8_t text[SECTOR];
+    fill_text(text, lba, 1);
+    outsw(ATA_DATA, text, SECTOR / 2);
+    int s2 = wait_alt_not_busy(3);
+    int st = inb(ATA_STATUS);
+    if (s2 < 0 || (st & ST_DRQ))
+        recover();
+    cases++;
+    char why[256];
+    int after = still_works(why, sizeof why);
+    result("packet-to-ata-pio", aborted && after == 0,
+           "PACKET to the ATA disk: status 0x%02x error 0x%02x%s; sneaked WRITE SECTORS: status 0x%02x "
+           "(%s), after the data 0x%02x; after: %s",
+           s & 0xff, err, aborted ? " (aborted)" : " NOT ABORTED", d & 0xff,
+           d >= 0 && (d & ST_DRQ) ? "data-out phase" : "no data phase", st, why);
+}
+
+// The same with DMA: libata's bmdma_setup order (PRD pointer to the known
+// text, direction memory -> device) before a PACKET to the ATA disk, then a
+// WRITE DMA behind the hypervisor's back and START. Before the fix the
+// PACKET had the hypervisor copy the text into its shadow buffer for an
+// unencrypted ATAPI data-out, and the disk took it from there.
+static void s_packet_to_ata_dma(void)
+{
+    begin("packet-to-ata-dma");
+    uint32_t lba = hostile_lba;
+    hostile_lba += 64;
+    printf("SV-INFO hostile-noplain %u 8\n", lba);
+    uint8_t *data = huge_base + H_DATA;
+    fill_text(data, lba, 8);
+    struct prd *t = htable();
+    t[0] = (struct prd){hphys(H_DATA), PAGE, PRD_EOT};
+    outb(0, bm + BM_CMD);
+    outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
+    outl(hphys(H_TABLE), bm + BM_PRD);
+    outb(0, bm + BM_CMD); // memory -> device
+    taskfile(lba, 8, 0x01); // Features: DMA (the ATAPI way)
+    outb(0xa0, ATA_STATUS); // PACKET
+    int s = wait_alt_not_busy(3);
+    uint8_t err = inb(ATA_ERROR);
+    int aborted = s >= 0 && (s & ST_ERR);
+    taskfile_alt(lba, 8, 0);
+    sneak_command(0xe0 | ((lba >> 24) & 0x0f), CMD_WRITE_DMA);
+    outb(BMC_START, bm + BM_CMD);
+    int s2 = wait_alt_not_busy(3);
+    uint8_t bms = inb(bm + BM_STATUS);
+    outb(0, bm + BM_CMD);
+    outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
+    int st = inb(ATA_STATUS);
+    if (s2 < 0 || (st & ST_DRQ))
+        recover();
+    cases++;
+    char why[256];
+    int after = still_works(why, sizeof why);
+    result("packet-to-ata-dma", aborted && after == 0,
+           "PACKET to the ATA disk: status 0x%02x error 0x%02x%s; sneaked WRITE DMA + START: status 0x%02x "
+           "bm 0x%02x; after: %s",
+           s & 0xff, err, aborted ? " (aborted)" : " NOT ABORTED", st, bms, why);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (iopl(3)) {
         printf("SV-RESULT hostile-setup FAIL iopl(3): %s\n", strerror(errno));
         return 2;
+    }
+    int only_packet = 0;
+    if (argc > 2 && !strcmp(argv[1], "--only") && !strcmp(argv[2], "packet")) {
+        only_packet = 1;
+        argc -= 2;
+        argv += 2;
     }
     pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
     if (pagemap_fd < 0 || find_ide(argc > 1 ? argv[1] : NULL) || setup_pci()) {
@@ -935,6 +1056,11 @@ int main(int argc, char **argv)
            target_count, huge_how);
 
     s_valid_write();
+    if (only_packet) {
+        s_packet_to_ata_pio();
+        s_packet_to_ata_dma();
+        return failures ? 1 : 0;
+    }
     s_prd_into_hypervisor();
     s_prd_no_eot();
     s_prd_odd();
@@ -942,6 +1068,8 @@ int main(int argc, char **argv)
     s_unknown_opcode();
     s_start_without_command();
     s_start_twice();
+    s_packet_to_ata_pio();
+    s_packet_to_ata_dma();
     printf("SV-INFO hostile-expected-aborts %u\n", expected_aborts);
     return failures ? 1 : 0;
 }

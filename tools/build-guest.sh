@@ -19,7 +19,7 @@ CACHE=${SV_CACHE:-${HOME:-/root}/.cache/shadowvisor}
 # modules.dep (via modprobe --show-depends). aesni-intel is optional: it loads
 # only where the CPU model has AES-NI, otherwise dm-crypt uses the built-in
 # generic AES. ext4 also mounts ext2 (the fs system test).
-MODULES=(ata_piix ahci nvme sd_mod dm-mod dm-crypt xts ecb aesni-intel ext4)
+MODULES=(ata_piix ahci nvme sd_mod dm-mod dm-crypt xts ecb aesni-intel ext4 msr)
 # Every guest/sv-*.c is a guest program (built static into /bin).
 GUEST_PROGRAMS=($(cd "$ROOT/guest" && ls sv-*.c | sed "s/\.c$//"))
 

@@ -64,6 +64,16 @@ inline uint64_t read_cr4() {
     return v;
 }
 inline void write_cr3(uint64_t v) { asm volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+// XGETBV/XSETBV (Intel SDM vol. 2D; need CR4.OSXSAVE, XSETBV needs CPL0).
+inline uint64_t xgetbv(uint32_t xcr) {
+    uint32_t lo, hi;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(xcr));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+inline void xsetbv(uint32_t xcr, uint64_t v) {
+    asm volatile("xsetbv" ::"c"(xcr), "a"(static_cast<uint32_t>(v)), "d"(static_cast<uint32_t>(v >> 32))
+                 : "memory");
+}
 inline void write_cr4(uint64_t v) { asm volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
 
 [[noreturn]] inline void halt_forever() {

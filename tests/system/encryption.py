@@ -365,7 +365,7 @@ def t_ide_pio(h):
 
 HOSTILE_SCENARIOS = ["setup", "valid-write", "prd-into-hypervisor", "prd-no-eot", "prd-odd",
                      "prd-table-outside-ram", "unknown-opcode", "start-without-command",
-                     "start-twice"]
+                     "start-twice", "packet-to-ata-pio", "packet-to-ata-dma"]
 HOSTILE_TEXT = b"sv-idehostile known plaintext"
 HV_RANGES_RE = re.compile(r"image (\d+) KiB at (0x[0-9a-f]+), heap (\d+) KiB at (0x[0-9a-f]+)")
 
@@ -410,6 +410,21 @@ def elf_needles(path, run=64):
     if len(needles) < 8:
         raise svtest.Fail("too few distinctive 64-byte runs in %s (%d)" % (path, len(needles)))
     return needles
+
+
+def describe_sectors(key, raw, lba, n, text):
+    """What sectors [lba, lba+n) of an image hold, for a log line."""
+    got = raw[lba * 512:(lba + n) * 512]
+    if text in got or text[:64] in got:
+        return "PLAINTEXT"
+    if got == bytes(len(got)):
+        return "zeros (nothing written)"
+    plain = xts.decrypt_sectors(key, lba, got)
+    if plain == text:
+        return "the known text, encrypted"
+    if plain == bytes(len(got)):
+        return "encrypted zeros"
+    return "other data (neither plaintext nor the known text encrypted)"
 
 
 def t_hostile(h):
@@ -480,6 +495,13 @@ def t_hostile(h):
             raise svtest.Fail("LBA %d (%d sectors) does not decrypt to the known text" % (lba, n))
     print("svtest: %d valid regions (%d sectors) decrypt with OpenSSL to the known text; no "
           "plaintext on the image" % (len(valid), sum(n for _, n in valid)))
+    # Issue #7 class 3: what the PACKET leftover scenarios left where they aimed.
+    for i in b.infos:
+        if i.startswith("hostile-noplain "):
+            _, lba, n = i.split()
+            lba, n = int(lba), int(n)
+            print("svtest: PACKET leftover target LBA %d x%d: %s"
+                  % (lba, n, describe_sectors(key, raw, lba, n, hostile_text(lba, n))))
 
     # The refused WRITEs wrote nothing: zeros, or at worst encrypted zeros.
     hostile = []

@@ -1,4 +1,5 @@
 #include "arch/x86/cpu.hpp"
+#include "core/msr_policy.hpp"
 #include "lib/log.hpp"
 #include "lib/spinlock.hpp"
 #include "virt/svm/svm_backend.hpp"
@@ -81,6 +82,9 @@ Result<void> allocate_permission_maps(PhysHeap& heap) {
     trap_msr(0xC0000080); // EFER: hide SVME
     trap_msr(0xC0010114); // VM_CR
     trap_msr(0xC0010117); // VM_HSAVE_PA
+    // MSRs that change how the host sees memory: their rules are in core/msr_policy.
+    for (size_t i = 0; i < msr_policy_count(); ++i)
+        for (uint32_t msr = msr_policy_at(i).first; msr <= msr_policy_at(i).last; ++msr) trap_msr(msr);
     return {};
 }
 } // namespace
@@ -123,10 +127,14 @@ Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher
     // §15.5.1 consistency checks); the other SVM instructions are too, so the
     // guest gets #UD as on a CPU without SVM. INIT is intercepted so no
     // signal can reset a processor out of the hypervisor's control.
+    // INVLPGA is an SVM instruction too (APM vol. 2 §15.9, Table B-1 bit
+    // 26); XSETBV (Table B-1 offset 010h bit 13) because XCR0 is not
+    // switched on VMRUN/#VMEXIT and the crypto depends on it.
     c.intercept_misc1 = intercept1::cpuid | intercept1::ioio_prot | intercept1::msr_prot |
-                        intercept1::shutdown | intercept1::init;
+                        intercept1::shutdown | intercept1::init | intercept1::invlpga;
     c.intercept_misc2 = intercept2::vmrun | intercept2::vmmcall | intercept2::vmload |
-                        intercept2::vmsave | intercept2::stgi | intercept2::clgi | intercept2::skinit;
+                        intercept2::vmsave | intercept2::stgi | intercept2::clgi | intercept2::skinit |
+                        intercept2::xsetbv;
     c.iopm_base_pa = iopm_pa;
     c.msrpm_base_pa = msrpm_pa;
     c.guest_asid = 1;

@@ -50,7 +50,9 @@ VmExit decode_exit(const VmcbControl& c, bool has_nrip) {
     case exit_code::vmsave:
     case exit_code::stgi:
     case exit_code::clgi:
-    case exit_code::skinit: e.reason = ExitReason::VirtInstruction; break;
+    case exit_code::skinit:
+    case exit_code::invlpga: e.reason = ExitReason::VirtInstruction; break;
+    case exit_code::xsetbv: e.reason = ExitReason::Xsetbv; break;
     case exit_code::shutdown: e.reason = ExitReason::Shutdown; break;
     case exit_code::init: e.reason = ExitReason::Init; break;
     default: e.reason = ExitReason::Other; break;

@@ -105,6 +105,7 @@ constexpr uint32_t intr = 1u << 0;
 constexpr uint32_t nmi = 1u << 1;
 constexpr uint32_t init = 1u << 3;
 constexpr uint32_t cpuid = 1u << 18;
+constexpr uint32_t invlpga = 1u << 26; // SVM instruction: #UD for the guest (SVM hidden)
 constexpr uint32_t ioio_prot = 1u << 27;
 constexpr uint32_t msr_prot = 1u << 28;
 constexpr uint32_t shutdown = 1u << 31;
@@ -117,6 +118,7 @@ constexpr uint32_t vmsave = 1u << 3;
 constexpr uint32_t stgi = 1u << 4;
 constexpr uint32_t clgi = 1u << 5;
 constexpr uint32_t skinit = 1u << 6;
+constexpr uint32_t xsetbv = 1u << 13; // XCR0 is not switched by VMRUN/#VMEXIT (APM §15.5.1)
 } // namespace intercept2
 
 // Exit codes, APM vol. 2 Appendix C.
@@ -125,6 +127,7 @@ constexpr uint64_t exception_base = 0x40;
 constexpr uint64_t intr = 0x60;
 constexpr uint64_t init = 0x63;
 constexpr uint64_t cpuid = 0x72;
+constexpr uint64_t invlpga = 0x7A;
 constexpr uint64_t ioio = 0x7B;
 constexpr uint64_t msr = 0x7C;
 constexpr uint64_t shutdown = 0x7F;
@@ -135,6 +138,7 @@ constexpr uint64_t vmsave = 0x83;
 constexpr uint64_t stgi = 0x84;
 constexpr uint64_t clgi = 0x85;
 constexpr uint64_t skinit = 0x86;
+constexpr uint64_t xsetbv = 0x8D;
 constexpr uint64_t npf = 0x400;
 // QEMU TCG reports VMEXIT_INVALID as 0x00000000ffffffff (DESIGN.md).
 constexpr uint64_t invalid = 0xFFFFFFFFFFFFFFFFull;

@@ -65,6 +65,9 @@ bool IdeChannel::owns_port(uint16_t port) const {
 }
 
 void IdeChannel::set_ports(const Ports& ports) {
+    // Moved ports: whatever the old decode was doing, no command state may
+    // carry over to the new one (issue #7 class 3).
+    abandon_commands(false);
     ports_ = ports;
     if (shadow_ready_ && has_bus_master())
         io_.out(bm_port(BmReg::PrdTable), 4, static_cast<uint32_t>(shadow_table_.phys));
@@ -134,6 +137,7 @@ uint8_t IdeChannel::read_byte(uint16_t port) {
             poll_dma_completion();
             s = static_cast<uint8_t>(io_.in(port, 1));
         }
+        note_status(s); // the real status: a finished or failed command ends its state
         if (fake_ata_error_ && !(s & status::kBsy)) s |= status::kErr;
         return s;
     }
@@ -150,11 +154,7 @@ void IdeChannel::write_byte(uint16_t port, uint8_t value) {
     if (ports_.control != 0 && port == ports_.control) {
         devctl_ = static_cast<uint8_t>(value & ~devctl::kHob);
         io_.out(port, 1, value);
-        if (value & devctl::kSrst) { // ATA8-APT §11.2 software reset: commands are gone
-            stop_real_bus_master();
-            dma_state_ = DmaState::Idle;
-            reset_command_state();
-        }
+        if (value & devctl::kSrst) abandon_commands(true); // ATA8-APT §11.2: commands are gone
         return;
     }
     if (has_bus_master() && port >= ports_.bus_master_base &&

@@ -24,6 +24,12 @@
 // read in the interrupt handler, before the guest sees that status - or at
 // the next command write at the latest. Exactly once (DmaState::Done).
 //
+// Command state lives exactly as long as the device phase the mediator saw
+// start (ide_phase.cpp): PACKET (and with it raw data-port pass-through and
+// unencrypted ATAPI DMA) only to a device seen answering IDENTIFY PACKET
+// DEVICE, pass-through only while that device shows DRQ; a refused command
+// is a NOP and leaves the channel idle.
+//
 // Why an untrapped bm+0 is safe (hostile guest, any START/stop sequence):
 //  1. SFF-8038i §2.1.3: the bus master takes every descriptor from the table
 //     at the Descriptor Table Pointer register, and §1.2: every region it
@@ -157,8 +163,11 @@ class IdeChannel final : public IoHandler {
   private:
     enum class DmaState : uint8_t { Idle, Armed, Running, Done };
     // None: no data phase we know of: reads pass through, writes are dropped.
-    // Packet: ATAPI PIO (CDB and data) passes through, to the PACKET's device only.
-    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify, Packet };
+    // Packet: ATAPI PIO (CDB and data) passes through, to the PACKET's device
+    // only, while that device shows DRQ (see ide_phase.cpp).
+    // IdentifyPacket: IDENTIFY PACKET DEVICE data-in; its word 0 tells us
+    // whether the device really is a packet (ATAPI) device.
+    enum class PioMode : uint8_t { None, ReadUserData, WriteUserData, Identify, IdentifyPacket, Packet };
 
     struct DmaRequest {
         uint64_t lba = 0;
@@ -182,6 +191,15 @@ class IdeChannel final : public IoHandler {
     void reject(Reject why);
     void reject_prd(PrdFault why);
     void reset_command_state();
+    // ide_phase.cpp: the life of a command's state (the rule of issue #7
+    // class 3: state that enables pass-through or a DMA lives exactly as long
+    // as the device phase the mediator saw start).
+    uint8_t selected_device();
+    bool tracking_a_command() const;
+    void note_status(uint8_t real_status);
+    void end_command_phase();
+    void abandon_commands(bool stop_bus_master);
+    bool packet_allowed();
     uint16_t cmd_port(CmdReg r) const {
         return static_cast<uint16_t>(ports_.command_base + static_cast<uint16_t>(r));
     }
@@ -205,7 +223,7 @@ class IdeChannel final : public IoHandler {
     bool direct_bus_master() const { return trap_mode() == TrapMode::Minimal; }
     void start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_t lba, uint32_t sectors,
                               uint8_t device);
-    void setup_direct_packet_dma();
+    [[nodiscard]] bool setup_direct_packet_dma();
     bool direct_done(uint8_t real_bm_status, uint8_t ata_status);
     void poll_direct_completion(); // at accesses other than a status read
     void finish_direct_dma(uint8_t real_bm_status, uint8_t ata_status);
@@ -228,6 +246,7 @@ class IdeChannel final : public IoHandler {
     void pio_write(const uint8_t* src, size_t n);
     void pio_pull_sector();
     void pio_push_sector();
+    void learn_packet_device(bool data_phase_seen);
     bool raw_data_out_allowed();
 
     Config config_;
@@ -259,6 +278,11 @@ class IdeChannel final : public IoHandler {
     bool prd_written_ = false;     // PRD pointer written since the last command (DMA set-up)
     uint8_t write_outstanding_ = kNoDevice; // ATA WRITE DMA forwarded, completion not seen
     uint64_t packet_scrub_bytes_ = 0;       // ATAPI bytes in the shadow (keyed channel): zero them
+    uint8_t cmd_device_ = 0;                // device selected when the last command was written
+    // Device answered IDENTIFY PACKET DEVICE with packet-device identify data
+    // (ATA8-ACS §7.17.7.1 word 0 bits 15:14 = 10b). Only such a device gets
+    // PACKET, and with it raw data-port pass-through.
+    bool packet_device_seen_[2] = {};
 
     // Streaming state of fill/drain (shadow offset of completed sectors plus a
     // one-sector bounce buffer for sectors split across PRD regions).

@@ -20,17 +20,29 @@ const char* to_string(Reject r) {
     case Reject::DeviceBusy: return "command written while device busy";
     case Reject::PacketDuringAtaWrite: return "ATAPI data-out while an ATA WRITE DMA may run";
     case Reject::DmaBufferChanged: return "PRD table broken before read completion";
+    case Reject::PacketNotAtapi: return "PACKET to a device not identified as ATAPI";
     }
     return "?";
 }
 
 bool IdeChannel::raw_data_out_allowed() {
-    // Only an ATAPI PACKET takes data-out that is not user data. Check the
-    // selected device each time: the guest could select the other device,
-    // one still waiting in a WRITE SECTORS data-out phase (ATA8-APT §11.6).
-    if (pio_mode_ != PioMode::Packet) return false;
-    const uint8_t dev = static_cast<uint8_t>(io_.in(cmd_port(CmdReg::Device), 1));
-    return ((dev & device::kDev) ? 1 : 0) == packet_device_;
+    // Only an ATAPI PACKET takes data-out that is not user data, and only in
+    // its own data phase (ide_phase.cpp). Checked at each write: the guest
+    // could select the other device, one still waiting in a WRITE SECTORS
+    // data-out phase (ATA8-APT §11.6), or the PACKET could be over while a
+    // command we never saw put the device in a new data-out phase.
+    if (pio_mode_ != PioMode::Packet || ports_.control == 0) return false;
+    if (selected_device() != packet_device_) {
+        end_command_phase();
+        return false;
+    }
+    const uint8_t alt = static_cast<uint8_t>(io_.in(ports_.control, 1));
+    if (alt & status::kBsy) return false; // not ready: the device ignores data (ATA8-APT §11.8)
+    if (!(alt & status::kDrq) || (alt & (status::kErr | status::kDf))) {
+        end_command_phase();
+        return false;
+    }
+    return true;
 }
 
 void IdeChannel::command_written(uint8_t op) {
@@ -63,6 +75,7 @@ void IdeChannel::command_written(uint8_t op) {
     }
     dma_state_ = DmaState::Idle;
     reset_command_state();
+    cmd_device_ = selected_device();
 
     const AtaCommand cmd = classify_ata_command(op);
     ++stats_.commands[static_cast<unsigned>(cmd.kind)];
@@ -79,13 +92,21 @@ void IdeChannel::command_written(uint8_t op) {
         break;
     }
     case CommandKind::Packet: {
+        // Only to a device we saw identify as ATAPI; a refused PACKET (or a
+        // refused ATAPI DMA set-up) is a NOP and leaves the channel idle.
+        if (!packet_allowed()) return abort_with_nop();
+        packet_device_ = cmd_device_;
+        if (direct_bus_master() && prd_setup && !setup_direct_packet_dma()) return abort_with_nop();
         packet_pending_ = true;
         pio_mode_ = PioMode::Packet;
-        packet_device_ = (io_.in(cmd_port(CmdReg::Device), 1) & device::kDev) ? 1 : 0;
-        if (direct_bus_master() && prd_setup) setup_direct_packet_dma();
         break;
     }
-    case CommandKind::NonUserData: break;
+    case CommandKind::NonUserData:
+        if (op == opcode::kIdentifyPacketDevice) { // its data tells us who is ATAPI
+            pio_mode_ = PioMode::IdentifyPacket;
+            pio_sectors_left_ = 1;
+        }
+        break;
     case CommandKind::Refused:
         reject(Reject::RefusedOpcode);
         return abort_with_nop();

@@ -220,7 +220,7 @@ void IdeChannel::start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_
     io_.out(cmd_port(CmdReg::StatusCommand), 1, op);
 }
 
-void IdeChannel::setup_direct_packet_dma() {
+bool IdeChannel::setup_direct_packet_dma() {
     // ATAPI DMA (ATA8-ACS §7.18): the length is in the CDB, so the guest's
     // PRD total is taken (up to the shadow size). libata's bmdma_setup wrote
     // the direction (and the PRD pointer) before the PACKET command.
@@ -234,9 +234,7 @@ void IdeChannel::setup_direct_packet_dma() {
         // The disk may still be in the data-out phase of a WRITE DMA (other
         // device selected meanwhile): it must never pull guest plaintext.
         reject(Reject::PacketDuringAtaWrite);
-        point_at_scratch();
-        fake_ata_error_ = true;
-        return;
+        return false; // aborted with NOP: the table goes to scratch
     }
     PrdFault fault = PrdFault::None;
     Result<uint64_t> total = dma_.to_memory
@@ -248,9 +246,7 @@ void IdeChannel::setup_direct_packet_dma() {
         scrub_packet_data();
         reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
         reject(Reject::PacketPrdInvalid);
-        point_at_scratch();
-        fake_ata_error_ = true;
-        return;
+        return false;
     }
     dma_.bytes = total.value();
     if (dma_.to_memory) { // a short transfer must not hand the guest stale shadow data
@@ -261,6 +257,7 @@ void IdeChannel::setup_direct_packet_dma() {
     if (xts_) packet_scrub_bytes_ = dma_.bytes;
     ++stats_.dma_transfers;
     dma_state_ = DmaState::Running;
+    return true;
 }
 
 bool IdeChannel::direct_done(uint8_t real_bm_status, uint8_t ata_status) {

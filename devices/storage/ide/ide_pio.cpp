@@ -9,8 +9,24 @@
 
 namespace sv::ide {
 
+void IdeChannel::learn_packet_device(bool data_phase_seen) {
+    // ATA8-ACS §7.17.7.1 IDENTIFY PACKET DEVICE word 0: bit 15 = 1, bit 14 = 0
+    // for an ATAPI device. An ATA device aborts the command (no DRQ), so its
+    // data port gives no such block: only a real packet device is learned.
+    constexpr uint8_t kWord0HighMask = 0xc0, kWord0HighAtapi = 0x80;
+    if (data_phase_seen && (pio_sector_[1] & kWord0HighMask) == kWord0HighAtapi)
+        packet_device_seen_[cmd_device_] = true;
+}
+
 void IdeChannel::pio_pull_sector() {
     const uint16_t data = cmd_port(CmdReg::Data);
+    // IDENTIFY PACKET DEVICE: the block must come from a data-in phase of the
+    // device the command went to (Alternate Status: DRQ, no BSY/ERR).
+    bool data_phase_seen = false;
+    if (pio_mode_ == PioMode::IdentifyPacket && ports_.control != 0 && selected_device() == cmd_device_) {
+        const uint8_t alt = static_cast<uint8_t>(io_.in(ports_.control, 1));
+        data_phase_seen = (alt & (status::kBsy | status::kDrq | status::kErr | status::kDf)) == status::kDrq;
+    }
     for (uint32_t i = 0; i < kSectorSize; i += 2) {
         const uint32_t w = io_.in(data, 2);
         pio_sector_[i] = static_cast<uint8_t>(w);
@@ -18,6 +34,8 @@ void IdeChannel::pio_pull_sector() {
     }
     if (pio_mode_ == PioMode::Identify) {
         hide_trim_support(pio_sector_);
+    } else if (pio_mode_ == PioMode::IdentifyPacket) {
+        learn_packet_device(data_phase_seen);
     } else if (xts_) {
         if (xts_->decrypt(pio_sector_, pio_sector_, kSectorSize, pio_lba_, kSectorSize).ok()) {
             stats_.bytes_decrypted += kSectorSize;

@@ -22,8 +22,9 @@ enum class Reject : uint8_t {
     DeviceBusy,           // command written while BSY/DRQ: dropped (ATA8-APT forbids it)
     PacketDuringAtaWrite, // ATAPI data-out while an ATA WRITE DMA may still run (keyed)
     DmaBufferChanged,     // Minimal mode: read data not delivered (table broken meanwhile)
+    PacketNotAtapi,       // PACKET to a device not seen answering IDENTIFY PACKET DEVICE (aborted)
 };
-constexpr unsigned kRejectCount = 11;
+constexpr unsigned kRejectCount = 12;
 const char* to_string(Reject r);
 
 struct IdeStats {
@@ -37,6 +38,7 @@ struct IdeStats {
     uint64_t bytes_decrypted = 0;              // device -> guest, through XTS
     uint64_t bytes_copied = 0;                 // through shadow buffers without XTS
     uint64_t pio_bytes_dropped = 0;            // data-port writes past the transfer
+    uint64_t phases_ended = 0;                 // command state dropped: device idle, error or switched
 
     uint64_t command_count(CommandKind k) const { return commands[static_cast<unsigned>(k)]; }
     uint64_t reject_count(Reject r) const { return rejects[static_cast<unsigned>(r)]; }

@@ -109,7 +109,7 @@ TEST(CoreSvmExit, CpuidWithAndWithoutNrip) {
 
 TEST(CoreSvmExit, SvmInstructionsAreVirtInstruction) {
     for (uint64_t code : {exit_code::vmrun, exit_code::vmload, exit_code::vmsave, exit_code::stgi,
-                          exit_code::clgi, exit_code::skinit}) {
+                          exit_code::clgi, exit_code::skinit, exit_code::invlpga}) {
         const VmExit e = decode(code, 0, 0, true);
         EXPECT_EQ(e.reason, ExitReason::VirtInstruction) << std::hex << code;
         EXPECT_EQ(e.raw_code, code);
@@ -120,6 +120,7 @@ TEST(CoreSvmExit, VmmcallShutdownAndOthers) {
     EXPECT_EQ(decode(exit_code::vmmcall, 0, 0, true).reason, ExitReason::Hypercall);
     EXPECT_EQ(decode(exit_code::shutdown, 0, 0, true).reason, ExitReason::Shutdown);
     EXPECT_EQ(decode(exit_code::init, 0, 0, true).reason, ExitReason::Init);
+    EXPECT_EQ(decode(exit_code::xsetbv, 0, 0, true).reason, ExitReason::Xsetbv);
     for (uint64_t code : {exit_code::intr, exit_code::exception_base + 14, exit_code::invalid,
                           exit_code::invalid_tcg}) {
         const VmExit e = decode(code, 0, 0, true);

@@ -195,10 +195,10 @@ Outcome LinuxAtaPiix::nondata(uint8_t op, uint8_t nsect) {
     return o;
 }
 
-Outcome LinuxAtaPiix::identify(uint8_t* buf) {
+Outcome LinuxAtaPiix::identify(uint8_t* buf, uint8_t op) {
     Outcome o;
     dev_select();
-    out8(uint16_t(p_.cmd + 7), 0xec);
+    out8(uint16_t(p_.cmd + 7), op);
     in8(p_.ctl);
     o.status = in8(uint16_t(p_.cmd + 7));
     if (!(o.status & kDrq)) return o;

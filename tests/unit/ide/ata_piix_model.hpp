@@ -51,7 +51,8 @@ class LinuxAtaPiix {
     Outcome pio(bool write, uint64_t lba, uint32_t sectors, bool lba48, bool multiple,
                 uint8_t* buf, size_t chunk, uint8_t elem = 2);
     Outcome nondata(uint8_t op, uint8_t nsect = 0);
-    Outcome identify(uint8_t* buf512);
+    // IDENTIFY DEVICE (ECh) or IDENTIFY PACKET DEVICE (A1h).
+    Outcome identify(uint8_t* buf512, uint8_t op = 0xec);
     // Runs between bmdma_setup (command written) and bmdma_start.
     std::function<void()> before_start;
     // Issue an arbitrary opcode as if it were a DMA command (for refusals).

@@ -272,7 +272,7 @@ Outcome atapi_packet(Direct& d, bool write, uint32_t block, uint16_t blocks) {
 
 TEST(IdeDirect, AtapiPacketReadAndWriteThroughShadow) {
     Direct d;
-    d.r.dev.atapi = true;
+    d.r.make_atapi();
     auto disc = pattern(3 * 2048, 8);
     d.plain = disc;
     std::memcpy(d.r.ram(kBuf + 64), disc.data(), disc.size());
@@ -314,7 +314,7 @@ TEST(IdeDirect, AtapiPacketReadAndWriteThroughShadow) {
 
 TEST(IdeDirect, AtapiPioPacketWithoutPrdWriteGetsNoDmaSetUp) {
     Direct d;
-    d.r.dev.atapi = true;
+    d.r.make_atapi();
     const uint64_t runs = d.r.channel->stats().dma_transfers;
     d.r.bus->out(d.p.cmd + 7, 1, 0xa0); // no PRD pointer write since the last command
     EXPECT_EQ(d.r.channel->stats().dma_transfers, runs);

@@ -83,6 +83,12 @@ IdeRig::IdeRig(bool keyed, TrapMode mode, bool do_init) {
     driver->init();
 }
 
+void IdeRig::make_atapi() {
+    dev.atapi = true;
+    uint8_t id[512];
+    EXPECT_TRUE(driver->identify(id, 0xa1).ok);
+}
+
 void IdeRig::write_prd(uint32_t table, const std::vector<std::pair<uint32_t, uint32_t>>& regions,
                        bool eot) {
     for (size_t i = 0; i < regions.size(); ++i) {

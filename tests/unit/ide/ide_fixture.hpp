@@ -45,6 +45,9 @@ struct IdeRig {
     std::vector<std::pair<uint32_t, uint32_t>> regions_for(uint32_t buf, uint64_t bytes,
                                                            uint32_t max_region = 0x10000);
     uint8_t* ram(uint64_t gpa) { return mem.ram(gpa); }
+    // The device becomes a packet (ATAPI) device and libata's probe sends it
+    // IDENTIFY PACKET DEVICE through the mediator (which learns it is ATAPI).
+    void make_atapi();
     std::vector<uint8_t> platter(uint64_t lba, uint64_t sectors) const {
         return {dev.platter.begin() + lba * 512, dev.platter.begin() + (lba + sectors) * 512};
     }

@@ -196,7 +196,7 @@ TEST_P(IdeHostileFuzz, RandomRegisterFuzzNeverLeaksPlaintextOrEscapesShadow) {
     const SimPorts p = r.dev.ports;
     const uint16_t ports[] = {uint16_t(p.cmd + 7), p.ctl, p.bm, uint16_t(p.bm + 2), uint16_t(p.bm + 4),
                               uint16_t(p.bm + 6)};
-    const uint8_t ops[] = {0xc8, 0xca, 0x25, 0x35, 0x30, 0x20, 0xc6, 0xec, 0xa0, 0x00, 0x06};
+    const uint8_t ops[] = {0xc8, 0xca, 0x25, 0x35, 0x30, 0x20, 0xc6, 0xec, 0xa0, 0x00, 0x06, 0xa1};
     for (int i = 0; i < 4000; ++i) {
         const uint32_t k = rng();
         switch (k % 8) {

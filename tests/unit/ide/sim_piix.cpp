@@ -165,6 +165,7 @@ void SimPiix::execute(uint8_t op) {
                     op == 0xca || op == 0x35 || op == 0x3d;
     const bool dma = op == 0xc8 || op == 0x25 || op == 0xca || op == 0x35 || op == 0x3d;
     const bool mult = op == 0xc4 || op == 0x29 || op == 0xc5 || op == 0x39 || op == 0xce;
+    if ((rd || wr) && atapi) return complete(kAbrt); // packet devices abort ATA data commands
     if (rd || wr) {
         xfer_lba_ = lba(ext);
         xfer_left_ = count(ext);
@@ -192,6 +193,11 @@ void SimPiix::execute(uint8_t op) {
     }
     switch (op) {
     case 0xec: identify_ = true; xfer_left_ = 1; return start_pio(true, 1);
+    case 0xa1: // IDENTIFY PACKET DEVICE: ATA8-ACS §7.17, aborted by non-packet devices
+        if (!atapi) return complete(kAbrt);
+        identify_ = true;
+        xfer_left_ = 1;
+        return start_pio(true, 1);
     case 0xc6: {
         const uint8_t n = fifo_[2][0];
         if (n > 16 || (n & (n - 1))) return complete(kAbrt);
@@ -219,7 +225,7 @@ void SimPiix::load_block() {
     if (identify_) {
         buf_.assign(512, 0);
         auto w = [&](unsigned i, uint16_t v) { buf_[2 * i] = uint8_t(v); buf_[2 * i + 1] = uint8_t(v >> 8); };
-        w(0, 0x0040);
+        w(0, atapi ? 0x85c0 : 0x0040); // ATAPI: word 0 bits 15:14 = 10b (§7.17.7.1)
         w(47, 0x8010);
         w(49, 0x0300);
         w(60, uint16_t(std::min<uint64_t>(sectors_, 0x0fffffff)));
