@@ -218,12 +218,13 @@ static void find_targets(void)
         targets[target_count++] = r;
         printf("SV-INFO hostile-target 0x%" PRIx64 " 0x%" PRIx64 "\n", r.start, r.end);
     }
-    // The documented image range, in case the map did not list it.
+    // The documented image range (16 MiB, boot/linker.ld), in case the map
+    // did not list it.
     int have = 0;
     for (int i = 0; i < target_count; i++)
-        have |= targets[i].start <= 0x200000 && targets[i].end >= 0x3fffff;
+        have |= targets[i].start <= 0x1000000 && targets[i].end >= 0x11fffff;
     if (!have && target_count < 16)
-        targets[target_count++] = (struct range){0x200000, 0x3fffff};
+        targets[target_count++] = (struct range){0x1000000, 0x11fffff};
 }
 
 // --- PCI ---------------------------------------------------------------------------

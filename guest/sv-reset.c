@@ -12,7 +12,7 @@
 //               QEMU does not reset on it, the hypervisor wipes anyway)
 //   cf9-dword   outl 0x00000006 -> 0xCF9
 //   port92      port 0x92 |= 1 (fast reset)
-//   pm-moved    move the PIIX4 PM block (00:01.3 PMBA, config 0x40) to 0xB000,
+//   pm-moved    move the PM block (PIIX4 00:01.3 PMBA / ICH9 00:1f.0 PMBASE, config 0x40) to 0xB000,
 //               then S5 (SLP_TYP 0 | SLP_EN) to its new PM1_CNT 0xB004
 //   pm-byte     byte write SLP_EN|SLP_TYP(S5) to PM1_CNT+1 (FADT PM1a_CNT_BLK)
 //   fadt-reset  write the FADT's RESET_VALUE to its RESET_REG (I/O space)
@@ -82,14 +82,24 @@ int main(int argc, char **argv)
     } else if (!strcmp(m, "port92")) {
         outb((uint8_t)(inb(0x92) | 1), 0x92);
     } else if (!strcmp(m, "pm-moved")) {
+        // PIIX4 (pc): PM function 00:01.3, PMBA at config 0x40 (bits 15:6).
+        // ICH9 (q35): LPC bridge 00:1f.0, PMBASE at config 0x40 (bits 15:7),
+        // ACPI_CNTL (0x44) bit 7 enables it. PM1_CNT is at base + 4 on both.
+        uint8_t dev = 1, fn = 3;
         uint32_t id = config_read(0, 1, 3, 0);
         if (id != 0x71138086) {
-            printf("SV-INFO sv-reset no PIIX4 PM function at 00:01.3 (id %08x)\n", id);
-            return 2;
+            dev = 0x1f;
+            fn = 0;
+            id = config_read(0, dev, fn, 0);
+            if (id != 0x29188086) {
+                printf("SV-INFO sv-reset no PIIX4 PM function at 00:01.3 nor ICH9 LPC at 00:1f.0 (id %08x)\n", id);
+                return 2;
+            }
         }
-        uint32_t old = config_read(0, 1, 3, 0x40);
-        config_write(0, 1, 3, 0x40, 0xB001);
-        printf("SV-INFO sv-reset PMBA %04x -> %04x\n", old & 0xFFC0, config_read(0, 1, 3, 0x40) & 0xFFC0);
+        uint32_t old = config_read(0, dev, fn, 0x40);
+        config_write(0, dev, fn, 0x40, 0xB001);
+        printf("SV-INFO sv-reset PM base (%02x.%x) %04x -> %04x\n", dev, fn, old & 0xFF80,
+               config_read(0, dev, fn, 0x40) & 0xFF80);
         fflush(stdout);
         usleep(100000);
         outw(0x2000, 0xB004); // SLP_EN, SLP_TYP 0 (QEMU \_S5)

@@ -218,7 +218,7 @@ def run_method(h, method):
     problems = []
     if "no FADT reset register" in b.log:
         print("svtest: %s: SKIPPED: this machine's FADT has no reset register (QEMU pc: FADT revision 1)" % method)
-        return []
+        return None
     if "SV-INFO resets-method %s" % method not in b.log:
         problems.append("the guest never reached the attack")
     if mon.control_found is None or mon.control_found == 0:
@@ -250,17 +250,21 @@ def main():
     p.add_argument("--no-hypervisor", action="store_true")
     p.add_argument("--build-dir", default=os.path.join(svtest.ROOT, "build"))
     p.add_argument("--method", action="append", default=[])
+    p.add_argument("--machine", choices=("pc", "q35"), default="pc")
     a = p.parse_args()
     if not a.no_hypervisor and os.environ.get("SV_HV_TESTS", "").lower() not in ("1", "on", "true", "yes"):
         print("resets: hypervisor test skipped (set SV_HV_TESTS=1)")
         return svtest.SKIP
     h = svtest.Harness(argparse.Namespace(test="resets-" + a.test, no_hypervisor=a.no_hypervisor,
-                                          build_dir=a.build_dir))
+                                          build_dir=a.build_dir, machine=a.machine))
     methods = a.method or (sum(GROUPS.values(), []) if a.test == "all" else GROUPS[a.test])
     failed = {}
+    skipped = []
     for m in methods:
         problems = run_method(h, m)
-        if problems:
+        if problems is None:
+            skipped.append(m)
+        elif problems:
             failed[m] = problems
             print("svtest: %s: FAIL: %s" % (m, "; ".join(problems)), flush=True)
         else:
@@ -268,7 +272,11 @@ def main():
     if failed:
         print("FAIL: " + "; ".join("%s: %s" % (m, ", ".join(p)) for m, p in failed.items()))
         return 1
-    print("PASS: %s" % ", ".join(methods))
+    passed = [m for m in methods if m not in skipped]
+    if not passed:
+        print("SKIPPED: %s (nothing ran)" % ", ".join(skipped))
+        return svtest.SKIP
+    print("PASS: %s%s" % (", ".join(passed), "; skipped: " + ", ".join(skipped) if skipped else ""))
     return 0
 
 
