@@ -11,6 +11,7 @@
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/multiboot.hpp"
+#include "devices/acpi/power_control.hpp"
 #include "lib/result.hpp"
 
 namespace sv {
@@ -36,6 +37,13 @@ StorageInventory scan_storage();
 
 // The machine's real ports (for pass-through of unowned trapped ports).
 PortIo& hardware_ports();
+
+// S3 (core/suspend.hpp): the PM1 control mediator asks `sleep` about
+// sleeping states; the mediated PCI functions' configuration is saved at the
+// request and, after the wake-up reset, restored and the mediators re-synced.
+void set_sleep_control(acpi::SleepControl* sleep);
+void save_devices_for_sleep();
+void resync_devices_after_resume();
 
 // Exit statistics for the power-off log.
 void set_exit_counters_source(const struct ExitCounters* counters);

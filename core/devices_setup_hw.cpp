@@ -182,6 +182,44 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
 
 PortIo& hardware_ports() { return hardware_io; }
 
+void set_sleep_control(acpi::SleepControl* sleep) { power_control.set_sleep_control(sleep); }
+
+namespace {
+// Configuration a mediated IDE function loses in the S3 reset and that its
+// mediator depends on (PCI 3.0 §6.2: command, BARs, interrupt line; PIIX4
+// datasheet §3.3 IDETIM/SIDETIM/UDMACTL/UDMATIM at 40h-4Bh). Restored as
+// firmware restores chipset state, BARs before the command register.
+constexpr uint8_t saved_dwords[] = {0x10, 0x14, 0x18, 0x1C, 0x20, 0x3C, 0x40, 0x44, 0x48, 0x04};
+uint32_t ide_saved_config[max_ide_functions][sizeof saved_dwords];
+
+uint32_t config_address(pci::Address a, uint8_t offset) {
+    return 0x80000000u | uint32_t{a.bus} << 16 | uint32_t{a.device} << 11 | uint32_t{a.function} << 8 | offset;
+}
+void config_write32(pci::Address a, uint8_t offset, uint32_t value) {
+    hardware_io.out(0xCF8, 4, config_address(a, offset));
+    hardware_io.out(0xCFC, 4, value);
+}
+} // namespace
+
+void save_devices_for_sleep() {
+    for (size_t f = 0; f < ide_count; ++f)
+        for (size_t i = 0; i < sizeof saved_dwords; ++i)
+            ide_saved_config[f][i] = config_space.read32(ide_addresses[f], saved_dwords[i]);
+}
+
+void resync_devices_after_resume() {
+    for (size_t f = 0; f < ide_count; ++f) {
+        for (size_t i = 0; i < sizeof saved_dwords; ++i) {
+            uint32_t v = ide_saved_config[f][i];
+            if (saved_dwords[i] == 0x04) v &= 0xFFFF; // command only: status bits are write-1-to-clear
+            config_write32(ide_addresses[f], saved_dwords[i], v);
+        }
+        ide_functions[f]->platform_reset();
+        log::info("IDE {}:{}.{}: configuration restored, mediators re-synced after the S3 reset",
+                  ide_addresses[f].bus, ide_addresses[f].device, ide_addresses[f].function);
+    }
+}
+
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
 
 } // namespace sv

@@ -12,6 +12,7 @@
 #include "core/multiboot.hpp"
 #include "core/nested_paging.hpp"
 #include "core/smp.hpp"
+#include "core/suspend_hw.hpp"
 #include "arch/x86/local_apic.hpp"
 #include "core/phys_heap.hpp"
 #include "lib/log.hpp"
@@ -67,6 +68,21 @@ void configure_exit_handler(ExitHandler& handler) {
         (void)handler.add_mmio_write_range(MmioRange{x86::lapic::base(), 4096, apic});
 }
 
+// S3 (core/suspend.hpp): the SVM side of sleeping and waking.
+uint64_t bsp_hsave_pa = 0;
+ExitHandler* bsp_handler = nullptr;
+
+const suspend::Platform s3_platform{
+    .park_other_cpus = [] { return smp::park_application_processors(); },
+    .reenable_this_cpu = [] { svm::enable_on_this_cpu(bsp_hsave_pa); },
+    .restart_other_cpus = [](uint64_t page) { (void)smp::restart_application_processors(guest_ram, page); },
+    .run_guest_at =
+        [](const suspend::RealModeEntry& entry) {
+            vcpu0.start_at_waking_vector(entry.cs, entry.ip);
+            vcpu0.run(*bsp_handler);
+        },
+};
+
 void run_constructors() {
     for (auto* f = __init_array_start; f != __init_array_end; ++f) (*f)();
 }
@@ -107,7 +123,8 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
 
     Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
     if (!hsave.ok()) refuse("out of hypervisor memory");
-    svm::enable_on_this_cpu(hsave.value().phys);
+    bsp_hsave_pa = hsave.value().phys;
+    svm::enable_on_this_cpu(bsp_hsave_pa);
     const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
     if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
                                            factory).ok())
@@ -117,6 +134,8 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
+    bsp_handler = &handler;
+    suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
     log::info("starting guest at {:x}", entry.value().rip);
     vcpu0.run(handler);
     log::error("guest stopped unexpectedly");

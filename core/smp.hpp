@@ -30,6 +30,16 @@ struct VcpuFactory {
                                                           GuestMemory& guest_ram, uint64_t npt_root,
                                                           IoDispatcher& io, const VcpuFactory& factory);
 
+// S3 (core/suspend.hpp). Before sleeping: every AP that runs the guest
+// (Linux leaves offlined APs idling in the guest) is sent INIT, which the
+// INIT intercept turns into an exit to wait-for-STARTUP; false when one does
+// not arrive there in time. After waking (all CPUs were reset): start the
+// APs into the hypervisor again through `trampoline_page` (guest RAM below
+// 1 MiB that the caller borrowed), each with SVM on and a fresh vCPU state,
+// waiting for the guest's STARTUP. Returns how many came back.
+bool park_application_processors();
+size_t restart_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page);
+
 // The guest's local APIC page write handler (nullptr before any AP started:
 // a single CPU needs no APIC trap).
 MmioWriteHandler* apic_write_handler();

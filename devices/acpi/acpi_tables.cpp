@@ -36,6 +36,8 @@ const uint8_t* find_rsdp(GuestMemory& mem) {
     return nullptr;
 }
 
+} // namespace
+
 // The first table with `signature` listed in the RSDT. The RSDT (32-bit
 // entries) exists on every BIOS system; an XSDT-only firmware (UEFI) is
 // future work, like UEFI boot itself.
@@ -51,7 +53,8 @@ const uint8_t* find_table(GuestMemory& mem, const char* signature) {
     }
     return nullptr;
 }
-} // namespace
+
+const uint8_t* map_checked_table(GuestMemory& mem, uint64_t pa) { return map_table(mem, pa); }
 
 Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
     const uint8_t* t = find_table(mem, "FACP");

@@ -29,3 +29,13 @@ namespace sv::acpi {
 [[nodiscard]] Result<size_t> find_processor_apic_ids(GuestMemory& memory, uint8_t* ids, size_t max);
 
 } // namespace sv::acpi
+
+namespace sv::acpi {
+
+// The first table with this 4-character signature listed in the RSDT
+// (length and checksum verified), or nullptr.
+const uint8_t* find_table(GuestMemory& memory, const char* signature);
+// The table at `pa` when its header length is sane and its checksum holds.
+const uint8_t* map_checked_table(GuestMemory& memory, uint64_t pa);
+
+} // namespace sv::acpi

@@ -81,4 +81,9 @@ void IdePciFunction::config_written(pci::Address, uint8_t offset) {
     }
 }
 
+void IdePciFunction::platform_reset() {
+    for (unsigned i = 0; i < 2; ++i) channels_[i]->platform_reset();
+    config_written(address_, pci::reg::bar0); // re-reads ports, points the PRD registers at the shadow tables
+}
+
 } // namespace sv::ide

@@ -22,6 +22,9 @@ class IdePciFunction final : public pci::ConfigWatcher {
                    DmaAllocator& dma, const crypto::Xts* xts, IoDispatcher& dispatcher);
     [[nodiscard]] Result<void> init();
     void config_written(pci::Address a, uint8_t offset) override;
+    // After a platform reset (S3 wake-up) with the configuration restored:
+    // every channel back to idle, ports re-read, PRD registers re-pointed.
+    void platform_reset();
 
     const IdeChannel& channel(unsigned i) const { return *channels_[i]; }
     pci::Address address() const { return address_; }

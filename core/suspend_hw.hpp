@@ -1,0 +1,27 @@
+// The S3 engine's hardware side (core/suspend.hpp has the sequence): hooks
+// the PM1 control mediator and owns the resume entry sv_resume_main.
+#pragma once
+
+#include "core/guest_memory.hpp"
+#include "core/memory_map.hpp"
+#include "core/suspend.hpp"
+
+namespace sv::suspend {
+
+// What only the virtualization backend's owner (core/main_hw.cpp) can do.
+struct Platform {
+    // Before sleeping: every AP out of the guest, parked in the hypervisor.
+    bool (*park_other_cpus)() = nullptr;
+    // After waking, on the BSP: SVM on again (EFER.SVME, VM_HSAVE_PA).
+    void (*reenable_this_cpu)() = nullptr;
+    // After waking: the APs back into wait-for-STARTUP through this page.
+    void (*restart_other_cpus)(uint64_t trampoline_page) = nullptr;
+    // Runs the guest's BSP vCPU in real mode at `entry`; never returns.
+    void (*run_guest_at)(const RealModeEntry& entry) = nullptr;
+};
+
+// At boot, before the guest runs: reads \_Sx and the FACS, hooks PM1 control.
+void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& guest_map, const Platform& platform);
+unsigned resume_count();
+
+} // namespace sv::suspend

