@@ -37,7 +37,7 @@ import xts  # noqa: E402
 
 BEFORE = (71, 1 << 20, 256 << 10)  # seed, offset, size
 AFTER = (72, 4 << 20, 256 << 10)
-S3_QEMU = ["--qemu-arg", "-global", "--qemu-arg", "PIIX4_PM.disable_s3=0"]
+S3_QEMU = ["--qemu-arg=-global", "--qemu-arg=PIIX4_PM.disable_s3=0"]
 
 
 class Monitor:
@@ -110,7 +110,7 @@ def boot_s3(h, hv, cpus=1, key=True, extra_tests="cpuid,devmem"):
     if os.path.exists(sock):
         os.unlink(sock)
     waker = Waker(sock)
-    extra = S3_QEMU + ["--qemu-arg", "-monitor", "--qemu-arg", "unix:%s,server,nowait" % sock,
+    extra = S3_QEMU + ["--qemu-arg=-monitor", "--qemu-arg=unix:%s,server,nowait" % sock,
                        "--cpus", str(cpus)]
     keyb = None
     if key and hv:

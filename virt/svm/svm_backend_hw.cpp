@@ -172,6 +172,7 @@ void SvmVcpu::enter_real_mode(uint16_t segment, uint16_t ip, uint64_t cr0) {
     s.rax = 0;
     for (uint64_t& r : state_.gpr) r = 0;
     vmcb_->control.event_inject = 0;
+    vmcb_->control.interrupt_shadow = 0;
     vmcb_->control.tlb_control = 1;
 }
 
