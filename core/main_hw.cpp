@@ -73,7 +73,7 @@ uint64_t bsp_hsave_pa = 0;
 ExitHandler* bsp_handler = nullptr;
 
 const suspend::Platform s3_platform{
-    .park_other_cpus = [] { return smp::park_application_processors(); },
+    .park_other_cpus = [](uint64_t page) { return smp::park_application_processors(guest_ram, page); },
     .reenable_this_cpu = [] { svm::enable_on_this_cpu(bsp_hsave_pa); },
     .restart_other_cpus = [](uint64_t page) { (void)smp::restart_application_processors(guest_ram, page); },
     .run_guest_at =

@@ -178,14 +178,18 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
     return online;
 }
 
-bool park_application_processors() {
+bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page) {
+    bool trampoline = false;
     bool all = true;
     for (size_t i = 0; i < processor_count; ++i) {
         Processor& p = processors[i];
         if (!load(p.online) || load(p.waiting)) continue;
-        x86::lapic::send_init(p.apic_id);
+        if (!trampoline && !(trampoline = install_trampoline(guest_ram.map(trampoline_page, 4096)))) return false;
+        sv_ap_cr3 = x86::read_cr3();
+        sv_ap_stack = p.stack_top; // the frames of its guest run are abandoned
+        x86::lapic::start_processor(p.apic_id, static_cast<uint8_t>(trampoline_page >> 12));
         if (!wait_for(p.waiting)) {
-            log::error("processor {} did not leave the guest on INIT", p.apic_id);
+            log::error("processor {} did not leave the guest for the sleep", p.apic_id);
             all = false;
         }
     }

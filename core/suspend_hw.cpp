@@ -117,12 +117,15 @@ class S3Control final : public acpi::SleepControl {
         if (x86::lapic::current_id() != state.bsp_apic_id) return refuse(not_bsp);
         const uint64_t page = pick_trampoline_page(*state.guest_map);
         if (!page) return refuse(no_page);
-        if (state.platform.park_other_cpus && !state.platform.park_other_cpus()) return refuse(aps_busy);
-
-        const size_t blob = static_cast<size_t>(sv_resume_trampoline_end - sv_resume_trampoline_start);
-        if (!state.page.borrow(*state.guest_ram, page, std::span<const uint8_t>(sv_resume_trampoline_start, blob)).ok())
-            return refuse(no_page);
+        if (!state.page.borrow(*state.guest_ram, page, {}).ok()) return refuse(no_page);
+        if (state.platform.park_other_cpus && !state.platform.park_other_cpus(page)) {
+            state.page.restore(*state.guest_ram);
+            return refuse(aps_busy);
+        }
+        // Now nothing but this CPU runs: the page becomes the resume trampoline.
         uint8_t* code = state.page.contents(*state.guest_ram);
+        const size_t blob = static_cast<size_t>(sv_resume_trampoline_end - sv_resume_trampoline_start);
+        for (size_t i = 0; i < BorrowedPage::size; ++i) code[i] = i < blob ? sv_resume_trampoline_start[i] : 0;
         const uintptr_t gdtr = reinterpret_cast<uintptr_t>(sv_resume_gdtr_offset);
         for (size_t i = 0; i < 6; ++i) code[gdtr + i] = sv_boot_gdt_ptr[i];
 

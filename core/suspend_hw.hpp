@@ -10,8 +10,9 @@ namespace sv::suspend {
 
 // What only the virtualization backend's owner (core/main_hw.cpp) can do.
 struct Platform {
-    // Before sleeping: every AP out of the guest, parked in the hypervisor.
-    bool (*park_other_cpus)() = nullptr;
+    // Before sleeping: every AP out of the guest, parked in the hypervisor
+    // (started through this borrowed page if it has to be).
+    bool (*park_other_cpus)(uint64_t trampoline_page) = nullptr;
     // After waking, on the BSP: SVM on again (EFER.SVME, VM_HSAVE_PA).
     void (*reenable_this_cpu)() = nullptr;
     // After waking: the APs back into wait-for-STARTUP through this page.
