@@ -2,9 +2,10 @@
 # s3 / s3-cpus2: suspend with a key, system_wakeup from the QEMU monitor; the
 # guest must come back under the hypervisor with its encrypted disk working.
 # s3-baseline: the control without the hypervisor (S3 itself works; the data
-# after the resume is plaintext on the image).
+# after the resume is plaintext on the image). refuse: sleep types the
+# hypervisor cannot survive are refused (refuse-baseline: without it they act).
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
-  foreach(t s3 cpus2 baseline)
+  foreach(t s3 cpus2 baseline refuse refuse-baseline)
     add_test(NAME system.s3.${t}
              COMMAND ${SV_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/system/s3.py ${t} --build-dir ${CMAKE_BINARY_DIR})
     set_tests_properties(system.s3.${t} PROPERTIES

@@ -181,6 +181,7 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
 bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page) {
     bool trampoline = false;
     bool all = true;
+    size_t parked = 0;
     for (size_t i = 0; i < processor_count; ++i) {
         Processor& p = processors[i];
         if (!load(p.online) || load(p.waiting)) continue;
@@ -191,8 +192,11 @@ bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_pag
         if (!wait_for(p.waiting)) {
             log::error("processor {} did not leave the guest for the sleep", p.apic_id);
             all = false;
+        } else {
+            ++parked;
         }
     }
+    if (parked) log::info("S3: {} application processors taken out of the guest and parked", parked);
     return all;
 }
 

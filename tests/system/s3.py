@@ -12,13 +12,19 @@ the hypervisor's memory marker is still hidden. The host then decrypts both
 regions of the image with OpenSSL: the post-resume data must be ciphertext.
 
   s3          one CPU, under the hypervisor with a key.
-  s3-cpus2    the same with two CPUs (the AP comes back under the hypervisor).
+  cpus2       the same with two CPUs (the AP comes back under the hypervisor).
   baseline    the control: the same guest without the hypervisor suspends and
               resumes (so the test really exercises S3), and the post-resume
               data is plaintext on the image (what the old hypervisor let
               through after a resume).
-  refuse-s4   a guest request for S4 (SLP_TYP = \\_S4) is refused: the guest
-              keeps running under the hypervisor and the key is not wiped.
+  refuse      on the default machine (S3 disabled: the DSDT has no \\_S3) a
+              hostile guest writes SLP_TYP | SLP_EN for S3 (1, which QEMU
+              still obeys), \\_S4 (2) and an unnamed type (3) straight to PM1a
+              control (guest/sv-sleepreq.c): every write is refused and
+              logged, the guest keeps running under the hypervisor, the key is
+              not wiped (encrypted I/O afterwards is ciphertext on the image).
+  refuse-baseline  the control: without the hypervisor the same S4 write
+              powers the VM off (the request really reaches the platform).
 
 Usage: s3.py TEST --build-dir DIR
 """
@@ -179,6 +185,12 @@ def t_s3(h):
 def t_cpus2(h):
     b, waker, img, key = boot_s3(h, True, cpus=2)
     expect_hv(b, waker, img, key, 2)
+    # Linux idles its offlined AP in the guest: the hypervisor must have taken
+    # it out before sleeping, and started it into SVM again after the wake-up.
+    if not re.search(r"S3: 1 application processors taken out of the guest and parked", b.log):
+        raise svtest.Fail("the hypervisor did not park the guest's offlined AP before sleeping")
+    if "S3 resume: 1 application processors back under the hypervisor" not in b.log:
+        raise svtest.Fail("the AP was not restarted under the hypervisor after the wake-up")
 
 
 def t_baseline(h):
@@ -193,7 +205,47 @@ def t_baseline(h):
     print("svtest: control: without the hypervisor S3 works and the data is plaintext on the image")
 
 
-TESTS = {"s3": t_s3, "cpus2": t_cpus2, "baseline": t_baseline}
+REFUSE_REGION = (73, 1 << 20, 256 << 10)
+
+
+def t_refuse(h):
+    key = bytes((i * 29 + 5) & 0xFF for i in range(64))
+    key_path = os.path.join(h.work, "disk.key")
+    with open(key_path, "wb") as f:
+        f.write(key)
+    img = h.disk("disk-ide.img", mib=16)
+    seed, off, size = REFUSE_REGION
+    b = h.boot("sv.test=sleepreq,disks,cpuid sv.sleeptypes=1,2,3 sv.disks=ata_piix:%d sv.regions=%dK:%dK:4K"
+               % (seed, off >> 10, size >> 10), disks=[("ide", img)], extra=["--key-file", key_path],
+               timeout=900)
+    h.require_clean(b)
+    b.expect(["sleepreq-1", "sleepreq-2", "sleepreq-3", "disk-ata_piix-4K", "cpuid-signature", "cpuid-hv-bit",
+              "cpuid-svm-hidden", "hypercall"])
+    if "sleep request refused" not in b.log:
+        raise svtest.Fail("the hypervisor did not log refusing the sleep requests")
+    if b.log.count("disk key wiped") != 1 or "guest requested power-off" not in b.log.split("disk key wiped")[0]:
+        raise svtest.Fail("the key was wiped before the final power-off")
+    if pattern.check_image(img, seed, off, size) is None:
+        raise svtest.Fail("plaintext pattern on the image")
+    err = xts.check_encrypted_image(img, key, seed, off, size)
+    if err:
+        raise svtest.Fail("image is not aes-xts-plain64 of the pattern: %s" % err)
+    print("svtest: S3 (no _S3 in the DSDT), S4 and unnamed sleep requests refused; the guest kept running with its encrypted disk")
+
+
+def t_refuse_baseline(h):
+    b = h.boot("sv.test=sleepreq sv.sleeptypes=2", hypervisor=False, timeout=300)
+    if "pm1a_control" not in b.log:
+        raise svtest.Fail("sv-sleepreq did not run")
+    if "sleepreq-2" in b.results or "SV-POWEROFF" in b.log:
+        raise svtest.Fail("without the hypervisor the S4 write did not take effect")
+    if b.status != 0:
+        raise svtest.Fail("VM exited with status %d, expected QEMU's power-off on S4" % b.status)
+    print("svtest: control: without the hypervisor the S4 write powers the VM off")
+
+
+TESTS = {"s3": t_s3, "cpus2": t_cpus2, "baseline": t_baseline, "refuse": t_refuse,
+         "refuse-baseline": t_refuse_baseline}
 
 
 if __name__ == "__main__":
