@@ -120,6 +120,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     guest_ram.init(hv_memory.guest_map());
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher).ok())
         refuse("cannot set up the device mediators");
+    suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), io_dispatcher, s3_platform);
 
     Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
     if (!hsave.ok()) refuse("out of hypervisor memory");
@@ -135,7 +136,6 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
     bsp_handler = &handler;
-    suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
     log::info("starting guest at {:x}", entry.value().rip);
     vcpu0.run(handler);
     log::error("guest stopped unexpectedly");

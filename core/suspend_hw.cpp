@@ -7,6 +7,8 @@
 #include "arch/x86/local_apic.hpp"
 #include "core/devices_setup.hpp"
 #include "core/exit_handler.hpp"
+#include "devices/acpi/acpi_tables.hpp"
+#include "devices/acpi/wake_status.hpp"
 #include "lib/log.hpp"
 
 extern "C" const uint8_t sv_resume_trampoline_start[], sv_resume_trampoline_end[];
@@ -28,12 +30,13 @@ constexpr uint64_t resume_stack_bytes = 32 * 1024;
 alignas(16) uint8_t resume_stack[resume_stack_bytes];
 
 enum Refusal : unsigned {
-    not_s3 = 0, no_facs, facs_moved, wake_mode, not_bsp, aps_busy, no_page, refusal_kinds
+    not_s3 = 0, no_facs, facs_moved, no_vector, wake_mode, not_bsp, aps_busy, no_page, refusal_kinds
 };
 const char* const refusal_text[refusal_kinds] = {
     "sleeping state the hypervisor cannot survive (S1/S2/S4 or no \\_Sx names it)",
     "no usable FACS",
     "the FADT names a different FACS than at boot",
+    "the FACS holds no real-mode waking vector below 1 MiB",
     "the guest's waking vector is not a real-mode one (32/64-bit waking is not implemented)",
     "requested on an application processor",
     "an application processor could not be taken out of the guest",
@@ -75,7 +78,10 @@ uint64_t tsc() {
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
 
+acpi::RefusedSleepStatus* wake_status = nullptr;
+
 acpi::SleepControl::Decision refuse(Refusal why) {
+    if (wake_status) wake_status->sleep_refused();
     if (state.refusals[why]++ == 0)
         log::warn("sleep request refused: {}; the guest keeps running under the hypervisor", refusal_text[why]);
     return acpi::SleepControl::Decision::Refuse;
@@ -102,6 +108,7 @@ class S3Control final : public acpi::SleepControl {
         while (tsc() - start < 4'000'000'000ull) __builtin_ia32_pause();
         log::warn("S3: the platform did not sleep; the guest continues");
         give_back();
+        if (wake_status) wake_status->sleep_refused(); // its WAK_STS loop must end
     }
 
   private:
@@ -113,7 +120,7 @@ class S3Control final : public acpi::SleepControl {
         Result<acpi::WakingVectors> vectors = acpi::read_waking_vectors(*state.firmware, state.boot_facs);
         if (!vectors.ok()) return refuse(no_facs);
         Result<RealModeEntry> entry = guest_wake_entry(vectors.value());
-        if (!entry.ok()) return refuse(wake_mode);
+        if (!entry.ok()) return refuse(entry.error() == Error::Unsupported ? wake_mode : no_vector);
         if (x86::lapic::current_id() != state.bsp_apic_id) return refuse(not_bsp);
         const uint64_t page = pick_trampoline_page(*state.guest_map);
         if (!page) return refuse(no_page);
@@ -152,7 +159,15 @@ S3Control s3_control;
 
 } // namespace
 
-void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& guest_map, const Platform& platform) {
+// FADT PM1a_EVT_BLK (ACPI 6.4 §5.2.9, offset 56): PM1a status, then enable.
+uint16_t pm1a_status_port(GuestMemory& firmware) {
+    const uint8_t* fadt = acpi::find_table(firmware, "FACP");
+    if (!fadt || (fadt[4] | fadt[5] << 8 | fadt[6] << 16 | fadt[7] << 24) < 60) return 0;
+    return static_cast<uint16_t>(fadt[56] | fadt[57] << 8);
+}
+
+void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& guest_map, IoDispatcher& io,
+               const Platform& platform) {
     state.firmware = &firmware;
     state.guest_ram = &guest_ram;
     state.guest_map = &guest_map;
@@ -173,6 +188,12 @@ void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& g
     else
         log::info("ACPI: S5 is SLP_TYP {}; S3 not offered by the firmware or no FACS: other sleeps are refused", s5);
     set_sleep_control(&s3_control);
+    static acpi::RefusedSleepStatus status(hardware_ports());
+    const uint16_t pm1_status = pm1a_status_port(firmware);
+    if (pm1_status >= 0x100 && io.add(pm1_status, 2, status).ok()) {
+        status.set_port(pm1_status);
+        wake_status = &status;
+    }
 }
 
 unsigned resume_count() { return state.resumes; }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/guest_memory.hpp"
+#include "core/io_dispatch.hpp"
 #include "core/memory_map.hpp"
 #include "core/suspend.hpp"
 
@@ -21,8 +22,10 @@ struct Platform {
     void (*run_guest_at)(const RealModeEntry& entry) = nullptr;
 };
 
-// At boot, before the guest runs: reads \_Sx and the FACS, hooks PM1 control.
-void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& guest_map, const Platform& platform);
+// At boot, before the guest runs: reads \_Sx and the FACS, hooks PM1 control
+// and traps PM1a status (a refused sleep shows WAK_STS: devices/acpi/wake_status.hpp).
+void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& guest_map, IoDispatcher& io,
+               const Platform& platform);
 unsigned resume_count();
 
 } // namespace sv::suspend

@@ -4,7 +4,9 @@
 // ACPI sleep code: no waking vector, no device suspend.
 // usage: sv-sleepreq TYPE     (0..7; e.g. 2 = QEMU's \_S4, 1 = S3)
 // Prints "pm1a_control 0xPORT", then "still_running 1" if the CPU comes back
-// from the write (the request was refused or the platform ignored it).
+// from the write (the request was refused or the platform ignored it) and
+// "wak_sts N": PM1a status (FADT offset 56) bit 15, which a platform sets
+// when it wakes and OSPM waits for (ACPI 6.4 §4.8.3.1.1); then clears it.
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@ int main(int argc, char **argv)
     }
     close(fd);
     uint16_t port = (uint16_t)(fadt[64] | fadt[65] << 8);
+    uint16_t status = (uint16_t)(fadt[56] | fadt[57] << 8);
     printf("pm1a_control 0x%x\n", port);
     fflush(stdout);
     if (iopl(3) != 0) {
@@ -39,5 +42,9 @@ int main(int argc, char **argv)
     outw(value, port);
     usleep(500000);
     printf("still_running 1\n");
+    unsigned sts = inw(status);
+    printf("wak_sts %u\n", (sts >> 15) & 1);
+    outw(1u << 15, status); // write 1 to clear WAK_STS
+    printf("wak_sts_after_clear %u\n", (inw(status) >> 15) & 1);
     return 0;
 }

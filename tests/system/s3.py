@@ -17,12 +17,14 @@ regions of the image with OpenSSL: the post-resume data must be ciphertext.
               resumes (so the test really exercises S3), and the post-resume
               data is plaintext on the image (what the old hypervisor let
               through after a resume).
-  refuse      on the default machine (S3 disabled: the DSDT has no \\_S3) a
-              hostile guest writes SLP_TYP | SLP_EN for S3 (1, which QEMU
-              still obeys), \\_S4 (2) and an unnamed type (3) straight to PM1a
-              control (guest/sv-sleepreq.c): every write is refused and
-              logged, the guest keeps running under the hypervisor, the key is
-              not wiped (encrypted I/O afterwards is ciphertext on the image).
+  refuse      a hostile guest writes SLP_TYP | SLP_EN straight to PM1a control
+              (guest/sv-sleepreq.c), bypassing the kernel: with S3 disabled
+              (`PIIX4_PM.disable_s3=1`: the DSDT has no \\_S3) SLP_TYP 1,
+              which QEMU still obeys as S3, \\_S4 (2) and an unnamed type (3);
+              with S3 enabled, SLP_TYP 1 without a waking vector in the FACS.
+              Every write is refused and logged, the guest keeps running under
+              the hypervisor, the key is not wiped (encrypted I/O afterwards
+              is ciphertext on the image).
   refuse-baseline  the control: without the hypervisor the same S4 write
               powers the VM off (the request really reaches the platform).
 
@@ -213,24 +215,32 @@ def t_refuse(h):
     key_path = os.path.join(h.work, "disk.key")
     with open(key_path, "wb") as f:
         f.write(key)
-    img = h.disk("disk-ide.img", mib=16)
     seed, off, size = REFUSE_REGION
-    b = h.boot("sv.test=sleepreq,disks,cpuid sv.sleeptypes=1,2,3 sv.disks=ata_piix:%d sv.regions=%dK:%dK:4K"
-               % (seed, off >> 10, size >> 10), disks=[("ide", img)], extra=["--key-file", key_path],
-               timeout=900)
-    h.require_clean(b)
-    b.expect(["sleepreq-1", "sleepreq-2", "sleepreq-3", "disk-ata_piix-4K", "cpuid-signature", "cpuid-hv-bit",
-              "cpuid-svm-hidden", "hypercall"])
-    if "sleep request refused" not in b.log:
-        raise svtest.Fail("the hypervisor did not log refusing the sleep requests")
-    if b.log.count("disk key wiped") != 1 or "guest requested power-off" not in b.log.split("disk key wiped")[0]:
-        raise svtest.Fail("the key was wiped before the final power-off")
-    if pattern.check_image(img, seed, off, size) is None:
-        raise svtest.Fail("plaintext pattern on the image")
-    err = xts.check_encrypted_image(img, key, seed, off, size)
-    if err:
-        raise svtest.Fail("image is not aes-xts-plain64 of the pattern: %s" % err)
-    print("svtest: S3 (no _S3 in the DSDT), S4 and unnamed sleep requests refused; the guest kept running with its encrypted disk")
+    for disable_s3, types, reason in (("1", "1,2,3", "sleeping state the hypervisor cannot survive"),
+                                      ("0", "1", "the FACS holds no real-mode waking vector")):
+        img = h.disk("disk-ide.img", mib=16)
+        b = h.boot("sv.test=sleepreq,disks,cpuid sv.sleeptypes=%s sv.disks=ata_piix:%d sv.regions=%dK:%dK:4K"
+                   % (types, seed, off >> 10, size >> 10), disks=[("ide", img)],
+                   extra=["--key-file", key_path, "--qemu-arg=-global",
+                          "--qemu-arg=PIIX4_PM.disable_s3=%s" % disable_s3], timeout=900)
+        h.require_clean(b)
+        b.expect(["sleepreq-%s" % t for t in types.split(",")] +
+                 ["disk-ata_piix-4K", "cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "hypercall"])
+        if not re.search(r"sleep request refused: %s" % reason, b.log):
+            raise svtest.Fail("disable_s3=%s: the hypervisor did not log refusing the sleep (%s)"
+                              % (disable_s3, reason))
+        for t in types.split(","):
+            if b.info("sleepreq-%s wak_sts" % t) != "1":
+                raise svtest.Fail("SLP_TYP %s: after the refusal PM1 status did not show WAK_STS" % t)
+        if b.log.count("disk key wiped") != 1 or "guest requested power-off" not in b.log.split("disk key wiped")[0]:
+            raise svtest.Fail("the key was wiped before the final power-off")
+        if pattern.check_image(img, seed, off, size) is None:
+            raise svtest.Fail("plaintext pattern on the image")
+        err = xts.check_encrypted_image(img, key, seed, off, size)
+        if err:
+            raise svtest.Fail("image is not aes-xts-plain64 of the pattern: %s" % err)
+        print("svtest: disable_s3=%s: SLP_TYP %s refused (%s); encrypted disk still works"
+              % (disable_s3, types, reason))
 
 
 def t_refuse_baseline(h):

@@ -90,3 +90,39 @@ TEST(PowerControlSleep, WritesWithoutSlpEnPassUntouched) {
 
 } // namespace
 } // namespace sv::acpi
+
+#include "devices/acpi/wake_status.hpp"
+
+namespace sv::acpi {
+namespace {
+
+struct StatusIo final : PortIo {
+    uint32_t value = 0x0100; // PWRBTN_STS, say
+    std::vector<std::pair<uint16_t, uint32_t>> writes;
+    uint32_t in(uint16_t port, uint8_t size) override {
+        const uint32_t v = port == 0x601 ? value >> 8 : value;
+        return size == 1 ? (v & 0xFF) : v;
+    }
+    void out(uint16_t port, uint8_t, uint32_t v) override { writes.push_back({port, v}); }
+};
+
+TEST(RefusedSleepStatus, WakStsShowsUntilTheGuestClearsIt) {
+    StatusIo io;
+    RefusedSleepStatus st(io);
+    st.set_port(0x600);
+    EXPECT_EQ(st.io_in(0x600, 2), 0x0100u); // nothing refused yet: pass-through
+    st.sleep_refused();
+    EXPECT_EQ(st.io_in(0x600, 2), 0x8100u);
+    EXPECT_EQ(st.io_in(0x601, 1), 0x81u);   // byte lane of bit 15
+    EXPECT_EQ(st.io_in(0x600, 1), 0x00u);   // low byte: unchanged
+    EXPECT_EQ(st.io_in(0x600, 4) & 0x8000u, 0x8000u);
+    st.io_out(0x600, 2, 0x0100); // clears PWRBTN only
+    EXPECT_TRUE(st.pending());
+    st.io_out(0x601, 1, 0x80);   // WAK_STS written 1: cleared
+    EXPECT_FALSE(st.pending());
+    EXPECT_EQ(st.io_in(0x600, 2), 0x0100u);
+    EXPECT_EQ(io.writes.size(), 2u); // writes always reach the hardware
+}
+
+} // namespace
+} // namespace sv::acpi
