@@ -35,7 +35,7 @@ enum Refusal : unsigned {
 const char* const refusal_text[refusal_kinds] = {
     "sleeping state the hypervisor cannot survive (S1/S2/S4 or no \\_Sx names it)",
     "no usable FACS",
-    "the FADT names a different FACS than at boot",
+    "the ACPI tables that lead the firmware to the FACS changed since boot",
     "the FACS holds no real-mode waking vector below 1 MiB",
     "the guest's waking vector is not a real-mode one (32/64-bit waking is not implemented)",
     "requested on an application processor",
@@ -51,6 +51,7 @@ struct State {
     acpi::SleepTypes types;
     bool types_known = false;
     uint64_t boot_facs = 0; // the FACS the firmware set up (before the guest ran)
+    acpi::WakePath boot_path; // and how the firmware finds it
     uint8_t bsp_apic_id = 0;
     // Per sleep:
     acpi::WakingVectors guest_vectors;
@@ -114,13 +115,6 @@ class S3Control final : public acpi::SleepControl {
   private:
     Decision prepare() {
         if (!state.boot_facs) return refuse(no_facs);
-        Result<uint64_t> facs = acpi::find_facs(*state.firmware);
-        if (!facs.ok()) return refuse(no_facs);
-        if (facs.value() != state.boot_facs) return refuse(facs_moved);
-        Result<acpi::WakingVectors> vectors = acpi::read_waking_vectors(*state.firmware, state.boot_facs);
-        if (!vectors.ok()) return refuse(no_facs);
-        Result<RealModeEntry> entry = guest_wake_entry(vectors.value());
-        if (!entry.ok()) return refuse(entry.error() == Error::Unsupported ? wake_mode : no_vector);
         if (x86::lapic::current_id() != state.bsp_apic_id) return refuse(not_bsp);
         const uint64_t page = pick_trampoline_page(*state.guest_map);
         if (!page) return refuse(no_page);
@@ -129,7 +123,21 @@ class S3Control final : public acpi::SleepControl {
             state.page.restore(*state.guest_ram);
             return refuse(aps_busy);
         }
-        // Now nothing but this CPU runs: the page becomes the resume trampoline.
+        // Now no guest code runs anywhere: what we read is what the firmware
+        // will read at wake-up.
+        Result<acpi::WakePath> path = acpi::read_wake_path(*state.firmware);
+        if (!path.ok() || !(path.value() == state.boot_path)) {
+            state.page.restore(*state.guest_ram);
+            return refuse(facs_moved);
+        }
+        Result<acpi::WakingVectors> vectors = acpi::read_waking_vectors(*state.firmware, state.boot_facs);
+        Result<RealModeEntry> entry = vectors.ok() ? guest_wake_entry(vectors.value()) : fail(vectors.error());
+        if (!entry.ok()) {
+            state.page.restore(*state.guest_ram);
+            if (!vectors.ok()) return refuse(no_facs);
+            return refuse(entry.error() == Error::Unsupported ? wake_mode : no_vector);
+        }
+        // The page becomes the resume trampoline.
         uint8_t* code = state.page.contents(*state.guest_ram);
         const size_t blob = static_cast<size_t>(sv_resume_trampoline_end - sv_resume_trampoline_start);
         for (size_t i = 0; i < BorrowedPage::size; ++i) code[i] = i < blob ? sv_resume_trampoline_start[i] : 0;
@@ -177,7 +185,11 @@ void configure(GuestMemory& firmware, GuestMemory& guest_ram, const MemoryMap& g
     state.types_known = types.ok();
     if (types.ok()) state.types = types.value();
     Result<uint64_t> facs = acpi::find_facs(firmware);
-    state.boot_facs = facs.ok() ? facs.value() : 0;
+    Result<acpi::WakePath> path = acpi::read_wake_path(firmware);
+    // The FACS both we and a firmware walking the RSDT find (SeaBIOS uses
+    // FIRMWARE_CTRL): anything else and S3 stays off.
+    state.boot_facs = facs.ok() && path.ok() && path.value().firmware_ctrl == facs.value() ? facs.value() : 0;
+    if (path.ok()) state.boot_path = path.value();
     const int s3 = state.types_known ? state.types.pm1a[3] : acpi::SleepTypes::unknown;
     const int s5 = state.types_known ? state.types.pm1a[5] : acpi::SleepTypes::unknown;
     if (!state.types_known || s5 < 0)

@@ -20,7 +20,7 @@ CACHE=${SV_CACHE:-${HOME:-/root}/.cache/shadowvisor}
 # only where the CPU model has AES-NI, otherwise dm-crypt uses the built-in
 # generic AES. ext4 also mounts ext2 (the fs system test).
 MODULES=(ata_piix ahci nvme sd_mod dm-mod dm-crypt xts ecb aesni-intel ext4)
-GUEST_PROGRAMS=(sv-cpuid sv-diskio sv-devmem sv-dmcrypt sv-simd sv-idehostile sv-sleepreq)
+GUEST_PROGRAMS=(sv-cpuid sv-diskio sv-devmem sv-dmcrypt sv-simd sv-idehostile sv-sleepreq sv-facsmove)
 
 log() { echo "build-guest: $*" >&2; }
 die() { echo "build-guest: error: $*" >&2; exit 1; }

@@ -56,6 +56,11 @@ const uint8_t* find_table(GuestMemory& mem, const char* signature) {
 
 const uint8_t* map_checked_table(GuestMemory& mem, uint64_t pa) { return map_table(mem, pa); }
 
+uint64_t rsdp_address(GuestMemory& mem) {
+    const uint8_t* p = find_rsdp(mem);
+    return p ? 0xE0000 + static_cast<uint64_t>(p - mem.map(0xE0000, 20)) : 0;
+}
+
 Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
     const uint8_t* t = find_table(mem, "FACP");
     if (!t) return fail(Error::NotFound);

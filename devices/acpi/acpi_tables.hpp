@@ -37,5 +37,7 @@ namespace sv::acpi {
 const uint8_t* find_table(GuestMemory& memory, const char* signature);
 // The table at `pa` when its header length is sane and its checksum holds.
 const uint8_t* map_checked_table(GuestMemory& memory, uint64_t pa);
+// Physical address of the first valid RSDP in the BIOS area, 0 when none.
+uint64_t rsdp_address(GuestMemory& memory);
 
 } // namespace sv::acpi

@@ -61,4 +61,34 @@ Result<WakingVectors> exchange_waking_vectors(GuestMemory& mem, uint64_t pa, con
     return old;
 }
 
+Result<WakePath> read_wake_path(GuestMemory& mem) {
+    WakePath w;
+    w.rsdp = rsdp_address(mem);
+    if (!w.rsdp) return fail(Error::NotFound);
+    w.rsdt = load<uint32_t>(mem.map(w.rsdp, 20) + 16);
+    const uint8_t* h = mem.map(w.rsdt, 36);
+    if (!h) return fail(Error::Malformed);
+    w.rsdt_length = load<uint32_t>(h + 4);
+    if (w.rsdt_length < 36 || (w.rsdt_length - 36) / 4 > WakePath::max_entries) return fail(Error::Malformed);
+    const uint8_t* rsdt = mem.map(w.rsdt, w.rsdt_length);
+    if (!rsdt) return fail(Error::Malformed);
+    bool fadt_seen = false;
+    for (uint32_t off = 36; off + 4 <= w.rsdt_length; off += 4) {
+        const uint32_t pa = load<uint32_t>(rsdt + off);
+        const uint8_t* t = mem.map(pa, 36);
+        w.entry[w.count] = pa;
+        w.signature[w.count] = t ? load<uint32_t>(t) : 0;
+        ++w.count;
+        if (!t || fadt_seen || t[0] != 'F' || t[1] != 'A' || t[2] != 'C' || t[3] != 'P') continue;
+        fadt_seen = true;
+        const uint32_t length = load<uint32_t>(t + 4);
+        const uint8_t* fadt = mem.map(pa, length >= fadt_x_firmware_ctrl + 8 ? fadt_x_firmware_ctrl + 8 : 40);
+        if (!fadt) return fail(Error::Malformed);
+        w.firmware_ctrl = load<uint32_t>(fadt + fadt_firmware_ctrl);
+        if (length >= fadt_x_firmware_ctrl + 8) w.x_firmware_ctrl = load<uint64_t>(fadt + fadt_x_firmware_ctrl);
+    }
+    if (!fadt_seen) return fail(Error::NotFound);
+    return w;
+}
+
 } // namespace sv::acpi

@@ -45,4 +45,25 @@ struct WakingVectors {
 [[nodiscard]] Result<WakingVectors> exchange_waking_vectors(GuestMemory& memory, uint64_t facs_address,
                                                             const WakingVectors& install);
 
+// Everything a BIOS's resume path may read to find the waking vector: the
+// RSDP, the RSDT and its entries (address and signature of each), and the
+// FADT's FACS pointers. SeaBIOS takes the first RSDT entry signed "FACP"
+// without a checksum test and jumps to its FIRMWARE_CTRL's vector, so the
+// guest could redirect it by editing any of these (they live in guest-
+// writable memory). Taken at boot, before the guest ran, and compared at
+// the sleep request: any difference and S3 is refused.
+struct WakePath {
+    static constexpr size_t max_entries = 32;
+    uint64_t rsdp = 0;
+    uint32_t rsdt = 0;
+    uint32_t rsdt_length = 0;
+    size_t count = 0;
+    uint32_t entry[max_entries] = {};
+    uint32_t signature[max_entries] = {};
+    uint32_t firmware_ctrl = 0;   // of the first "FACP" entry
+    uint64_t x_firmware_ctrl = 0; // ditto, 0 when the FADT is too short
+    bool operator==(const WakePath&) const = default;
+};
+[[nodiscard]] Result<WakePath> read_wake_path(GuestMemory& memory);
+
 } // namespace sv::acpi

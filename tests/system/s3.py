@@ -25,6 +25,13 @@ regions of the image with OpenSSL: the post-resume data must be ciphertext.
               Every write is refused and logged, the guest keeps running under
               the hypervisor, the key is not wiped (encrypted I/O afterwards
               is ciphertext on the image).
+  facsmove    a hostile guest forges a FACS and points the FADT at it
+              (guest/sv-facsmove.c), then suspends through the kernel: the
+              hypervisor refuses (the FADT no longer names the FACS the
+              firmware set up), the kernel's sleep returns at once (WAK_STS),
+              the guest runs on under the hypervisor with its disk working.
+  facsmove-baseline  the control: without the hypervisor the firmware follows
+              the forged FACS at wake-up and the guest never comes back.
   refuse-baseline  the control: without the hypervisor the same S4 write
               powers the VM off (the request really reaches the platform).
 
@@ -254,7 +261,56 @@ def t_refuse_baseline(h):
     print("svtest: control: without the hypervisor the S4 write powers the VM off")
 
 
-TESTS = {"s3": t_s3, "cpus2": t_cpus2, "baseline": t_baseline, "refuse": t_refuse,
+def boot_facsmove(h, hv, timeout):
+    sock = os.path.join(h.work, "monitor-%d.sock" % (h.boots + 1))
+    if os.path.exists(sock):
+        os.unlink(sock)
+    waker = Waker(sock)
+    extra = S3_QEMU + ["--qemu-arg=-monitor", "--qemu-arg=unix:%s,server,nowait" % sock]
+    key = bytes((i * 29 + 5) & 0xFF for i in range(64))
+    img = h.disk("disk-ide.img", mib=16)
+    if hv:
+        key_path = os.path.join(h.work, "disk.key")
+        with open(key_path, "wb") as f:
+            f.write(key)
+        extra += ["--key-file", key_path]
+    seed, off, size = REFUSE_REGION
+    b = h.boot("sv.test=facsmove,cpuid,disks sv.expect=%s sv.disks=ata_piix:%d sv.regions=%dK:%dK:4K"
+               % ("hv" if hv else "none", seed, off >> 10, size >> 10), disks=[("ide", img)],
+               hypervisor=hv, extra=extra, timeout=timeout, answers={"s3": waker.start})
+    return b, waker, img, key
+
+
+def t_facsmove(h):
+    b, waker, img, key = boot_facsmove(h, True, 900)
+    h.require_clean(b)
+    b.expect(["facsmove-forge", "facsmove-survived", "cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden",
+              "hypercall", "disk-ata_piix-4K"])
+    if waker.saw_suspended:
+        raise svtest.Fail("the VM suspended with a forged FACS")
+    if "sleep request refused: the FADT names a different FACS than at boot" not in b.log:
+        raise svtest.Fail("the hypervisor did not log refusing the forged-FACS sleep")
+    if b.log.count("disk key wiped") != 1:
+        raise svtest.Fail("the key was wiped before the final power-off")
+    seed, off, size = REFUSE_REGION
+    err = xts.check_encrypted_image(img, key, seed, off, size)
+    if err:
+        raise svtest.Fail("image is not aes-xts-plain64 of the pattern: %s" % err)
+    print("svtest: forged FACS: sleep refused, guest still under the hypervisor, disk encrypted")
+
+
+def t_facsmove_baseline(h):
+    b, waker, _, _ = boot_facsmove(h, False, 240)
+    if "facsmove-forge" not in b.results or b.results["facsmove-forge"][0] != "PASS":
+        raise svtest.Fail("the forgery itself failed: %s" % (b.results.get("facsmove-forge"),))
+    check_suspended(b, waker)
+    if "facsmove-survived" in b.results:
+        raise svtest.Fail("without the hypervisor the guest resumed normally despite the forged FACS")
+    print("svtest: control: without the hypervisor the firmware resumes at the forged vector "
+          "(the guest never comes back, VM status %d)" % b.status)
+
+
+TESTS = {"facsmove": t_facsmove, "facsmove-baseline": t_facsmove_baseline, "s3": t_s3, "cpus2": t_cpus2, "baseline": t_baseline, "refuse": t_refuse,
          "refuse-baseline": t_refuse_baseline}
 
 

@@ -147,6 +147,49 @@ TEST(Facs, WakingVectorsReadAndExchanged) {
     EXPECT_FALSE(read_waking_vectors(m, facs_pa + 8).ok()); // not a FACS
 }
 
+TEST(WakePath, AnyEditOnTheFirmwaresWayToTheFacsIsSeen) {
+    Firmware m;
+    build(m);
+    Result<WakePath> boot = read_wake_path(m);
+    ASSERT_TRUE(boot.ok());
+    EXPECT_EQ(boot.value().rsdp, rsdp);
+    EXPECT_EQ(boot.value().count, 1u);
+    EXPECT_EQ(boot.value().firmware_ctrl, facs_pa);
+    EXPECT_TRUE(read_wake_path(m).value() == boot.value());
+    {
+        Firmware f = m; // FIRMWARE_CTRL moved, checksum broken: SeaBIOS would still follow it
+        f.put32(fadt + 36, 0x104000);
+        EXPECT_FALSE(read_wake_path(f).value() == boot.value());
+    }
+    {
+        Firmware f = m; // X_FIRMWARE_CTRL set
+        f.put64(fadt + 132, 0x104000);
+        EXPECT_FALSE(read_wake_path(f).value() == boot.value());
+    }
+    {
+        Firmware f = m; // an RSDT entry re-pointed (a forged FACP first)
+        f.put32(rsdt + 36, 0x104000);
+        f.table(0x104000, "FACP", 244);
+        EXPECT_FALSE(read_wake_path(f).ok() && read_wake_path(f).value() == boot.value());
+    }
+    {
+        Firmware f = m; // the FADT renamed: a firmware would look further
+        f.ram[fadt] = 'X';
+        EXPECT_FALSE(read_wake_path(f).ok());
+    }
+    {
+        Firmware f = m; // the RSDT grew an entry
+        f.put32(rsdt + 4, 44);
+        f.put32(rsdt + 40, 0x104000);
+        EXPECT_FALSE(read_wake_path(f).value() == boot.value());
+    }
+    {
+        Firmware f = m; // an absurd RSDT length: refused, not read past
+        f.put32(rsdt + 4, 0x7FFFFFFF);
+        EXPECT_FALSE(read_wake_path(f).ok());
+    }
+}
+
 TEST(SleepTypes, QemuDsdt) {
     Firmware m;
     build(m);
