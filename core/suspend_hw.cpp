@@ -30,7 +30,7 @@ constexpr uint64_t resume_stack_bytes = 32 * 1024;
 alignas(16) uint8_t resume_stack[resume_stack_bytes];
 
 enum Refusal : unsigned {
-    not_s3 = 0, no_facs, facs_moved, no_vector, wake_mode, not_bsp, aps_busy, no_page, refusal_kinds
+    not_s3 = 0, no_facs, facs_moved, no_vector, wake_mode, not_bsp, aps_busy, no_page, high_cr3, refusal_kinds
 };
 const char* const refusal_text[refusal_kinds] = {
     "sleeping state the hypervisor cannot survive (S1/S2/S4 or no \\_Sx names it)",
@@ -41,6 +41,7 @@ const char* const refusal_text[refusal_kinds] = {
     "requested on an application processor",
     "an application processor could not be taken out of the guest",
     "no guest RAM page below 640 KiB for the resume trampoline",
+    "the host page tables lie above 4 GiB (the 32-bit resume path loads CR3)",
 };
 
 struct State {
@@ -116,6 +117,7 @@ class S3Control final : public acpi::SleepControl {
     Decision prepare() {
         if (!state.boot_facs) return refuse(no_facs);
         if (x86::lapic::current_id() != state.bsp_apic_id) return refuse(not_bsp);
+        if (x86::read_cr3() >> 32) return refuse(high_cr3);
         const uint64_t page = pick_trampoline_page(*state.guest_map);
         if (!page) return refuse(no_page);
         if (!state.page.borrow(*state.guest_ram, page, {}).ok()) return refuse(no_page);
