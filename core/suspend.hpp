@@ -7,13 +7,17 @@
 //     after it stored its real-mode wakeup code's address in
 //     FACS.firmware_waking_vector and offlined every AP). The write traps on
 //     the BSP inside ExitHandler::handle_io (io_lock held). We refuse -
-//     drop the write, the guest stays awake and under us, one log line - if
-//     any of these fails: the FACS the FADT names is the one seen at boot;
-//     the guest's vector is a real-mode one (x_firmware_waking_vector 0:
-//     32/64-bit waking is not implemented); the request comes from the BSP;
+//     drop the write, one log line, and PM1 status shows WAK_STS as if the
+//     platform had woken at once (devices/acpi/wake_status.hpp), so the
+//     guest's wait ends and it runs on, under us - if any of these fails:
+//     the request comes from the BSP; the host page tables lie below 4 GiB;
 //     every AP could be taken out of the guest (parked in the hypervisor,
-//     so no guest code can rewrite the FACS behind us); a guest RAM page
-//     below 1 MiB exists for our trampoline. Then: save that page's guest
+//     so no guest code can edit memory behind us from here on); the way
+//     the firmware finds the FACS (RSDP, RSDT entries, FADT FIRMWARE_CTRL,
+//     acpi::WakePath) is exactly as at boot; the guest's vector is a
+//     real-mode one (x_firmware_waking_vector 0: 32/64-bit waking is not
+//     implemented); a guest RAM page below 1 MiB exists for our
+//     trampoline. Then: save that page's guest
 //     contents in hypervisor memory and put the resume trampoline
 //     (boot/resume_trampoline.S) there (no hypervisor memory lives below
 //     16 MiB: the page is borrowed while the guest sleeps); record what the
