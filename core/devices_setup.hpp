@@ -13,6 +13,7 @@
 #include "core/mmio_dispatch.hpp"
 #include "devices/pci/dma_allow_list.hpp"
 #include "core/multiboot.hpp"
+#include "devices/acpi/power_control.hpp"
 #include "lib/result.hpp"
 
 namespace sv {
@@ -56,6 +57,12 @@ acpi::PowerControl& power_controls();
 
 // The machine's real ports (for pass-through of unowned trapped ports).
 PortIo& hardware_ports();
+
+// S3 (core/suspend.hpp; its engine is power_controls()' SuspendHandler): the
+// mediated PCI functions' configuration is saved at the request and, after
+// the wake-up reset, restored and the mediators (IDE, PM block) re-synced.
+void save_devices_for_sleep();
+void resync_devices_after_resume();
 
 // Exit statistics for the power-off log.
 void set_exit_counters_source(const struct ExitCounters* counters);

@@ -368,13 +368,17 @@ Result<void> setup_power_control(HypervisorMemory&, GuestMemory& firmware_memory
     if (pm.ok()) {
         // The FADT's own ports too, unless they are the chipset block above
         // (that one moves with the chipset's PM base).
+        // PM1a blocks bring their status register (refused-sleep WAK_STS).
         const uint16_t fadt_ports[4] = {pm.value().pm1a_control, pm.value().pm1b_control, pm.value().x_pm1a_control,
                                         pm.value().x_pm1b_control};
+        const uint16_t fadt_status[4] = {pm.value().pm1a_status, 0, pm.value().x_pm1a_status, 0};
         for (size_t i = 0; i < 4; ++i) {
             if (!fadt_ports[i] || fadt_ports[i] == chipset_port) continue;
-            TRY(power_control.move_pm1(1 + i, fadt_ports[i], i % 2 == 1, io));
+            TRY(power_control.move_pm1(1 + i, fadt_ports[i], i % 2 == 1, io, fadt_status[i]));
         }
-        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key", pm.value().pm1a_control);
+        log::info("ACPI PM1 control at port {:x}: power-off wipes the disk key; other sleeps are refused unless "
+                  "the S3 engine takes them (PM1 status at {:x} shows WAK_STS after a refusal)",
+                  pm.value().pm1a_control, chipset_port ? power_control.pm1_status_port(0) : pm.value().pm1a_status);
     } else if (disk_cipher.has_key() && !chipset_port) {
         log::warn("no ACPI FADT found: cannot wipe the key at power-off");
     }
@@ -404,6 +408,37 @@ MmioWriteHandler* reset_register_handler(uint64_t& page) {
 acpi::PowerControl& power_controls() { return power_control; }
 
 PortIo& hardware_ports() { return hardware_io; }
+
+namespace {
+// Configuration a mediated IDE function loses in the S3 reset and that its
+// mediator depends on (PCI 3.0 §6.2: command, BARs, interrupt line; PIIX4
+// datasheet §3.3 IDETIM/SIDETIM/UDMACTL/UDMATIM at 40h-4Bh). Restored as
+// firmware restores chipset state, BARs before the command register.
+constexpr uint8_t saved_dwords[] = {0x10, 0x14, 0x18, 0x1C, 0x20, 0x3C, 0x40, 0x44, 0x48, 0x04};
+uint32_t ide_saved_config[max_ide_functions][sizeof saved_dwords];
+} // namespace
+
+void save_devices_for_sleep() {
+    for (size_t f = 0; f < ide_count; ++f)
+        for (size_t i = 0; i < sizeof saved_dwords; ++i)
+            ide_saved_config[f][i] = config_space.read32(ide_addresses[f], saved_dwords[i]);
+}
+
+void resync_devices_after_resume() {
+    // The PM block (and with it PM1 control/status and the ICH TCO trap)
+    // wherever the firmware's resume path put it.
+    if (pm_tracker) pm_tracker->resync();
+    for (size_t f = 0; f < ide_count; ++f) {
+        for (size_t i = 0; i < sizeof saved_dwords; ++i) {
+            uint32_t v = ide_saved_config[f][i];
+            if (saved_dwords[i] == 0x04) v &= 0xFFFF; // command only: status bits are write-1-to-clear
+            config_space.write32(ide_addresses[f], saved_dwords[i], v);
+        }
+        ide_functions[f]->platform_reset();
+        log::info("IDE {}:{}.{}: configuration restored, mediators re-synced after the S3 reset",
+                  ide_addresses[f].bus, ide_addresses[f].device, ide_addresses[f].function);
+    }
+}
 
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
 

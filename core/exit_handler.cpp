@@ -74,6 +74,8 @@ uint64_t address_mask(uint8_t address_size) {
 }
 } // namespace
 
+void release_locks_after_resume() { io_lock.unlock(); }
+
 bool ExitHandler::skip_instruction(VcpuState& s, const VmExit& exit, unsigned fallback_length) {
     if (exit.next_rip) {
         s.rip = exit.next_rip;

@@ -17,6 +17,10 @@
 
 namespace sv {
 
+// S3 resume (core/suspend.hpp): the BSP slept inside handle_io with the
+// shared I/O lock held; its stack is gone, so the lock is released here.
+void release_locks_after_resume();
+
 class ExitHandler {
   public:
     using HostCpuid = CpuidValues (*)(uint32_t leaf, uint32_t subleaf);

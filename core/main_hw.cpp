@@ -12,6 +12,7 @@
 #include "core/multiboot.hpp"
 #include "core/nested_paging.hpp"
 #include "core/smp.hpp"
+#include "core/suspend_hw.hpp"
 #include "arch/x86/local_apic.hpp"
 #include "arch/x86/xsave.hpp"
 #include "crypto/cpu_features.hpp"
@@ -76,6 +77,21 @@ void configure_exit_handler(ExitHandler& handler) {
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
 }
 
+// S3 (core/suspend.hpp): the SVM side of sleeping and waking.
+uint64_t bsp_hsave_pa = 0;
+ExitHandler* bsp_handler = nullptr;
+
+const suspend::Platform s3_platform{
+    .park_other_cpus = [](uint64_t page) { return smp::park_application_processors(guest_ram, page); },
+    .reenable_this_cpu = [] { svm::enable_on_this_cpu(bsp_hsave_pa); },
+    .restart_other_cpus = [](uint64_t page) { (void)smp::restart_application_processors(guest_ram, page); },
+    .run_guest_at =
+        [](const suspend::RealModeEntry& entry) {
+            vcpu0.start_at_waking_vector(entry.cs, entry.ip);
+            if (vcpu0.run(*bsp_handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
+        },
+};
+
 void run_constructors() {
     for (auto* f = __init_array_start; f != __init_array_end; ++f) (*f)();
 }
@@ -129,10 +145,12 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     mmio_dispatcher.set_mapper(&hv_memory);
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
+    suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
 
     Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
     if (!hsave.ok()) refuse("out of hypervisor memory");
-    svm::enable_on_this_cpu(hsave.value().phys);
+    bsp_hsave_pa = hsave.value().phys;
+    svm::enable_on_this_cpu(bsp_hsave_pa);
     const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
     if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
                                            factory).ok())
@@ -147,6 +165,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
+    bsp_handler = &handler;
     log::info("starting guest at {:x}", entry.value().rip);
     if (vcpu0.run(handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
     log::error("guest stopped unexpectedly");

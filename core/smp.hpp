@@ -30,6 +30,19 @@ struct VcpuFactory {
                                                           GuestMemory& guest_ram, uint64_t npt_root,
                                                           IoDispatcher& io, const VcpuFactory& factory);
 
+// S3 (core/suspend.hpp). Before sleeping: every AP that runs the guest
+// (Linux leaves offlined APs idling in the guest) is taken out of it and
+// parked in the hypervisor's wait-for-STARTUP loop, so no guest code runs
+// while the FACS holds our vector. INIT-STARTUP-STARTUP through
+// `trampoline_page` (guest RAM below 1 MiB that the caller borrowed): the
+// INIT intercept ends the guest (AMD APM vol. 2 §15.13.1); a CPU that the
+// INIT then resets (QEMU does, whatever GIF) restarts through the page into
+// the hypervisor. False when one does not arrive in time. After waking (all
+// CPUs were reset): the same start for every AP, with SVM on and a fresh
+// vCPU, waiting for the guest's STARTUP. Returns how many came back.
+bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page);
+size_t restart_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page);
+
 // The guest's local APIC page write handler (nullptr before any AP started:
 // a single CPU needs no APIC trap).
 MmioWriteHandler* apic_write_handler();

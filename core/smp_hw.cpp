@@ -38,6 +38,7 @@ struct Processor {
     bool startup_pending = false; // a virtual STARTUP arrived
     uint8_t vector = 0;
     uint64_t hsave_pa = 0;
+    uint64_t stack_top = 0;
     svm::SvmVcpu vcpu;
     ExitHandler* handler = nullptr;
 };
@@ -113,15 +114,26 @@ class ApicMmio final : public MmioWriteHandler {
 ApicMmio apic_mmio;
 bool apic_trapped = false;
 
-bool wait_online(const Processor& p) {
+bool wait_for(const bool& flag) {
     uint32_t lo, hi;
     asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
     const uint64_t start = (static_cast<uint64_t>(hi) << 32) | lo;
-    while (!load(p.online)) {
+    while (!load(flag)) {
         asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
         if (((static_cast<uint64_t>(hi) << 32) | lo) - start > 20'000'000'000ull) return false;
         __builtin_ia32_pause();
     }
+    return true;
+}
+bool wait_online(const Processor& p) { return wait_for(p.online); }
+
+// The real-mode blob and our GDT pointer into a page below 1 MiB.
+bool install_trampoline(uint8_t* page) {
+    const size_t blob = static_cast<size_t>(sv_ap_trampoline_end - sv_ap_trampoline_start);
+    if (!page || blob > 4096) return false;
+    for (size_t i = 0; i < blob; ++i) page[i] = sv_ap_trampoline_start[i];
+    const uintptr_t gdtr = reinterpret_cast<uintptr_t>(sv_ap_gdtr_offset);
+    for (size_t i = 0; i < 6; ++i) page[gdtr + i] = sv_boot_gdt_ptr[i];
     return true;
 }
 } // namespace
@@ -149,11 +161,7 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
     apic_trapped = true;
 
     uint8_t* page = guest_ram.map(trampoline_page, 4096);
-    const size_t blob = static_cast<size_t>(sv_ap_trampoline_end - sv_ap_trampoline_start);
-    if (!page || blob > 4096) return fail(Error::OutOfMemory);
-    for (size_t i = 0; i < blob; ++i) page[i] = sv_ap_trampoline_start[i];
-    const uintptr_t gdtr = reinterpret_cast<uintptr_t>(sv_ap_gdtr_offset);
-    for (size_t i = 0; i < 6; ++i) page[gdtr + i] = sv_boot_gdt_ptr[i];
+    if (!install_trampoline(page)) return fail(Error::OutOfMemory);
 
     size_t online = 0;
     for (size_t i = 0; i < listed.value(); ++i) {
@@ -167,7 +175,8 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
         factory.configure(*p.handler);
         ++processor_count;
         sv_ap_cr3 = x86::read_cr3();
-        sv_ap_stack = stack.phys + stack.size;
+        p.stack_top = stack.phys + stack.size;
+        sv_ap_stack = p.stack_top;
         x86::lapic::start_processor(p.apic_id, static_cast<uint8_t>(trampoline_page >> 12));
         if (wait_online(p)) {
             ++online;
@@ -177,6 +186,51 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
     }
     for (size_t i = 0; i < 4096; ++i) page[i] = 0; // guest RAM again
     log::info("{} application processors under the hypervisor, waiting for the guest's STARTUP", online);
+    return online;
+}
+
+bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page) {
+    bool trampoline = false;
+    bool all = true;
+    size_t parked = 0;
+    for (size_t i = 0; i < processor_count; ++i) {
+        Processor& p = processors[i];
+        if (!load(p.online) || load(p.waiting)) continue;
+        if (!trampoline && !(trampoline = install_trampoline(guest_ram.map(trampoline_page, 4096)))) return false;
+        sv_ap_cr3 = x86::read_cr3();
+        sv_ap_stack = p.stack_top; // the frames of its guest run are abandoned
+        x86::lapic::start_processor(p.apic_id, static_cast<uint8_t>(trampoline_page >> 12));
+        if (!wait_for(p.waiting)) {
+            log::error("processor {} did not leave the guest for the sleep", p.apic_id);
+            all = false;
+        } else {
+            ++parked;
+        }
+    }
+    if (parked) log::info("S3: {} application processors taken out of the guest and parked", parked);
+    return all;
+}
+
+size_t restart_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page) {
+    if (!processor_count) return 0;
+    if (!install_trampoline(guest_ram.map(trampoline_page, 4096))) {
+        log::error("S3 resume: no trampoline page: the application processors stay off");
+        return 0;
+    }
+    size_t online = 0;
+    for (size_t i = 0; i < processor_count; ++i) {
+        Processor& p = processors[i];
+        store(p.online, false);
+        store(p.waiting, false);
+        store(p.startup_pending, false);
+        sv_ap_cr3 = x86::read_cr3();
+        sv_ap_stack = p.stack_top;
+        x86::lapic::start_processor(p.apic_id, static_cast<uint8_t>(trampoline_page >> 12));
+        if (wait_online(p)) ++online;
+        else log::error("processor {} did not restart after S3: the guest cannot use it", p.apic_id);
+    }
+    log::info("S3 resume: {} application processors back under the hypervisor, waiting for the guest's STARTUP",
+              online);
     return online;
 }
 

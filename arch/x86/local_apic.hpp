@@ -29,5 +29,8 @@ uint8_t current_id();
 // INIT, then two STARTUPs with `vector` (the 4 KiB page of the real-mode
 // entry), with the delays the SDM's example uses.
 void start_processor(uint8_t apic_id, uint8_t vector);
+// INIT alone: a processor running a guest with the INIT intercept leaves the
+// guest (AMD APM vol. 2 §15.13.1 "INIT Support").
+void send_init(uint8_t apic_id);
 
 } // namespace sv::x86::lapic

@@ -34,6 +34,8 @@ uint32_t read(uint32_t reg) { return *reg_ptr(reg); }
 void write(uint32_t reg, uint32_t value) { *reg_ptr(reg) = value; }
 uint8_t current_id() { return static_cast<uint8_t>(read(reg_id) >> 24); }
 
+void send_init(uint8_t apic_id) { send_ipi(apic_id, delivery_init | icr_level_assert); }
+
 void start_processor(uint8_t apic_id, uint8_t vector) {
     send_ipi(apic_id, delivery_init | icr_level_assert);
     delay_us(10000);

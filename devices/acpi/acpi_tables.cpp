@@ -36,6 +36,8 @@ const uint8_t* find_rsdp(GuestMemory& mem) {
     return nullptr;
 }
 
+} // namespace
+
 // The first table with `signature` listed in the RSDT. The RSDT (32-bit
 // entries) exists on every BIOS system; an XSDT-only firmware (UEFI) is
 // future work, like UEFI boot itself.
@@ -51,7 +53,13 @@ const uint8_t* find_table(GuestMemory& mem, const char* signature) {
     }
     return nullptr;
 }
-} // namespace
+
+const uint8_t* map_checked_table(GuestMemory& mem, uint64_t pa) { return map_table(mem, pa); }
+
+uint64_t rsdp_address(GuestMemory& mem) {
+    const uint8_t* p = find_rsdp(mem);
+    return p ? 0xE0000 + static_cast<uint64_t>(p - mem.map(0xE0000, 20)) : 0;
+}
 
 namespace {
 constexpr uint32_t fadt_reset_reg_sup = 1u << 10;
@@ -74,6 +82,7 @@ Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
     PowerControlPorts ports;
     ports.pm1a_control = static_cast<uint16_t>(load<uint32_t>(t + 64));
     ports.pm1b_control = static_cast<uint16_t>(load<uint32_t>(t + 68));
+    ports.pm1a_status = static_cast<uint16_t>(load<uint32_t>(t + 56));
     ports.dsdt = load<uint32_t>(t + 40);
     if (length >= 129 && (load<uint32_t>(t + 112) & fadt_reset_reg_sup)) {
         const uint8_t* gas = t + 116;
@@ -87,11 +96,16 @@ Result<PowerControlPorts> find_power_control(GuestMemory& mem) {
         }
     }
     if (length >= 148 && load<uint64_t>(t + 140)) ports.dsdt = load<uint64_t>(t + 140);
+    if (length >= 160) ports.x_pm1a_status = extra_io_port(t + 148, ports.pm1a_status);
     if (length >= 184) ports.x_pm1a_control = extra_io_port(t + 172, ports.pm1a_control);
     if (length >= 196) ports.x_pm1b_control = extra_io_port(t + 184, ports.pm1b_control);
     if (!ports.pm1a_control && ports.x_pm1a_control) {
         ports.pm1a_control = ports.x_pm1a_control;
         ports.x_pm1a_control = 0;
+        if (!ports.pm1a_status) {
+            ports.pm1a_status = ports.x_pm1a_status;
+            ports.x_pm1a_status = 0;
+        }
     }
     if (!ports.pm1a_control) return fail(Error::NotFound);
     return ports;

@@ -1,9 +1,9 @@
 // Just enough ACPI table walking to find the PM1 control registers, where a
 // guest requests power-off (SLP_EN): ACPI 6.4 §5.2.5 (RSDP, found in the BIOS
 // area 0E0000h-0FFFFFh on legacy systems), §5.2.7/5.2.8 (RSDT/XSDT),
-// §5.2.9 (FADT: PM1a_CNT_BLK at offset 64, PM1b_CNT_BLK at 68, PM1_CNT_LEN at 89,
+// §5.2.9 (FADT: PM1a_EVT_BLK at offset 56, PM1a_CNT_BLK at 64, PM1b_CNT_BLK at 68, PM1_CNT_LEN at 89,
 // Flags at 112 (bit 10 RESET_REG_SUP), RESET_REG at 116, RESET_VALUE at 128,
-// X_DSDT at 140, X_PM1a_CNT_BLK at 172, X_PM1b_CNT_BLK at 184).
+// X_DSDT at 140, X_PM1a_EVT_BLK at 148, X_PM1a_CNT_BLK at 172, X_PM1b_CNT_BLK at 184).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,10 @@ struct PowerControlPorts {
     // (an OSPM uses the X_ field when non-zero, ACPI 6.4 §5.2.9): 0 if same/none.
     uint16_t x_pm1a_control = 0;
     uint16_t x_pm1b_control = 0;
+    // PM1a status (the first PM1_EVT_LEN/2 bytes of PM1a_EVT_BLK, §4.8.3.1):
+    // where OSPM reads WAK_STS. x_pm1a_status as x_pm1a_control.
+    uint16_t pm1a_status = 0;
+    uint16_t x_pm1a_status = 0;
     ResetRegister reset; // FADT RESET_REG when RESET_REG_SUP is set
     uint64_t dsdt = 0;   // X_DSDT if non-zero, else DSDT
 };
@@ -65,5 +69,13 @@ struct EcamSegment {
     uint8_t start_bus = 0, end_bus = 0;
 };
 [[nodiscard]] Result<size_t> find_ecam_segments(GuestMemory& memory, EcamSegment* out, size_t max);
+
+// The first table with this 4-character signature listed in the RSDT
+// (length and checksum verified), or nullptr.
+const uint8_t* find_table(GuestMemory& memory, const char* signature);
+// The table at `pa` when its header length is sane and its checksum holds.
+const uint8_t* map_checked_table(GuestMemory& memory, uint64_t pa);
+// Physical address of the first valid RSDP in the BIOS area, 0 when none.
+uint64_t rsdp_address(GuestMemory& memory);
 
 } // namespace sv::acpi

@@ -12,11 +12,17 @@ constexpr uint32_t ich_enable = 1u << 7;
 constexpr uint32_t piix4_base_mask = 0xFFC0; // bits 15-6
 constexpr uint32_t ich_base_mask = 0xFF80;   // bits 15-7
 constexpr uint16_t pm1_control_offset = 4;   // PMCNTRL / PM1_CNT
+// PMSTS / PM1_STS at the block's start (PIIX4 §7.2.2, ICH9 §13.8.3.1): the
+// refused-sleep WAK_STS (wake_status.hpp) moves with the block.
+constexpr uint16_t pm1_status_offset = 0;
 constexpr uint16_t vendor_intel = 0x8086;
 constexpr uint16_t piix4_pm = 0x7113;
 constexpr uint32_t config_enable = 1u << 31;
 
 uint8_t enable_offset(PmChipset c) { return c == PmChipset::Piix4 ? piix4_enable_offset : ich_enable_offset; }
+uint16_t status_port(uint16_t pm1_cnt) {
+    return pm1_cnt ? static_cast<uint16_t>(pm1_cnt - pm1_control_offset + pm1_status_offset) : 0;
+}
 } // namespace
 
 PmChipset pm_chipset_of(uint32_t id, uint8_t base_class, uint8_t subclass) {
@@ -64,9 +70,14 @@ Result<uint16_t> PmBaseTracker::track(pci::Address a, PmChipset chipset, size_t 
     chipset_ = chipset;
     slot_ = slot;
     const uint16_t port = current_port();
-    TRY(power_.move_pm1(slot_, port, false, dispatcher_));
+    TRY(power_.move_pm1(slot_, port, false, dispatcher_, status_port(port)));
     move_tco(port);
     return port;
+}
+
+void PmBaseTracker::resync() {
+    if (chipset_ == PmChipset::None) return;
+    config_written(pci::ConfigWrite{address_, pm_base_offset, 4, 0});
 }
 
 void PmBaseTracker::config_written(const pci::ConfigWrite& w) {
@@ -76,7 +87,7 @@ void PmBaseTracker::config_written(const pci::ConfigWrite& w) {
     const uint16_t before = power_.pm1_port(slot_);
     const uint16_t now = current_port();
     if (now == before) return;
-    if (power_.move_pm1(slot_, now, false, dispatcher_).ok()) {
+    if (power_.move_pm1(slot_, now, false, dispatcher_, status_port(now)).ok()) {
         ++moves_;
         move_tco(now);
         log::info("ACPI PM1 control moved by the guest: port {:x} -> {:x} (still trapped)", before, now);
@@ -93,7 +104,7 @@ void PmBaseTracker::config_written(const pci::ConfigWrite& w) {
     io_.out(0xCFC, 4, previous_base_dword);
     io_.out(0xCF8, 4, saved);
     last_base_dword_ = previous_base_dword;
-    if (!power_.move_pm1(slot_, before, false, dispatcher_).ok()) log::error("cannot re-trap ACPI PM1 control");
+    if (!power_.move_pm1(slot_, before, false, dispatcher_, status_port(before)).ok()) log::error("cannot re-trap ACPI PM1 control");
 }
 
 } // namespace sv::acpi

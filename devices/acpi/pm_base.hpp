@@ -10,7 +10,9 @@
 //    (ACPI_EN); PM1_CNT at PMBASE+4 (Intel ICH9 datasheet §13.8.3.1,
 //    §13.8.3.2, §13.8.3.3).
 // After every guest config write to the function the register pair is read
-// back from the hardware and the trap is moved (pci::ConfigWatcher). A block
+// back from the hardware and the trap is moved (pci::ConfigWatcher); the
+// PM1 status register (block + 0) moves with it (PowerControl's refused-sleep
+// WAK_STS, wake_status.hpp). A block
 // that cannot be trapped where the guest put it (the ports belong to another
 // mediator) is refused: the previous PM base is written back and logged.
 #pragma once
@@ -46,6 +48,10 @@ class PmBaseTracker final : public pci::ConfigWatcher {
     // ICH: the TCO watchdog inside the PM block follows it (tco_guard.hpp).
     void set_tco_guard(TcoGuard* tco) { tco_ = tco; }
     void config_written(const pci::ConfigWrite& w) override;
+    // After a platform reset the hypervisor did not see as config writes
+    // (S3 wake-up: the firmware re-programs the chipset): reads the PM base
+    // back from the hardware and follows it like a guest move.
+    void resync();
 
     uint64_t moves() const { return moves_; }
     uint64_t refusals() const { return refusals_; }

@@ -5,7 +5,10 @@
 namespace sv::acpi {
 
 PowerControl::PowerControl(PortIo& io, Hook before_power_loss) : io_(io), hook_(before_power_loss) {
-    for (Pm1Block& b : pm1_) b.owner = this;
+    for (Pm1Block& b : pm1_) {
+        b.owner = this;
+        b.status.set_io(io);
+    }
 }
 
 void PowerControl::wipe(const char* why) {
@@ -31,17 +34,38 @@ Result<void> PowerControl::register_fixed_ports(IoDispatcher& io) {
     return {};
 }
 
-Result<void> PowerControl::move_pm1(size_t slot, uint16_t pm1_cnt, bool pm1b, IoDispatcher& io) {
+Result<void> PowerControl::move_pm1(size_t slot, uint16_t pm1_cnt, bool pm1b, IoDispatcher& io, uint16_t pm1_sts) {
     if (slot >= max_pm1_blocks) return fail(Error::OutOfRange);
     Pm1Block& b = pm1_[slot];
-    if (b.cnt == pm1_cnt && b.pm1b == pm1b) return {};
+    if (pm1b) pm1_sts = 0; // WAK_STS is read from PM1a status (ACPI 6.4 §4.8.3.1)
+    if (b.cnt == pm1_cnt && b.pm1b == pm1b && b.status.port() == pm1_sts) return {};
+    if (b.status.port()) io.remove(b.status);
+    b.status.set_port(0);
     if (b.cnt) io.remove(b);
     b.cnt = 0;
     if (!pm1_cnt) return {};
     TRY(io.add(pm1_cnt, pm1_control_length, b));
     b.cnt = pm1_cnt;
     b.pm1b = pm1b;
+    if (pm1_sts) {
+        if (io.add(pm1_sts, pm1_status_length, b.status).ok())
+            b.status.set_port(pm1_sts);
+        else
+            log::warn("PM1 status at port {:x} is owned by another mediator: a refused sleep cannot show WAK_STS there",
+                      pm1_sts);
+    }
     return {};
+}
+
+bool PowerControl::wake_status_pending() const {
+    for (const Pm1Block& b : pm1_)
+        if (b.status.port() && b.status.pending()) return true;
+    return false;
+}
+
+void PowerControl::show_wake_status() {
+    for (Pm1Block& b : pm1_)
+        if (b.status.port()) b.status.sleep_refused();
 }
 
 uint32_t PowerControl::io_in(uint16_t port, uint8_t size) {
@@ -70,26 +94,42 @@ void PowerControl::pm1_write(const Pm1Block& block, uint16_t port, uint8_t size,
     const SleepRequest r = decode_pm1_control(port, size, value, block.cnt);
     if (!r.requested) return io_.out(port, size, value);
     const SleepKind kind = types_.classify(r.slp_typ, block.pm1b);
-    if (kind == SleepKind::Standby || kind == SleepKind::SuspendToRam) {
-        const int state = types_.state_of(r.slp_typ, block.pm1b);
-        if (suspend_ && suspend_->on_suspend_to_ram(static_cast<unsigned>(state), block.cnt, block.pm1b, port, size,
-                                                    value)) {
-            ++stats_.allowed_sleeps;
-            return io_.out(port, size, value);
-        }
-        ++stats_.refused_sleeps;
-        if (!warned_refused_) {
-            log::warn("guest asked for sleep state S{} (SLP_TYP {}): not supported under the hypervisor, refused "
-                      "(SLP_EN dropped)",
-                      state, r.slp_typ);
-            warned_refused_ = true;
-        }
-        return io_.out(port, size, without_slp_en(port, size, value, block.cnt));
+    if (ends_guest(kind)) {
+        log::info("PM1{} control {:x}: SLP_TYP {} is {}", block.pm1b ? "b" : "a", block.cnt, r.slp_typ,
+                  to_string(kind));
+        wipe("power-off");
+        return io_.out(port, size, value);
     }
-    // S4, S5, S0 and values no \_Sx names: the guest ends (fail safe).
-    log::info("PM1{} control {:x}: SLP_TYP {} is {}", block.pm1b ? "b" : "a", block.cnt, r.slp_typ, to_string(kind));
-    wipe(kind == SleepKind::Hibernate ? "hibernate (S4)" : "power-off");
-    io_.out(port, size, value);
+    if (may_suspend(kind) && suspend_) {
+        const int state = types_.state_of(r.slp_typ, block.pm1b);
+        if (suspend_->on_suspend_to_ram(static_cast<unsigned>(state), block.cnt, block.pm1b, port, size, value)) {
+            ++stats_.allowed_sleeps;
+            io_.out(port, size, value);
+            // Still here: the platform did not sleep (or woke from S1).
+            suspend_->sleep_write_returned();
+            show_wake_status();
+            return;
+        }
+        return refuse_sleep(block, port, size, value, kind, r.slp_typ, true);
+    }
+    refuse_sleep(block, port, size, value, kind, r.slp_typ, false);
+}
+
+// Issue 7 class 8: a sleep the hypervisor cannot survive is refused with the
+// guest still under it. SLP_EN is dropped (the rest of the write goes on),
+// the key is kept, and WAK_STS reads as after an immediate wake.
+void PowerControl::refuse_sleep(const Pm1Block& block, uint16_t port, uint8_t size, uint32_t value, SleepKind kind,
+                                uint8_t slp_typ, bool handler_logged) {
+    ++stats_.refused_sleeps;
+    const uint32_t bit = 1u << static_cast<unsigned>(kind);
+    if (!handler_logged && !(warned_refused_ & bit)) {
+        warned_refused_ |= bit;
+        log::warn("sleep request refused: sleeping state the hypervisor cannot survive ({}, SLP_TYP {} at PM1{} "
+                  "control {:x}); the guest keeps running under the hypervisor, the disk key is kept",
+                  to_string(kind), slp_typ, block.pm1b ? "b" : "a", block.cnt);
+    }
+    io_.out(port, size, without_slp_en(port, size, value, block.cnt));
+    show_wake_status();
 }
 
 } // namespace sv::acpi

@@ -5,9 +5,12 @@
 // for PM1a_CNT and one for PM1b_CNT). QEMU pc: \_S5 = 0, \_S3 = 1 (when S3 is
 // enabled), \_S4 = 2 (when S4 is enabled).
 //
-// The decision is fail-safe: a value that names no state, or names states of
-// different kinds, is Unknown, and Unknown is treated as a power-off (the key
-// is wiped).
+// The decision is fail-safe (issue 7 classes 7 and 8): only a real power-off
+// (\_S5) wipes the key and reaches the hardware. A value that names no
+// state, or names states of different kinds, is Unknown; Unknown, S0 and S4
+// (the platform boots afresh on resume: the guest would come back without
+// the hypervisor) are refused with the guest still under the hypervisor.
+// S1-S3 are for the S3 engine (PowerControl's SuspendHandler) to take or refuse.
 #pragma once
 
 #include <cstddef>
@@ -24,16 +27,18 @@ enum class SleepKind : uint8_t {
     SuspendToRam, // \_S2, \_S3: CPU context lost, RAM kept, resume via the FACS waking vector
     Hibernate,    // \_S4: power off; the platform boots afresh on resume
     PowerOff,     // \_S5: soft off
-    Unknown,      // no \_Sx names this value (or several disagree): treat as power-off
+    Unknown,      // no \_Sx names this value (or several disagree): refused
 };
 
 const char* to_string(SleepKind k);
 
 // True when the request ends the guest: the key must die before the write
-// reaches the hardware. SuspendToRam is decided by the S3 hook instead.
-constexpr bool ends_guest(SleepKind k) {
-    return k == SleepKind::Hibernate || k == SleepKind::PowerOff || k == SleepKind::Unknown;
-}
+// reaches the hardware. Only a power-off does (ACPI 6.4 §16.1.5, S5).
+constexpr bool ends_guest(SleepKind k) { return k == SleepKind::PowerOff; }
+// True for the states a SuspendHandler may let through (RAM is kept; the
+// handler prepares the return into the hypervisor). Everything else that is
+// not a power-off is refused.
+constexpr bool may_suspend(SleepKind k) { return k == SleepKind::Standby || k == SleepKind::SuspendToRam; }
 
 class SleepTypes {
   public:

@@ -36,11 +36,15 @@ class SvmVcpu {
     // Architectural state after INIT + STARTUP with `vector`: real mode at
     // vector:0000 (Intel SDM vol. 3A §8.4.4.2 / AMD APM vol. 2 §16.5).
     void start_in_real_mode(uint8_t vector);
+    // The state the firmware hands the OS at its S3 waking vector: real mode
+    // at cs:ip, caches on (ACPI 6.4 §5.2.10, §16.3.2); the rest as after INIT.
+    void start_at_waking_vector(uint16_t cs, uint16_t ip);
     // Runs the guest on the calling CPU until the handler asks to stop or to
     // wait for a STARTUP; returns that action.
     ExitHandler::Action run(ExitHandler& handler);
 
   private:
+    void enter_real_mode(uint16_t cs, uint16_t ip, uint64_t cr0);
     Vmcb* vmcb_ = nullptr;
     uint64_t vmcb_pa_ = 0;
     bool has_nrip_ = false;

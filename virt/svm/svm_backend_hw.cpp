@@ -166,8 +166,15 @@ Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher
 }
 
 void SvmVcpu::start_in_real_mode(uint8_t vector) {
+    enter_real_mode(static_cast<uint16_t>(static_cast<uint16_t>(vector) << 8), 0, 0x60000010); // CD | NW | ET: the INIT value
+}
+
+void SvmVcpu::start_at_waking_vector(uint16_t cs, uint16_t ip) {
+    enter_real_mode(cs, ip, 0x10); // ET: the firmware returns with caching enabled
+}
+
+void SvmVcpu::enter_real_mode(uint16_t segment, uint16_t ip, uint64_t cr0) {
     VmcbStateSave& s = vmcb_->save;
-    const uint16_t segment = static_cast<uint16_t>(vector) << 8;
     s.cs = VmcbSegment{segment, attr_code16, 0xFFFF, static_cast<uint64_t>(segment) << 4};
     s.ds = s.es = s.ss = s.fs = s.gs = VmcbSegment{0, attr_data16, 0xFFFF, 0};
     s.gdtr = s.idtr = VmcbSegment{0, 0, 0xFFFF, 0};
@@ -175,16 +182,17 @@ void SvmVcpu::start_in_real_mode(uint8_t vector) {
     s.ldtr = VmcbSegment{0, attr_ldt, 0xFFFF, 0};
     s.cpl = 0;
     s.efer = x86::efer::svme;
-    s.cr0 = 0x60000010; // CD | NW | ET: the INIT value
+    s.cr0 = cr0;
     s.cr2 = s.cr3 = s.cr4 = 0;
     s.dr6 = 0xFFFF0FF0;
     s.dr7 = 0x400;
     s.rflags = 0x2;
-    s.rip = 0;
+    s.rip = ip;
     s.rsp = 0;
     s.rax = 0;
     for (uint64_t& r : state_.gpr) r = 0;
     vmcb_->control.event_inject = 0;
+    vmcb_->control.interrupt_shadow = 0;
     vmcb_->control.tlb_control = 1;
 }
 

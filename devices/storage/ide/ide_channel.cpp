@@ -165,6 +165,22 @@ void IdeChannel::write_byte(uint16_t port, uint8_t value) {
     io_.out(port, 1, value);
 }
 
+void IdeChannel::platform_reset() {
+    dma_state_ = DmaState::Idle;
+    dma_ = DmaRequest{};
+    reset_command_state();
+    devctl_ = devctl::kDefault;
+    guest_bm_cmd_ = 0;
+    bm_error_ = false;
+    write_outstanding_ = kNoDevice;
+    multiple_count_[0] = multiple_count_[1] = 0; // SET MULTIPLE is gone with the reset
+    if (packet_scrub_bytes_) scrub_packet_data();
+    if (shadow_ready_) {
+        init_shadow_table();
+        if (config_.trap_mode == TrapMode::Minimal) point_at_scratch();
+    }
+}
+
 void IdeChannel::reset_command_state() {
     prd_written_ = false;
     pio_mode_ = PioMode::None;

@@ -146,6 +146,10 @@ class IdeChannel final : public IoHandler {
     bool owns_port(uint16_t port) const;
     // The guest moved a BAR (PCI config write seen by devices/pci).
     void set_ports(const Ports& ports);
+    // The controller was reset under us (S3 wake-up): no command, no DMA,
+    // no PIO phase survives; the shadow table is back at the scratch
+    // descriptor. set_ports() then re-points the real PRD register.
+    void platform_reset();
 
     uint32_t io_in(uint16_t port, uint8_t size) override;
     void io_out(uint16_t port, uint8_t size, uint32_t value) override;

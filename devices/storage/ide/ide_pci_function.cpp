@@ -184,4 +184,9 @@ void IdePciFunction::follow_config() {
     }
 }
 
+void IdePciFunction::platform_reset() {
+    for (unsigned i = 0; i < 2; ++i) channels_[i]->platform_reset();
+    follow_config(); // re-reads ports, points the PRD registers at the shadow tables
+}
+
 } // namespace sv::ide

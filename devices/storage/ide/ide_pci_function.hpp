@@ -31,6 +31,9 @@ class IdePciFunction final : public pci::ConfigWatcher, public pci::ConfigRule {
     // cannot be trapped is changed to keep the old placement (ide_placement.hpp).
     bool filter(pci::ConfigWrite& w) override;
     void config_written(const pci::ConfigWrite& w) override;
+    // After a platform reset (S3 wake-up) with the configuration restored:
+    // every channel back to idle, ports re-read, PRD registers re-pointed.
+    void platform_reset();
 
     const IdeChannel& channel(unsigned i) const { return *channels_[i]; }
     pci::Address address() const { return address_; }

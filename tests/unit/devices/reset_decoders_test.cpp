@@ -197,7 +197,13 @@ TEST_F(PowerControlTest, SuspendIsRefusedWithoutAHandler) {
     EXPECT_EQ(ports.writes.back(), (std::pair<uint16_t, uint32_t>{0x605, 0x24}));
     EXPECT_EQ(power.stats().allowed_sleeps, 1u);
     EXPECT_TRUE(hook_calls.empty());
-    out(0x604, 2, 0x2801); // SLP_TYP 2: no \_S4 here -> unknown -> wipe
+    // SLP_TYP 2: no \_S4 here -> unknown -> refused like every sleep the
+    // hypervisor cannot survive (issue 7 class 8): no wipe, SLP_EN dropped.
+    out(0x604, 2, 0x2801);
+    EXPECT_TRUE(hook_calls.empty());
+    EXPECT_EQ(ports.writes.back(), (std::pair<uint16_t, uint32_t>{0x604, 0x0801}));
+    EXPECT_EQ(power.stats().refused_sleeps, 3u);
+    out(0x604, 2, 0x2001); // S5: the one sleep type that wipes
     EXPECT_EQ(hook_calls.size(), 1u);
 }
 

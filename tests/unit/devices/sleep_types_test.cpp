@@ -39,9 +39,11 @@ TEST(SleepTypes, DecodesQemuPackages) {
     EXPECT_EQ(t.classify(5), SleepKind::Unknown);
     EXPECT_EQ(t.state_of(1), 3);
     EXPECT_TRUE(ends_guest(t.classify(0)));
-    EXPECT_TRUE(ends_guest(t.classify(2)));
-    EXPECT_TRUE(ends_guest(t.classify(7)));
+    EXPECT_FALSE(ends_guest(t.classify(2))); // S4: refused, not wiped (issue 7 class 8)
+    EXPECT_FALSE(ends_guest(t.classify(7))); // unnamed: refused
     EXPECT_FALSE(ends_guest(t.classify(1)));
+    EXPECT_TRUE(may_suspend(t.classify(1)));
+    EXPECT_FALSE(may_suspend(t.classify(2)));
 }
 
 TEST(SleepTypes, WithoutS3TheSuspendValueIsUnknown) {
@@ -76,7 +78,8 @@ TEST(SleepTypes, AmbiguousValuesFailSafe) {
     t.set(3, 1, 1);
     t.set(5, 1, 1); // firmware bug: S3 and S5 share a value
     EXPECT_EQ(t.classify(1), SleepKind::Unknown);
-    EXPECT_TRUE(ends_guest(t.classify(1)));
+    EXPECT_FALSE(ends_guest(t.classify(1))); // refused: neither wiped nor forwarded
+    EXPECT_FALSE(may_suspend(t.classify(1)));
     SleepTypes u;
     u.set(2, 1, 1);
     u.set(3, 1, 1); // S2 and S3 are of one kind: fine
