@@ -69,7 +69,6 @@ void PowerControl::show_wake_status() {
 }
 
 uint32_t PowerControl::io_in(uint16_t port, uint8_t size) {
-    if (port == config_address_port && config_address_) return config_address_->io_in(port, size);
     return io_.in(port, size);
 }
 
@@ -80,7 +79,6 @@ void PowerControl::io_out(uint16_t port, uint8_t size, uint32_t value) {
     else if (reset_reg_.space == AddressSpace::Io && reset_reg_.address <= 0xFFFF &&
              covers(port, size, static_cast<uint16_t>(reset_reg_.address)))
         wipe("reset (FADT reset register)");
-    if (port == config_address_port && size == 4 && config_address_) return config_address_->io_out(port, size, value);
     io_.out(port, size, value);
 }
 

@@ -81,9 +81,6 @@ class PowerControl final : public IoHandler, public MmioWriteHandler {
 
     void set_sleep_types(const SleepTypes& types) { types_ = types; }
     void set_suspend_handler(SuspendHandler* handler) { suspend_ = handler; }
-    // 0xCF8 is owned here (a non-dword access there reaches 0xCF9); what
-    // survives the reset check goes to `config_address` (the PCI mediator).
-    void set_config_address_handler(IoHandler* config_address) { config_address_ = config_address; }
     // The FADT reset register; a memory one also needs `memory` (the write
     // is forwarded) and the page trapped by the caller.
     void set_reset_register(const ResetRegister& reg, MemoryWriter* memory);
@@ -104,7 +101,9 @@ class PowerControl final : public IoHandler, public MmioWriteHandler {
     bool wake_status_pending() const;
 
     // The ports this handler must own (besides the PM1 blocks and an I/O
-    // reset register): 0x60, 0x64, 0x92, 0xCF8-0xCF9.
+    // reset register): 0x60, 0x64, 0x92 and 0xCF9 (0xCF8 is CONFIG_ADDRESS,
+    // the PCI mediator's; the port dispatcher hands us the 0xCF9 byte of any
+    // access that covers it).
     [[nodiscard]] Result<void> register_fixed_ports(IoDispatcher& io);
 
     uint32_t io_in(uint16_t port, uint8_t size) override;
@@ -134,7 +133,6 @@ class PowerControl final : public IoHandler, public MmioWriteHandler {
     Hook hook_;
     SleepTypes types_ = SleepTypes::qemu_defaults();
     SuspendHandler* suspend_ = nullptr;
-    IoHandler* config_address_ = nullptr;
     ResetRegister reset_reg_;
     MemoryWriter* memory_ = nullptr;
     Kbc8042 kbc_;

@@ -108,20 +108,12 @@ struct FakePorts final : PortIo {
 std::vector<std::string> hook_calls;
 void record(const char* why) { hook_calls.emplace_back(why); }
 
-struct ForwardTarget final : IoHandler {
-    std::vector<std::pair<uint16_t, uint32_t>> writes;
-    uint32_t io_in(uint16_t, uint8_t) override { return 0x80000000; }
-    void io_out(uint16_t port, uint8_t, uint32_t value) override { writes.emplace_back(port, value); }
-};
-
 struct PowerControlTest : ::testing::Test {
     FakePorts ports;
     IoDispatcher io;
     PowerControl power{ports, record};
-    ForwardTarget config;
     void SetUp() override {
         hook_calls.clear();
-        power.set_config_address_handler(&config);
         ASSERT_TRUE(power.register_fixed_ports(io).ok());
     }
     void out(uint16_t port, uint8_t size, uint32_t value) { io.find(port)->io_out(port, size, value); }
