@@ -1,4 +1,4 @@
-/* S3 resume entry (core/suspend.hpp step 3). At the sleep request the BSP
+/* S3 resume entry (platform/suspend.hpp step 3). At the sleep request the BSP
  * copies the 16-bit blob between sv_resume_trampoline_start/_end to a
  * borrowed guest page below 1 MiB and stores that page's address in
  * FACS.firmware_waking_vector. On wake-up the firmware jumps there in real

@@ -17,7 +17,7 @@
 
 namespace sv {
 
-// S3 resume (core/suspend.hpp): the BSP slept inside handle_io with the
+// S3 resume (platform/suspend.hpp): the BSP slept inside handle_io with the
 // shared I/O lock held; its stack is gone, so the lock is released here.
 void release_locks_after_resume();
 

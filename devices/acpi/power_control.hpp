@@ -9,7 +9,7 @@
 // Sleep requests are decoded with the firmware's \_Sx values
 // (sleep_types.hpp). Only power-off (S5) wipes (issue 7 class 7: only a real
 // power-off or reset ends the guest). S1-S3 (states the hypervisor could
-// survive) go to the SuspendHandler (the S3 engine, core/suspend.hpp), which
+// survive) go to the SuspendHandler (the S3 engine, platform/suspend.hpp), which
 // says whether the write may reach the hardware. Everything else - S4 (the
 // platform boots afresh on resume: the guest would come back without the
 // hypervisor), S0, values no \_Sx names, and S1-S3 the handler refuses or no

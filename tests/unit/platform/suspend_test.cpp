@@ -1,4 +1,4 @@
-// S3 engine bookkeeping (core/suspend.hpp): the guest's waking vector as a
+// S3 engine bookkeeping (platform/suspend.hpp): the guest's waking vector as a
 // real-mode entry, the trampoline page choice and the borrow/restore of that
 // guest page. (Which SLP_TYP is S3, S4 or S5 is
 // PowerControl's decision: tests/unit/devices/power_control_sleep_test.cpp.)
@@ -6,8 +6,8 @@
 
 #include <vector>
 
-#include "core/suspend.hpp"
-#include "fake_guest_memory.hpp"
+#include "platform/suspend.hpp"
+#include "core/fake_guest_memory.hpp"
 
 namespace sv::suspend {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/smp.hpp"
+#include "platform/smp.hpp"
 
 #include <new>
 

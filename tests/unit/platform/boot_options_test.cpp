@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/boot_options.hpp"
+#include "platform/boot_options.hpp"
 
 namespace sv {
 namespace {

@@ -1,14 +1,14 @@
-// The S3 engine's hardware side (core/suspend.hpp has the sequence): hooks
+// The S3 engine's hardware side (platform/suspend.hpp has the sequence): hooks
 // PowerControl as its SuspendHandler and owns the resume entry sv_resume_main.
 #pragma once
 
 #include "core/guest_memory.hpp"
 #include "core/memory_map.hpp"
-#include "core/suspend.hpp"
+#include "platform/suspend.hpp"
 
 namespace sv::suspend {
 
-// What only the virtualization backend's owner (core/main_hw.cpp) can do.
+// What only the virtualization backend's owner (platform/main_hw.cpp) can do.
 struct Platform {
     // Before sleeping: every AP out of the guest, parked in the hypervisor
     // (started through this borrowed page if it has to be).

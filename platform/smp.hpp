@@ -30,7 +30,7 @@ struct VcpuFactory {
                                                           GuestMemory& guest_ram, uint64_t npt_root,
                                                           IoDispatcher& io, const VcpuFactory& factory);
 
-// S3 (core/suspend.hpp). Before sleeping: every AP that runs the guest
+// S3 (platform/suspend.hpp). Before sleeping: every AP that runs the guest
 // (Linux leaves offlined APs idling in the guest) is taken out of it and
 // parked in the hypervisor's wait-for-STARTUP loop, so no guest code runs
 // while the FACS holds our vector. INIT-STARTUP-STARTUP through

@@ -1,4 +1,4 @@
-#include "core/suspend.hpp"
+#include "platform/suspend.hpp"
 
 namespace sv::suspend {
 namespace {

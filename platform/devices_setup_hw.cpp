@@ -1,4 +1,4 @@
-#include "core/devices_setup.hpp"
+#include "platform/devices_setup.hpp"
 
 #include <new>
 

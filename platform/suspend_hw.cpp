@@ -1,11 +1,11 @@
 // S3 engine, privileged half: the request on the BSP and the resume entry
-// (sequence and spec citations in core/suspend.hpp). SVM knowledge stays in
-// core/main_hw.cpp, behind the Platform hooks.
-#include "core/suspend_hw.hpp"
+// (sequence and spec citations in platform/suspend.hpp). SVM knowledge stays in
+// platform/main_hw.cpp, behind the Platform hooks.
+#include "platform/suspend_hw.hpp"
 
 #include "arch/x86/cpu.hpp"
 #include "arch/x86/local_apic.hpp"
-#include "core/devices_setup.hpp"
+#include "platform/devices_setup.hpp"
 #include "core/exit_handler.hpp"
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/power_control.hpp"

@@ -3,16 +3,16 @@
 // nested paging, enable SVM and run the guest. Each step fails closed with a
 // clear console message: no guest starts on bad input.
 #include "arch/x86/cpu.hpp"
-#include "core/boot_options.hpp"
-#include "core/devices_setup.hpp"
+#include "platform/boot_options.hpp"
+#include "platform/devices_setup.hpp"
 #include "core/guest_entry.hpp"
 #include "core/guest_loader.hpp"
 #include "core/hypervisor_memory.hpp"
 #include "core/linux_boot.hpp"
 #include "core/multiboot.hpp"
 #include "core/nested_paging.hpp"
-#include "core/smp.hpp"
-#include "core/suspend_hw.hpp"
+#include "platform/smp.hpp"
+#include "platform/suspend_hw.hpp"
 #include "arch/x86/local_apic.hpp"
 #include "arch/x86/xsave.hpp"
 #include "crypto/cpu_features.hpp"
@@ -77,7 +77,7 @@ void configure_exit_handler(ExitHandler& handler) {
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
 }
 
-// S3 (core/suspend.hpp): the SVM side of sleeping and waking.
+// S3 (platform/suspend.hpp): the SVM side of sleeping and waking.
 uint64_t bsp_hsave_pa = 0;
 ExitHandler* bsp_handler = nullptr;
 

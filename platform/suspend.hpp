@@ -1,5 +1,5 @@
 // S3 (suspend to RAM) under the hypervisor: the portable half (decisions and
-// bookkeeping; core/suspend_hw.cpp does the privileged steps).
+// bookkeeping; platform/suspend_hw.cpp does the privileged steps).
 //
 // The sequence (ACPI 6.4 §7.4.2 "\_Sx", §16.1.6/§16.3 "Waking and Sleeping",
 // §5.2.10 FACS; AMD APM vol. 2 §15.4 enabling SVM):

@@ -58,7 +58,7 @@ acpi::PowerControl& power_controls();
 // The machine's real ports (for pass-through of unowned trapped ports).
 PortIo& hardware_ports();
 
-// S3 (core/suspend.hpp; its engine is power_controls()' SuspendHandler): the
+// S3 (platform/suspend.hpp; its engine is power_controls()' SuspendHandler): the
 // mediated PCI functions' configuration is saved at the request and, after
 // the wake-up reset, restored and the mediators (IDE, PM block) re-synced.
 void save_devices_for_sleep();

@@ -4,7 +4,7 @@
 // hardware the write goes nowhere and the CPU halts (with the key wiped:
 // a stopped hypervisor must not leave it in RAM for whoever resets next).
 #include "arch/x86/cpu.hpp"
-#include "core/devices_setup.hpp"
+#include "platform/devices_setup.hpp"
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 

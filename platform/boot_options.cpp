@@ -1,4 +1,4 @@
-#include "core/boot_options.hpp"
+#include "platform/boot_options.hpp"
 
 namespace sv {
 namespace {
