@@ -16,7 +16,9 @@ Stable interface (see ./shadowvisor help run):
 
 --machine pc (default) is QEMU's i440FX + PIIX3 machine; --machine q35 is
 QEMU's Q35 (MCH + ICH9) machine with PCI Express ECAM (ACPI MCFG) and its
-built-in ICH9 AHCI controller at 00:1f.2 (--disk ahci uses that one). On q35,
+built-in ICH9 AHCI controller at 00:1f.2 (--disk ahci uses that one; on pc,
+--disk ahci adds one ICH9 AHCI function, -device ich9-ahci, and every AHCI
+disk takes the next of its 6 ports). --disk ide and --disk ahci mix. On q35,
 --disk ide adds one PIIX3 IDE controller (-device piix3-ide; it decodes the
 legacy ports 1F0h/170h, which the AHCI controller leaves free) and puts the
 disks on its four slots, so the IDE mediator and encryption work there too.
@@ -182,9 +184,15 @@ def qemu_command(a):
             cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
                     "-device", "ide-hd,drive=d%d,bus=ide.%d" % (n, i)]
         elif kind == "ahci":
-            cmd += ["-device", "ahci,id=ahci%d" % i,
-                    "-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
-                    "-device", "ide-hd,drive=d%d,bus=ahci%d.0" % (n, i)]
+            # pc has no AHCI: one ICH9 AHCI function (-device ich9-ahci, 6
+            # ports, buses ahci0.0-ahci0.5) carries every --disk ahci:, so
+            # the disks share one HBA as they do on q35.
+            if i >= 6:
+                die("at most 6 AHCI disks")
+            if i == 0:
+                cmd += ["-device", "ich9-ahci,id=ahci0"]
+            cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                    "-device", "ide-hd,drive=d%d,bus=ahci0.%d" % (n, i)]
         else:
             cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
                     "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n)]

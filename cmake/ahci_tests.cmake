@@ -1,0 +1,24 @@
+# System tests of SATA disks behind AHCI (tests/system/ahci.py, issue #9):
+# the bare-QEMU baseline on pc and q35 (label `system;baseline;ahci`) and,
+# under the keyed hypervisor, the Bus Master rule that keeps the unmediated
+# AHCI controller from DMA (label `system;hypervisor;ahci`). They share the
+# QEMU resource lock and the guest fixture with cmake/system_tests.cmake.
+if(SV_SYSTEM_TESTS)
+  set(sv_ahci_py ${CMAKE_SOURCE_DIR}/tests/system/ahci.py)
+  foreach(m pc q35)
+    add_test(NAME system.baseline.ahci-io-${m}
+             COMMAND ${SV_PYTHON3} ${sv_ahci_py} io --no-hypervisor --machine ${m}
+                     --build-dir ${CMAKE_BINARY_DIR})
+    set_tests_properties(system.baseline.ahci-io-${m} PROPERTIES
+      FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;ahci" TIMEOUT 600)
+  endforeach()
+  if(TARGET shadowvisor.elf)
+    foreach(m pc q35)
+      add_test(NAME system.ahci.blocked-${m}
+               COMMAND ${SV_PYTHON3} ${sv_ahci_py} blocked --machine ${m} --build-dir ${CMAKE_BINARY_DIR})
+      set_tests_properties(system.ahci.blocked-${m} PROPERTIES
+        FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;hypervisor;ahci"
+        ENVIRONMENT ${sv_hv_env} SKIP_RETURN_CODE 77 TIMEOUT 1200)
+    endforeach()
+  endif()
+endif()
