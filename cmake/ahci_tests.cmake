@@ -12,6 +12,12 @@ if(SV_SYSTEM_TESTS)
     set_tests_properties(system.baseline.ahci-io-${m} PROPERTIES
       FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;ahci" TIMEOUT 600)
   endforeach()
+  # Control run of the hostile AHCI guest program (guest/sv-ahcihostile.c):
+  # on bare QEMU every attack reaches its target.
+  add_test(NAME system.baseline.ahci-hostile
+           COMMAND ${SV_PYTHON3} ${sv_ahci_py} hostile --no-hypervisor --build-dir ${CMAKE_BINARY_DIR})
+  set_tests_properties(system.baseline.ahci-hostile PROPERTIES
+    FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;ahci;hardening" TIMEOUT 600)
   if(TARGET shadowvisor.elf)
     foreach(m pc q35)
       add_test(NAME system.ahci.blocked-${m}

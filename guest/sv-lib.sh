@@ -19,8 +19,13 @@ info() { echo "SV-INFO $*"; }
 
 # disk_for_driver DRIVER [SKIP]: first block device behind a PCI function bound
 # to DRIVER (ata_piix, ahci, nvme), ignoring CD-ROMs and names in SKIP.
+# Devices are taken in the order of their sysfs device paths (PCI function,
+# then ATA port), not of their sdX names, which the kernel hands out in probe
+# order and may change from one boot to the next.
 disk_for_driver() {
-    for b in /sys/block/sd* /sys/block/nvme*n*; do
+    for b in $(for x in /sys/block/sd* /sys/block/nvme*n*; do
+                   [ -e "$x" ] && echo "$(readlink -f "$x/device") $x"
+               done | sort | cut -d' ' -f2); do
         [ -e "$b" ] || continue
         name=${b##*/}
         case " ${2:-} " in *" $name "*) continue ;; esac

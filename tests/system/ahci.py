@@ -15,6 +15,12 @@ usage: ahci.py TEST [--no-hypervisor] [--machine pc|q35] [--build-dir DIR]
             guest cannot read a pattern the host put on the disk, cannot
             write it, and the hypervisor log says why. Becomes the
             "encrypted" test when the AHCI mediator lands.
+  hostile   (baseline, --no-hypervisor) control run of guest/sv-ahcihostile.c:
+            with the ahci driver left out, a guest program drives the HBA
+            itself and each attack reaches its target on bare QEMU
+            (plaintext on the disk, a PRDT aimed at a physical page it
+            names, ...). Next session the same scenarios run under the
+            mediator and must fail.
 Exit status: 0 pass, 1 fail, 77 skipped (hypervisor tests unless SV_HV_TESTS=1).
 """
 import argparse
@@ -130,7 +136,60 @@ def t_blocked(h):
           % (h.machine, res[0], res[1][:120]))
 
 
-TESTS = {"io": t_io, "blocked": t_blocked}
+HOSTILE_PLAIN = b"SV-AHCIHOSTILE-PLAINTEXT-PATTERN"
+HOSTILE_VICTIM = b"SV-AHCIHOSTILE-VICTIM-PAGE-MARK"
+# What each scenario of guest/sv-ahcihostile.c does on bare QEMU (the
+# control: every attack reaches its target). None: reported, not judged
+# (QEMU's own reaction, recorded for the mediator tests).
+HOSTILE_BARE = {"write-plain": "done", "read-own": "reached", "fis-own": "reached",
+                "phys-out": "done", "phys-in": "reached", "prdt-short": None, "odd-dbc": None,
+                "unknown-op": None, "bad-fis": "timeout"}
+
+
+def hostile_outcomes(b):
+    out = {}
+    for i in b.infos:
+        w = i.split()
+        if len(w) >= 3 and w[0] == "ahcihostile":
+            out[w[1]] = (w[2], " ".join(w[3:]))
+    return out
+
+
+def t_hostile(h):
+    """Control run on bare QEMU of the hostile AHCI guest program: with the
+    ahci driver left out it drives the HBA itself, and every attack reaches
+    its target (plaintext on the platter, DMA to and from a physical page
+    named in a PRDT, FISes where PxFB says). Under the mediator (next
+    session) the same scenarios must fail with an error status."""
+    if h.hv:
+        raise svtest.Fail("hostile is today's bare-QEMU control: run it with --no-hypervisor")
+    img = h.disk("disk-ahci.img", mib=16)
+    b = h.boot("iomem=relaxed sv.skipmod=ahci sv.test=ahcihostile", disks=[("ahci", img)])
+    h.require_clean(b)
+    b.expect(["ahcihostile-ran"])
+    got = hostile_outcomes(b)
+    bad = []
+    for name, want in HOSTILE_BARE.items():
+        if name not in got:
+            bad.append("%s: not reported" % name)
+        elif want is not None and got[name][0] != want:
+            bad.append("%s: %s (expected %s on bare QEMU) %s" % (name, got[name][0], want, got[name][1]))
+        print("svtest: ahcihostile %-11s %-8s %s" % (name, got.get(name, ("-",))[0],
+                                                      got.get(name, ("", ""))[1]))
+    with open(img, "rb") as f:
+        raw = f.read()
+    plain = raw[2048 * 512:2048 * 512 + 4096]
+    if HOSTILE_PLAIN not in plain:
+        bad.append("no plaintext pattern at LBA 2048 (the write-plain control did not reach the disk)")
+    out = raw[4096 * 512:4096 * 512 + 4096]
+    if HOSTILE_VICTIM not in out:
+        bad.append("the victim page's marker is not at LBA 4096 (phys-out did not read the target)")
+    if bad:
+        raise svtest.Fail("; ".join(bad))
+    print("svtest: %s: every hostile AHCI scenario reached its target on bare QEMU" % h.machine)
+
+
+TESTS = {"io": t_io, "blocked": t_blocked, "hostile": t_hostile}
 
 
 def main():

@@ -75,6 +75,7 @@ bool LinuxAhci::comreset(unsigned p) {
 
 bool LinuxAhci::start_port(unsigned p) {
     std::memset(mem_.ram(cl(p)), 0, 0x1000 + 32 * kTableBytes);
+    active[p] = ncq_active[p] = 0; // a (re)started port has nothing in flight
     stop_engine(p);
     pwr(p, preg::kCmd, prd(p, preg::kCmd) & ~pcmd::kFre);
     pwr(p, preg::kClbu, static_cast<uint32_t>(cl(p) >> 32));
