@@ -37,7 +37,7 @@ SEEDS = (31, 32)       # the two AHCI disks
 IDE_SEED = 33
 # offset, size, request size: small and large direct-I/O requests
 REGIONS = [(1 << 20, 256 << 10, "4K"), (8 << 20, 4 << 20, "1M")]
-BLOCKED_RE = re.compile(r"storage controller \(subclass 6\) is not mediated yet: DMA disabled")
+BLOCKED_RE = re.compile(r"storage controller \(subclass (?:0x)?6\) is not mediated yet: DMA disabled")
 
 
 def regions_arg():
@@ -124,6 +124,9 @@ def t_blocked(h):
     h.require_clean(b)
     if not BLOCKED_RE.search(b.log):
         raise svtest.Fail("the hypervisor log does not say the AHCI controller's DMA is disabled")
+    refused = re.search(r"\(0x8086:0x2922\): Bus Master Enable refused[^\n]*", b.log)
+    if refused:
+        print("svtest: hypervisor: %s" % refused.group(0).strip())
     res = b.results.get("disk-ahci-%s" % req) or b.results.get("disk-ahci")
     if res is None:
         raise svtest.Fail("the guest reported nothing about the AHCI disk")

@@ -460,5 +460,33 @@ TEST_F(AhciSimRig, AccessesPerCommandOfTheLinuxDriver) {
     EXPECT_EQ(drv.accesses(), 7u);
 }
 
+TEST_F(AhciSimRig, SoftResetByDeviceControlFises) {
+    // ahci_softreset: a header with R and C and a FIS with C clear, SRST set;
+    // then SRST clear, after which the device sends its signature.
+    uint8_t f[20] = {fis_type::kRegisterH2d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, kControlSrst};
+    drv.issue(kDisk, 0, f, {}, false, false);
+    EXPECT_EQ(preg(kDisk, preg::kCi), 0u); // C: busy cleared on R_OK
+    std::memset(ram(drv.rx_fis(kDisk) + rfis::kRfis), 0, 20);
+    f[15] = 0;
+    drv.issue(kDisk, 0, f, {}, false, false);
+    EXPECT_EQ(preg(kDisk, preg::kCi), 0u);
+    EXPECT_EQ(d2h_fis(kDisk).type, fis_type::kRegisterD2h);
+    EXPECT_EQ(d2h_fis(kDisk).count, 1); // ATA signature 00000101h
+    EXPECT_EQ(preg(kDisk, preg::kTfd) & 0xff, 0x50u);
+    EXPECT_TRUE(hba.device(kDisk).commands.empty()); // no ATA command reached the device
+}
+
+TEST(AhciSimHandoff, BiosOsHandoff) {
+    SimPhysMemory mem{1 << 20, kHvBase, 4096};
+    SimAhci hba{mem, 1};
+    EXPECT_EQ(hba.read32(reg::kBohc), 0u); // CAP2.BOH clear: BOHC reads 0
+    hba.cap2 = cap2::kBoh;
+    hba.write32(reg::kGhc, ghc::kHr);
+    EXPECT_EQ(hba.read32(reg::kCap2), cap2::kBoh);
+    EXPECT_EQ(hba.read32(reg::kBohc), bohc::kBos); // the BIOS owns it after reset
+    hba.write32(reg::kBohc, bohc::kOos);           // §10.6.3: the OS asks
+    EXPECT_EQ(hba.read32(reg::kBohc), bohc::kOos);
+}
+
 } // namespace
 } // namespace svtest
