@@ -19,7 +19,7 @@
 // Each prints "SV-INFO ahcihostile NAME OUTCOME tfd=.. is=.." with OUTCOME
 // done (PxCI cleared, no error), error (PxIS error bit), timeout, reached
 // (the data arrived where aimed) or missed; the host judges (tests/system/
-// ahcihostile.py). AHCI 1.3.1 §3 registers, §4.2 structures, §10.1.2/§10.4
+// ahci.py hostile). AHCI 1.3.1 §3 registers, §4.2 structures, §10.1.2/§10.4
 // start-up and COMRESET.
 //
 // usage: sv-ahcihostile [TARGET_HEX]
