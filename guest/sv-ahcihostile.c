@@ -16,6 +16,8 @@
 //   odd-dbc       a PRDT entry with an odd byte count
 //   unknown-op    WRITE BUFFER (E8h) with a 512-byte PRDT
 //   bad-fis       a command table whose FIS type is not 27h
+//   ncq-read      READ FPDMA QUEUED, tag = slot 3 (the NCQ path works)
+//   tag-game      READ FPDMA QUEUED with tag 9 issued from slot 4
 // Each prints "SV-INFO ahcihostile NAME OUTCOME tfd=.. is=.." with OUTCOME
 // done (PxCI cleared, no error), error (PxIS error bit), timeout, reached
 // (the data arrived where aimed) or missed; the host judges (tests/system/
@@ -59,6 +61,7 @@
 #define PSSTS 0x28
 #define PSCTL 0x2c
 #define PSERR 0x30
+#define PSACT 0x34
 #define PCI_ 0x38
 #define CMD_ST 0x1u
 #define CMD_FRE 0x10u
@@ -162,9 +165,12 @@ struct prd {
     uint32_t bytes;
 };
 
-// Builds slot 0 (header, CFIS, PRDT) and issues it; returns the outcome word.
-static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t count, int write,
-                         const struct prd *prdt, unsigned n, uint32_t *tfd, uint32_t *is)
+// Builds command slot `slot` (header, CFIS, PRDT) and issues it; with
+// ncq_tag >= 0 as READ/WRITE FPDMA QUEUED with that tag (PxSACT, then PxCI).
+// Returns the outcome word.
+static const char *issue_slot(unsigned slot, int ncq_tag, uint8_t fis_type, uint8_t op, uint64_t lba,
+                              uint16_t count, int write, const struct prd *prdt, unsigned n,
+                              uint32_t *tfd, uint32_t *is)
 {
     uint8_t *t = page[PG_TABLE];
     memset(t, 0, 4096);
@@ -175,19 +181,27 @@ static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t co
     t[7] = 0x40; // LBA mode
     t[8] = (uint8_t)(lba >> 24), t[9] = (uint8_t)(lba >> 32), t[10] = (uint8_t)(lba >> 40);
     t[12] = (uint8_t)count, t[13] = (uint8_t)(count >> 8);
+    if (ncq_tag >= 0) { // ATA8-ACS §7.21: count in FEATURES, tag in COUNT 7:3
+        t[3] = (uint8_t)count, t[11] = (uint8_t)(count >> 8);
+        t[12] = (uint8_t)(ncq_tag << 3), t[13] = 0;
+    }
     for (unsigned i = 0; i < n; i++) {
         uint32_t *e = (uint32_t *)(t + 0x80 + 16 * i);
         e[0] = (uint32_t)prdt[i].addr;
         e[1] = (uint32_t)(prdt[i].addr >> 32);
         e[3] = prdt[i].bytes - 1;
     }
-    uint32_t *h = (uint32_t *)page[PG_CL];
+    uint32_t *h = (uint32_t *)(page[PG_CL] + 32 * slot);
     memset(h, 0, 32);
     h[0] = n << 16 | (write ? 1u << 6 : 0) | 5;
     h[2] = (uint32_t)phys[PG_TABLE];
     h[3] = (uint32_t)(phys[PG_TABLE] >> 32);
     __sync_synchronize();
-    wr(P0 + PCI_, 1);
+    const uint32_t bit = 1u << slot;
+    const uint32_t sact = ncq_tag >= 0 ? bit | 1u << ncq_tag : 0;
+    if (ncq_tag >= 0)
+        wr(P0 + PSACT, bit);
+    wr(P0 + PCI_, bit);
     const char *outcome = "timeout";
     for (int i = 0; i < 1000; i++) {
         const uint32_t s = rd(P0 + PIS);
@@ -195,7 +209,7 @@ static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t co
             outcome = "error";
             break;
         }
-        if (!(rd(P0 + PCI_) & 1)) {
+        if (!(rd(P0 + PCI_) & bit) && !(rd(P0 + PSACT) & sact)) {
             outcome = "done";
             break;
         }
@@ -209,6 +223,12 @@ static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t co
     }
     wr(P0 + PIS, 0xffffffff);
     return outcome;
+}
+
+static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t count, int write,
+                         const struct prd *prdt, unsigned n, uint32_t *tfd, uint32_t *is)
+{
+    return issue_slot(0, -1, fis_type, op, lba, count, write, prdt, n, tfd, is);
 }
 
 static void report(const char *name, const char *outcome, uint32_t tfd, uint32_t is)
@@ -305,6 +325,17 @@ int main(int argc, char **argv)
 
     o = issue(0x34, 0x25, LBA_PLAIN, 1, 0, &buf, 1, &tfd, &is);
     report("bad-fis", o, tfd, is);
+
+    uint8_t *nb = page[PG_DATA + 5];
+    memset(nb, 0, 4096);
+    struct prd nq = {phys[PG_DATA + 5], 4096};
+    o = issue_slot(3, 3, 0x27, 0x60, LBA_PLAIN, 8, 0, &nq, 1, &tfd, &is);
+    report("ncq-read", !strcmp(o, "done") && !memcmp(nb, page[PG_DATA], 4096) ? "reached" : o, tfd, is);
+
+    memset(nb, 0, 4096);
+    o = issue_slot(4, 9, 0x27, 0x60, LBA_PLAIN, 8, 0, &nq, 1, &tfd, &is);
+    report("tag-game", !strcmp(o, "done") && !memcmp(nb, page[PG_DATA], 4096) ? "reached" : o, tfd, is);
+    printf("SV-INFO ahcihostile-note tag-game: FPDMA tag 9 issued from slot 4\n");
     stop_port();
     return 0;
 }

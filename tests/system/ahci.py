@@ -146,7 +146,10 @@ HOSTILE_VICTIM = b"SV-AHCIHOSTILE-VICTIM-PAGE-MARK"
 # (QEMU's own reaction, recorded for the mediator tests).
 HOSTILE_BARE = {"write-plain": "done", "read-own": "reached", "fis-own": "reached",
                 "phys-out": "done", "phys-in": "reached", "prdt-short": None, "odd-dbc": None,
-                "unknown-op": None, "bad-fis": "timeout"}
+                "unknown-op": None, "bad-fis": "timeout", "ncq-read": None, "tag-game": None}
+# ncq-read is not judged yet: on QEMU 7.2 the program's READ FPDMA QUEUED ends
+# in an SDB FIS with ERR/ABRT (TFD 0450h, PxIS TFES|SDBS), cause not yet
+# found (Linux's own NCQ works: the io test runs through it).
 
 
 def hostile_outcomes(b):
