@@ -29,6 +29,9 @@ uint64_t iopm_pa = 0;
 uint8_t* msrpm = nullptr;
 uint64_t msrpm_pa = 0;
 SpinLock iopm_lock;
+// Bumped by every run-time change of the nested page tables; each vCPU
+// compares it before VMRUN (core/nested_tlb.hpp).
+NestedTlbGeneration nested_tlb;
 
 void trap_port(uint16_t port) {
     __atomic_fetch_or(&iopm[port / 8], static_cast<uint8_t>(1u << (port % 8)), __ATOMIC_RELAXED);
@@ -58,10 +61,6 @@ uint64_t sync_io_intercepts(const IoDispatcher& io) {
     return io.generation();
 }
 
-} // namespace
-
-namespace {
-NestedTlbGeneration nested_tlb; // bumped by every run-time change of the nested page tables
 } // namespace
 
 NestedTlbFlush& nested_tlb_flush() { return nested_tlb; }
