@@ -42,7 +42,7 @@ class HypervisorMemory final : public MmioMapper {
     // Identity nested page tables in the backend's `format` with hypervisor
     // ranges hidden (core/nested_identity.hpp); returns the root (nCR3 or
     // the EPTP address). Every later change (trap_writes, set_trap) ends
-    // with flush->nested_mapping_changed() so vCPUs drop stale translations.
+    // with flush.nested_mapping_changed() so vCPUs drop stale translations.
     [[nodiscard]] Result<uint64_t> build_nested_paging(const NestedFormat& format, NestedTlbFlush& flush);
     // Guest writes to this 4 KiB page exit (NPF) so a mediator sees them.
     [[nodiscard]] Result<void> trap_writes(uint64_t gpa);
