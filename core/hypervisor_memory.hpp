@@ -11,7 +11,9 @@
 #include "core/memory_map.hpp"
 #include "core/mmio_dispatch.hpp"
 #include "core/multiboot.hpp"
+#include "core/nested_format.hpp"
 #include "core/nested_paging.hpp"
+#include "core/nested_tlb.hpp"
 #include "core/phys_heap.hpp"
 #include "lib/result.hpp"
 
@@ -37,8 +39,11 @@ class HypervisorMemory final : public MmioMapper {
     // tables (identity map of all physical memory).
     [[nodiscard]] Result<void> reserve(const BootInfo& boot, uint64_t heap_bytes = default_heap_bytes);
     void log_summary() const;
-    // Identity NPT with hypervisor ranges hidden; returns the root (nCR3).
-    [[nodiscard]] Result<uint64_t> build_nested_paging();
+    // Identity nested page tables in the backend's `format` with hypervisor
+    // ranges hidden (core/nested_identity.hpp); returns the root (nCR3 or
+    // the EPTP address). Every later change (trap_writes, set_trap) ends
+    // with flush.nested_mapping_changed() so vCPUs drop stale translations.
+    [[nodiscard]] Result<uint64_t> build_nested_paging(const NestedFormat& format, NestedTlbFlush& flush);
     // Guest writes to this 4 KiB page exit (NPF) so a mediator sees them.
     [[nodiscard]] Result<void> trap_writes(uint64_t gpa);
     // MmioMapper: [base, base+length) read-only (writes trapped), not
@@ -58,7 +63,7 @@ class HypervisorMemory final : public MmioMapper {
   private:
     MemoryMap guest_map_;
     PhysHeap heap_;
-    NestedPageTable npt_{heap_};
+    NestedPageTable npt_{heap_, nested_format_npt}; // rebuilt in the backend's format by build_nested_paging
     uint64_t image_start_ = 0, image_end_ = 0;
     uint64_t heap_base_ = 0, heap_size_ = 0;
     uint64_t map_top_ = 0; // nested/host maps cover [0, map_top_)

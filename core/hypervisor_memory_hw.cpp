@@ -1,5 +1,6 @@
 #include "arch/x86/cpu.hpp"
 #include "core/hypervisor_memory.hpp"
+#include "core/nested_identity.hpp"
 #include "lib/log.hpp"
 
 extern "C" char __load_start[], __bss_end[];
@@ -29,11 +30,12 @@ uint64_t random64() {
     return v ^ (v >> 29);
 }
 
-// Host page tables: identity map of [0, top) with 2 MiB pages.
+// Host page tables: identity map of [0, top) with 2 MiB pages, in the
+// long-mode format NPT shares (the cache type comes from the MTRRs).
 Result<void> build_host_page_tables(PhysHeap& heap, uint64_t top) {
-    NestedPageTable host(heap);
+    NestedPageTable host(heap, nested_format_npt);
     TRY(host.init());
-    TRY(host.map(0, 0, top, NestedAccess::ReadWrite));
+    TRY(host.map(0, 0, top, NestedAccess::ReadWriteExecute));
     x86::write_cr3(host.root());
     return {};
 }
@@ -88,28 +90,30 @@ void HypervisorMemory::log_summary() const {
     log::info("guest RAM: {} KiB in the e820 map handed to the guest", guest_map_.total(MemoryType::Ram) / 1024);
 }
 
-Result<uint64_t> HypervisorMemory::build_nested_paging() {
+Result<uint64_t> HypervisorMemory::build_nested_paging(const NestedFormat& format, NestedTlbFlush& flush) {
+    npt_ = NestedPageTable(heap_, format);
     TRY(npt_.init());
-    TRY(npt_.map(0, 0, map_top_, NestedAccess::ReadWrite));
     DmaBuffer zero = TRY(heap_.allocate(4096, 4096));
-    TRY(npt_.map_all_to(image_start_, image_end_ - image_start_, zero.phys, NestedAccess::ReadOnly));
-    TRY(npt_.map_all_to(heap_base_, heap_size_, zero.phys, NestedAccess::ReadOnly));
+    const PhysRange hidden[] = {{image_start_, image_end_ - image_start_}, {heap_base_, heap_size_}};
+    TRY(build_identity_map(npt_, guest_map_, map_top_, hidden, sizeof hidden / sizeof hidden[0], zero.phys));
+    npt_.set_tlb_flush(&flush);
     return npt_.root();
 }
 
 Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
-    // Set up before the guest first runs: no TLB shootdown needed.
-    return npt_.map(gpa & ~0xFFFull, gpa & ~0xFFFull, 4096, NestedAccess::ReadOnly);
+    const uint64_t page = gpa & ~0xFFFull;
+    return npt_.map(page, page, 4096, NestedAccess::ReadExecute.with(identity_cache_type(guest_map_, page, 4096)));
 }
 
 Result<void> HypervisorMemory::set_trap(uint64_t base, uint64_t length, MmioTrap trap) {
     if (overlaps(base, length) || !nested_mapped(base, length)) return fail(Error::Protected);
-    // Other vCPUs pick the change up at their next exit (MmioDispatcher's
-    // generation makes each flush its nested TLB before VMRUN).
-    const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWrite
-                                : trap == MmioTrap::Writes ? NestedAccess::ReadOnly
+    // The table's NestedTlbFlush hook tells every vCPU to drop its cached
+    // translations of the range (core/nested_tlb.hpp). The memory type stays
+    // the one build_nested_paging gave the range.
+    const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWriteExecute
+                                : trap == MmioTrap::Writes ? NestedAccess::ReadExecute
                                                            : NestedAccess::None;
-    return npt_.map(base, base, length, access);
+    return npt_.map(base, base, length, access.with(identity_cache_type(guest_map_, base, length)));
 }
 
 bool HypervisorMemory::overlaps(uint64_t base, uint64_t length) const {

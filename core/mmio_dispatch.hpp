@@ -4,9 +4,10 @@
 // can be added, moved (the guest moved a BAR or window) and removed at run
 // time; the MmioMapper makes the nested page tables trap (map read-only) or
 // release (map read-write, identity) the pages, and every change bumps the
-// generation, which each vCPU's run loop compares before VMRUN to flush its
-// nested TLB (a vCPU that does not exit keeps stale translations until it
-// does; see the README's limits).
+// generation. The nested TLB flush that follows a remap comes from the page
+// tables' own hook (core/nested_tlb.hpp): each vCPU flushes before its next
+// VMRUN (a vCPU that does not exit keeps stale translations until it does;
+// see the README's limits).
 #pragma once
 
 #include <cstddef>

@@ -138,7 +138,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     Result<GuestEntry> entry = stage_linux_guest(boot_info, hv_memory, boot_memory);
     if (!entry.ok()) refuse("cannot load the guest kernel (see above)");
 
-    Result<uint64_t> npt_root = hv_memory.build_nested_paging();
+    Result<uint64_t> npt_root = hv_memory.build_nested_paging(nested_format_npt, svm::nested_tlb_flush());
     if (!npt_root.ok()) refuse("cannot build nested page tables");
     guest_ram.init(hv_memory.guest_map());
     io_dispatcher.set_trap_hook(svm::trap_ports_now);

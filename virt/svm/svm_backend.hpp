@@ -9,6 +9,7 @@
 #include "core/exit_handler.hpp"
 #include "core/guest_entry.hpp"
 #include "core/io_dispatch.hpp"
+#include "core/nested_tlb.hpp"
 #include "core/phys_heap.hpp"
 #include "core/vcpu_state.hpp"
 #include "lib/result.hpp"
@@ -26,6 +27,10 @@ void enable_on_this_cpu(uint64_t hsave_pa);
 
 // Sets I/O permission bits at once for all vCPUs (IoDispatcher::trap_now()).
 void trap_ports_now(uint16_t first, uint32_t count);
+
+// The nested page tables' flush hook (core/nested_tlb.hpp): a change makes
+// every vCPU flush its nested TLB with TLB_CONTROL before its next VMRUN.
+NestedTlbFlush& nested_tlb_flush();
 
 class SvmVcpu {
   public:
@@ -49,7 +54,7 @@ class SvmVcpu {
     uint64_t vmcb_pa_ = 0;
     bool has_nrip_ = false;
     uint64_t io_generation_ = 0;
-    uint64_t mmio_generation_ = 0; // MMIO trap layout last seen: a change flushes the nested TLB
+    uint64_t nested_tlb_seen_ = 0; // nested_tlb_flush() generation last flushed for
     VcpuState state_;
 };
 

@@ -29,6 +29,9 @@ uint64_t iopm_pa = 0;
 uint8_t* msrpm = nullptr;
 uint64_t msrpm_pa = 0;
 SpinLock iopm_lock;
+// Bumped by every run-time change of the nested page tables; each vCPU
+// compares it before VMRUN (core/nested_tlb.hpp).
+NestedTlbGeneration nested_tlb;
 
 void trap_port(uint16_t port) {
     __atomic_fetch_or(&iopm[port / 8], static_cast<uint8_t>(1u << (port % 8)), __ATOMIC_RELAXED);
@@ -59,6 +62,8 @@ uint64_t sync_io_intercepts(const IoDispatcher& io) {
 }
 
 } // namespace
+
+NestedTlbFlush& nested_tlb_flush() { return nested_tlb; }
 
 // IoDispatcher::trap_now(): the map is shared by all vCPUs and read by the
 // processor at every IN/OUT (APM vol. 2 §15.10.1), so a bit set here is in
@@ -213,18 +218,12 @@ ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
         store_state(state_, *vmcb_);
         const IoDispatcher& io = handler.io();
         if (io.generation() != io_generation_) io_generation_ = sync_io_intercepts(io);
-        // A trapped MMIO range moved (e.g. the guest relocated the ECAM
-        // window): the nested page tables changed under us, so drop cached
-        // guest-physical translations before the next VMRUN (TLB_CONTROL 1
-        // flushes all entries, AMD APM vol. 2 §15.16). Other vCPUs do the
-        // same at their next exit.
-        if (const MmioDispatcher* mmio = handler.mmio()) {
-            const uint64_t g = mmio->generation();
-            if (g != mmio_generation_) {
-                mmio_generation_ = g;
-                c.tlb_control = 1;
-            }
-        }
+        // The nested page tables changed since this vCPU last flushed (e.g.
+        // the guest relocated the ECAM window): drop cached guest-physical
+        // translations before the next VMRUN (TLB_CONTROL 1 flushes all
+        // entries, AMD APM vol. 2 §15.16). Other vCPUs do the same at their
+        // next exit.
+        if (nested_tlb.flush_due(nested_tlb_seen_)) c.tlb_control = 1;
     }
 }
 
