@@ -20,7 +20,9 @@ if [ ! -f "$DIR/build.ninja" ]; then
 fi
 ninja -C "$DIR" -j"$JOBS" sv_unit_tests
 find "$DIR" -name '*.gcda' -delete
-(cd "$DIR" && ./sv_unit_tests --gtest_brief=1)
+status=0
+(cd "$DIR" && ./sv_unit_tests --gtest_brief=1) || status=$?
+[ $status -eq 0 ] || echo "coverage: some unit tests failed (exit $status); the figures below include them" >&2
 
 OUT=$DIR/coverage
 mkdir -p "$OUT"
@@ -48,3 +50,4 @@ c = sum(v[0] for v in per.values()); t = sum(v[1] for v in per.values())
 print(f"  {'total':<10} {100.0 * c / t if t else 0.0:5.1f}%  ({c}/{t} lines)")
 PY
 echo "HTML report: $OUT/index.html"
+exit $status

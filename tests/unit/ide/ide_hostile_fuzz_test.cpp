@@ -41,7 +41,7 @@ constexpr uint32_t kReadBuf = 0x400000; // read destinations
 constexpr uint32_t kDisc = 0x600000;    // ATAPI write sources (unencrypted by design)
 constexpr uint32_t kRegion = 256 * 1024;
 constexpr uint32_t kPrdTable = 0x10000;
-constexpr uint64_t kAtaLbas = 4000;    // clean ATA commands stay in [0, kAtaLbas)
+constexpr uint64_t kAtaLbas = 4000;     // clean ATA commands stay in [0, kAtaLbas)
 constexpr uint32_t kAtapiBlocks = 2000; // ... ATAPI ones in [0, kAtapiBlocks) x 2048
 constexpr uint64_t kShadowScan = 96 * 1024; // shadow bytes checked after each episode
 constexpr int kEpisodes = 260;
@@ -126,7 +126,7 @@ class Fuzzer {
         uint32_t buf;     // guest buffer
         uint64_t bytes;
         Prd prd;
-        uint32_t table = kPrdTable;
+        uint32_t pointer = kPrdTable; // PRD register value (the table is always at kPrdTable)
         std::vector<std::pair<std::string, Step>> steps;
     };
 
@@ -172,6 +172,8 @@ class Fuzzer {
         pl.buf = source_region(pl.write) + 2 * below(uint32_t((kRegion - pl.bytes) / 2));
         static constexpr uint32_t kSplits[] = {64, 510, 1000, 2048, 3000, 4096, 0x8000, 0x10000};
         pl.prd.regions = r_.regions_for(pl.buf, pl.bytes, kSplits[below(8)]);
+        plan_at_ = pl.lba * (packet(kind) ? 2048 : 512);
+        plan_bytes_ = pl.bytes;
         return pl; // steps are built where the plan lives (they refer to it)
     }
 
@@ -214,8 +216,8 @@ class Fuzzer {
                          out8(cmd(5), uint8_t(pl.lba >> 16));
                          out8(cmd(6), uint8_t(0x40 | (pl.lba48 ? 0 : (pl.lba >> 24) & 0x0f)));
                      }});
-        s.push_back({"prd-table", [this, &pl] { r_.write_prd(pl.table, pl.prd.regions, pl.prd.eot); }});
-        s.push_back({"prd-pointer", [this, &pl] { r_.bus->out(bm(4), 4, pl.table); }});
+        s.push_back({"prd-table", [this, &pl] { r_.write_prd(kPrdTable, pl.prd.regions, pl.prd.eot); }});
+        s.push_back({"prd-pointer", [this, &pl] { r_.bus->out(bm(4), 4, pl.pointer); }});
         s.push_back({"direction", [this, &pl] { out8(bm(0), uint8_t((in8(bm(0)) & ~0x09) | dir(pl))); }});
         s.push_back({"command", [this, &pl] { out8(cmd(7), opcode(pl)); in8(p_.ctl); }});
         if (packet(pl.kind))
@@ -373,8 +375,8 @@ class Fuzzer {
         case 3: { // PRD pointer at hypervisor memory, the shadow table, misaligned
             const uint32_t t[] = {uint32_t(kDmaBase), uint32_t(r_.channel->shadow_table_phys()), kPrdTable + 2,
                                   uint32_t(kRamBytes - 4), 0xfffffff8u};
-            pl.table = t[below(5)];
-            what = "prd-pointer " + hex(pl.table);
+            pl.pointer = t[below(5)];
+            what = "prd-pointer " + hex(pl.pointer);
             break;
         }
         case 4: // SRST somewhere in the sequence (Full traps Device Control)
@@ -405,8 +407,8 @@ class Fuzzer {
         }
         case 9: { // guest table rewritten after the command
             const uint32_t base = hostile_base(pl), len = hostile_length();
-            insert_at(pl, after_command(pl), "retable", [this, &pl, base, len] {
-                r_.write_prd(pl.table, {{base, len}});
+            insert_at(pl, after_command(pl), "retable", [this, base, len] {
+                r_.write_prd(kPrdTable, {{base, len}});
             });
             what = "table-changed " + hex(base);
             break;
@@ -487,10 +489,10 @@ class Fuzzer {
         const uint8_t* shadow = r_.mem.phys(r_.channel->shadow_buffer_phys(), kShadowScan);
         if (secret_.found_in(shadow, kShadowScan)) return fail("ATA plaintext left in the shadow buffer");
         if (disc_.found_in(shadow, kShadowScan)) return fail("ATAPI data left in the shadow buffer");
-        // Clean commands write at most 64 sectors below kAtaLbas; hostile ones
-        // anywhere, so the whole platter is scanned once at the end.
-        if (secret_.found_in(r_.dev.platter.data(), (kAtaLbas + 64) * 512))
-            return fail("plaintext on the platter");
+        // The sectors this episode's plan named (hostile ones may write
+        // anywhere: the whole platter is scanned once at the end).
+        const uint64_t bytes = std::min<uint64_t>(plan_bytes_ + 0x10000, r_.dev.platter.size() - plan_at_);
+        if (secret_.found_in(r_.dev.platter.data() + plan_at_, bytes)) return fail("plaintext on the platter");
     }
 
     void final_checks() {
@@ -533,6 +535,7 @@ class Fuzzer {
     bool failed_ = false;
     std::string describe_;
     uint8_t last_bm_status_ = 0, last_status_ = 0;
+    uint64_t plan_at_ = 0, plan_bytes_ = 0; // platter bytes of the current plan
 };
 
 class IdeHostileFuzz : public ::testing::TestWithParam<std::tuple<TrapMode, bool>> {};
