@@ -483,6 +483,7 @@ class Fuzzer {
     }
 
     void check_invariants() {
+        if (failed_) return; // the first failure is the one to read
         if (!r_.dma_only_in_shadow()) return fail("a bus-master run left the shadow table/buffer");
         if (r_.dev.prd_register() != r_.channel->shadow_table_phys())
             return fail("real PRD register no longer points at the shadow table: " + hex(r_.dev.prd_register()));
