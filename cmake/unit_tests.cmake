@@ -1,6 +1,9 @@
 # Host unit tests: the portable sources plus tests/unit, under ASan/UBSan.
 find_package(GTest REQUIRED)
 set(SV_SANITIZE -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+if(SV_COVERAGE) # ./shadowvisor coverage: same tests, gcov counters (tools/coverage.sh)
+  set(SV_SANITIZE --coverage)
+endif()
 
 add_library(sv_portable_asan STATIC ${SV_PORTABLE_SOURCES})
 target_include_directories(sv_portable_asan PUBLIC ${CMAKE_SOURCE_DIR})

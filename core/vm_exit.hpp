@@ -1,6 +1,6 @@
 // Vendor-neutral VM exits: the backend decodes its raw exit information
 // (SVM EXITCODE/EXITINFO, VMX exit reason/qualification) into one of these at
-// the backend edge (STYLE.md rule 4).
+// the backend edge (docs/design.md §6 Code conventions, rule 4).
 #pragma once
 
 #include <cstdint>

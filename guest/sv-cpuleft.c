@@ -28,21 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-static void result(const char *name, int pass, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-    char d[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d, sizeof d, fmt, ap);
-    va_end(ap);
-    printf("SV-RESULT cpuleft-%s %s %s\n", name, pass ? "PASS" : "FAIL", d);
-    fflush(stdout);
-    if (!pass)
-        failures++;
-}
+#define SV_RESULT_PREFIX "cpuleft-"
+#include "sv-hw.h"
 
 static void cpuid2(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -138,12 +125,12 @@ struct msr_case {
 static void check_msrs(int hv)
 {
     if (access("/dev/cpu/0/msr", F_OK)) {
-        result("msr", 0, "no /dev/cpu/0/msr (msr module missing)");
+        sv_result("msr", 0, "no /dev/cpu/0/msr (msr module missing)");
         return;
     }
     msr_fd = open("/dev/cpu/0/msr", O_RDWR);
     if (msr_fd < 0) {
-        result("msr", 0, "open /dev/cpu/0/msr: %s", strerror(errno));
+        sv_result("msr", 0, "open /dev/cpu/0/msr: %s", strerror(errno));
         return;
     }
     const struct msr_case cases[] = {
@@ -177,7 +164,7 @@ static void check_msrs(int hv)
         good &= ok;
     }
     close(msr_fd);
-    result("msr", good, "%s", detail);
+    sv_result("msr", good, "%s", detail);
 }
 
 int main(int argc, char **argv)
@@ -190,7 +177,7 @@ int main(int argc, char **argv)
     int has_xsave = (r[2] >> 26) & 1, osxsave = (r[2] >> 27) & 1, has_avx = (r[2] >> 28) & 1;
     int kernel_xsave = cpuinfo_flag("xsave"), kernel_avx = cpuinfo_flag("avx");
     int good = osxsave == (kernel_xsave == 1) && (!want_xsave || kernel_xsave == 1);
-    result("osxsave", good, "CPUID.1:ECX XSAVE=%d OSXSAVE=%d AVX=%d; kernel flags xsave=%d avx=%d%s", has_xsave,
+    sv_result("osxsave", good, "CPUID.1:ECX XSAVE=%d OSXSAVE=%d AVX=%d; kernel flags xsave=%d avx=%d%s", has_xsave,
            osxsave, has_avx, kernel_xsave, kernel_avx,
            good ? "" : (kernel_xsave == 1 ? " (the kernel enabled XSAVE but CPUID says it did not)"
                                           : " (expected the kernel to enable XSAVE)"));
@@ -204,17 +191,17 @@ int main(int argc, char **argv)
         ran = usable && run_avx();
     }
     good = want_xsave ? (usable && ran) : (usable == ran);
-    result("avx", good, "OSXSAVE=%d XCR0=0x%" PRIx64 ": AVX %s, ymm addition %s", osxsave, xcr0,
+    sv_result("avx", good, "OSXSAVE=%d XCR0=0x%" PRIx64 ": AVX %s, ymm addition %s", osxsave, xcr0,
            usable ? "usable" : "not usable", ran ? "ran" : "not run");
 
     if (osxsave) {
         cpuid2(0xd, 0, r);
         uint32_t want = xsave_size(xcr0);
-        result("xsave-size", r[1] == want, "CPUID.(0Dh,0): EBX %u, size for XCR0 0x%" PRIx64 " %u (ECX max %u)",
+        sv_result("xsave-size", r[1] == want, "CPUID.(0Dh,0): EBX %u, size for XCR0 0x%" PRIx64 " %u (ECX max %u)",
                r[1], xcr0, want, r[2]);
     } else {
-        result("xsave-size", !want_xsave, "no OSXSAVE: leaf 0Dh not for this OS");
+        sv_result("xsave-size", !want_xsave, "no OSXSAVE: leaf 0Dh not for this OS");
     }
     check_msrs(hv);
-    return failures ? 1 : 0;
+    return sv_failures ? 1 : 0;
 }

@@ -33,6 +33,9 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#define SV_RESULT_PREFIX "hostile-"
+#include "sv-hw.h"
+
 #define PAGE 4096u
 #define SECTOR 512u
 #define K64 0x10000u
@@ -76,24 +79,12 @@ struct prd {
 } __attribute__((packed));
 
 static uint16_t bm; // bus-master base of the primary channel
-static int pagemap_fd = -1;
-static int failures;
 static unsigned expected_aborts;
 static char logbuf[8192];         // failures of the current scenario
 static const char *scenario = ""; // its name, for SV-INFO hostile-case
 static unsigned cases;            // hostile commands it sent
 
 // --- memory ---------------------------------------------------------------------
-
-static uint64_t phys_of(const void *p)
-{
-    uint64_t e = 0;
-    off_t off = (off_t)((uintptr_t)p / PAGE) * 8;
-    if (pread(pagemap_fd, &e, 8, off) != 8 || !(e & (1ull << 63)))
-        return 0;
-    uint64_t pfn = e & ((1ull << 55) - 1);
-    return pfn ? pfn * PAGE + ((uintptr_t)p & (PAGE - 1)) : 0;
-}
 
 // One anonymous, locked page (4 KiB pages: separate physical frames).
 static uint8_t *page_alloc(void)
@@ -106,7 +97,7 @@ static uint8_t *page_alloc(void)
         return NULL;
     }
     memset(p, 0, PAGE);
-    uint64_t pa = phys_of(p);
+    uint64_t pa = sv_phys_of(p);
     if (!pa || pa + PAGE > 0x100000000ull)
         return NULL;
     return p;
@@ -120,11 +111,11 @@ static const char *huge_how = "none";
 
 static int huge_contiguous(uint8_t *p)
 {
-    uint64_t pa = phys_of(p);
+    uint64_t pa = sv_phys_of(p);
     if (!pa || (pa & (HUGE - 1)) || pa + HUGE > 0x100000000ull)
         return 0;
     for (unsigned i = 1; i < HUGE / PAGE; i++)
-        if (phys_of(p + i * PAGE) != pa + i * PAGE)
+        if (sv_phys_of(p + i * PAGE) != pa + i * PAGE)
             return 0;
     return 1;
 }
@@ -163,7 +154,7 @@ static int huge_alloc(void)
     }
     return -1;
 done:
-    huge_phys = phys_of(huge_base);
+    huge_phys = sv_phys_of(huge_base);
     return 0;
 }
 
@@ -180,19 +171,6 @@ struct range {
 static struct range targets[16];
 static int target_count;
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char *r = fgets(buf, (int)len, f);
-    fclose(f);
-    if (!r)
-        return -1;
-    buf[strcspn(buf, "\n")] = 0;
-    return 0;
-}
-
 // Reserved ranges of at least 1 MiB above 1 MiB and below the MMIO hole: the
 // hypervisor's image and heap (firmware tables and the BIOS ROM are small or
 // at the top of 4 GiB).
@@ -202,15 +180,15 @@ static void find_targets(void)
         char path[128], buf[128];
         struct range r;
         snprintf(path, sizeof path, "/sys/firmware/memmap/%d/start", i);
-        if (read_line(path, buf, sizeof buf))
+        if (sv_read_line(path, buf, sizeof buf))
             break;
         r.start = strtoull(buf, NULL, 0);
         snprintf(path, sizeof path, "/sys/firmware/memmap/%d/end", i);
-        if (read_line(path, buf, sizeof buf))
+        if (sv_read_line(path, buf, sizeof buf))
             break;
         r.end = strtoull(buf, NULL, 0);
         snprintf(path, sizeof path, "/sys/firmware/memmap/%d/type", i);
-        if (read_line(path, buf, sizeof buf))
+        if (sv_read_line(path, buf, sizeof buf))
             break;
         if (strcmp(buf, "Reserved") || r.start < 0x100000 || r.end >= 0xfec00000ull ||
             r.end - r.start + 1 < (1u << 20))
@@ -240,7 +218,7 @@ static int find_ide(const char *want)
     snprintf(pci_dir, sizeof pci_dir, "/sys/bus/pci/devices/0000:00:01.1");
     char buf[64], path[340];
     snprintf(path, sizeof path, "%s/class", pci_dir);
-    if (!read_line(path, buf, sizeof buf) && !strncmp(buf, "0x0101", 6))
+    if (!sv_read_line(path, buf, sizeof buf) && !strncmp(buf, "0x0101", 6))
         return 0;
     DIR *d = opendir("/sys/bus/pci/devices");
     struct dirent *e;
@@ -248,7 +226,7 @@ static int find_ide(const char *want)
         if (e->d_name[0] == '.')
             continue;
         snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/class", e->d_name);
-        if (!read_line(path, buf, sizeof buf) && !strncmp(buf, "0x0101", 6)) {
+        if (!sv_read_line(path, buf, sizeof buf) && !strncmp(buf, "0x0101", 6)) {
             snprintf(pci_dir, sizeof pci_dir, "/sys/bus/pci/devices/%s", e->d_name);
             closedir(d);
             return 0;
@@ -309,26 +287,7 @@ static int setup_pci(void)
 
 // --- ATA ---------------------------------------------------------------------------
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
 // Waits until BSY is clear (bounded); returns the status or -1 on timeout.
-static int wait_not_busy(double secs)
-{
-    double end = now_s() + secs;
-    for (;;) {
-        uint8_t s = inb(ATA_STATUS);
-        if (!(s & ST_BSY))
-            return s;
-        if (now_s() > end)
-            return -1;
-        usleep(50);
-    }
-}
 
 struct outcome {
     int timeout;     // BSY never cleared
@@ -363,7 +322,7 @@ static void recover(void)
     usleep(10000);
     outb(0x02, ATA_CTL);
     usleep(10000);
-    wait_not_busy(10);
+    sv_ata_wait_not_busy(ATA_STATUS, 10);
     outb(0, bm + BM_CMD);
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
 }
@@ -371,7 +330,7 @@ static void recover(void)
 static void taskfile(uint32_t lba, unsigned sectors, uint8_t features)
 {
     outb(0xe0 | ((lba >> 24) & 0x0f), ATA_DEVICE);
-    wait_not_busy(5);
+    sv_ata_wait_not_busy(ATA_STATUS, 5);
     outb(features, ATA_ERROR);
     outb((uint8_t)sectors, ATA_COUNT);
     outb((uint8_t)lba, ATA_LBA0);
@@ -394,7 +353,7 @@ static struct outcome dma_command(uint8_t op, uint32_t lba, unsigned sectors, ui
     outb(op, ATA_STATUS);
     for (int i = 0; i < starts; i++)
         outb(dir | BMC_START, bm + BM_CMD);
-    int s = wait_not_busy(3);
+    int s = sv_ata_wait_not_busy(ATA_STATUS, 3);
     o.bmstat = inb(bm + BM_STATUS);
     outb(dir, bm + BM_CMD); // stop
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
@@ -414,7 +373,7 @@ static struct outcome nondata_command(uint8_t op, uint32_t lba, unsigned sectors
     struct outcome o = {0};
     taskfile(lba, sectors, features);
     outb(op, ATA_STATUS);
-    int s = wait_not_busy(3);
+    int s = sv_ata_wait_not_busy(ATA_STATUS, 3);
     if (s < 0) {
         o.timeout = 1;
         o.status = inb(ATA_STATUS);
@@ -447,19 +406,6 @@ static void fill_text(uint8_t *buf, uint32_t lba, unsigned sectors)
 
 // --- scenarios ------------------------------------------------------------------------
 
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-    char detail[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    printf("SV-RESULT hostile-%s %s %s\n", name, pass ? "PASS" : "FAIL", detail);
-    fflush(stdout);
-    if (!pass)
-        failures++;
-}
-
 // Pages of the valid round trips: 16 data pages each way, one table page.
 #define VPAGES 16
 static uint8_t *wpages[VPAGES], *rpages[VPAGES], *vtable;
@@ -480,11 +426,11 @@ static int roundtrip(uint32_t lba, unsigned sectors, char *why, size_t len)
     for (unsigned i = 0; i < pages; i++) {
         unsigned n = left < PAGE ? left : PAGE;
         memcpy(wpages[i], want + i * PAGE, n);
-        t[i] = (struct prd){(uint32_t)phys_of(wpages[i]), (uint16_t)n, i + 1 == pages ? PRD_EOT : 0};
+        t[i] = (struct prd){(uint32_t)sv_phys_of(wpages[i]), (uint16_t)n, i + 1 == pages ? PRD_EOT : 0};
         left -= n;
     }
     char d[128];
-    struct outcome o = dma_command(CMD_WRITE_DMA, lba, sectors, (uint32_t)phys_of(vtable), 0, 1, 0);
+    struct outcome o = dma_command(CMD_WRITE_DMA, lba, sectors, (uint32_t)sv_phys_of(vtable), 0, 1, 0);
     if (!ok(&o)) {
         describe(d, sizeof d, &o);
         snprintf(why, len, "WRITE DMA lba %u x%u failed: %s", lba, sectors, d);
@@ -494,10 +440,10 @@ static int roundtrip(uint32_t lba, unsigned sectors, char *why, size_t len)
     for (unsigned i = 0; i < pages; i++) {
         unsigned n = left < PAGE ? left : PAGE;
         memset(rpages[i], 0xa5, PAGE);
-        t[i] = (struct prd){(uint32_t)phys_of(rpages[i]), (uint16_t)n, i + 1 == pages ? PRD_EOT : 0};
+        t[i] = (struct prd){(uint32_t)sv_phys_of(rpages[i]), (uint16_t)n, i + 1 == pages ? PRD_EOT : 0};
         left -= n;
     }
-    o = dma_command(CMD_READ_DMA, lba, sectors, (uint32_t)phys_of(vtable), 1, 1, 0);
+    o = dma_command(CMD_READ_DMA, lba, sectors, (uint32_t)sv_phys_of(vtable), 1, 1, 0);
     if (!ok(&o)) {
         describe(d, sizeof d, &o);
         snprintf(why, len, "READ DMA lba %u x%u failed: %s", lba, sectors, d);
@@ -603,7 +549,7 @@ static void s_valid_write(void)
     int r2 = r == 0 ? roundtrip(2560, 64, why2, sizeof why2) : -1;
     if (r)
         snprintf(why2, sizeof why2, "not tried");
-    result("valid-write", r == 0 && r2 == 0, "%s; %s", why, why2);
+    sv_result("valid-write", r == 0 && r2 == 0, "%s; %s", why, why2);
 }
 
 static uint32_t hostile_lba = 16384; // refused WRITEs aim here, 64 sectors apart
@@ -653,7 +599,7 @@ static void s_prd_into_hypervisor(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-into-hypervisor", good && after == 0 && target_count > 0, "%d reserved ranges: %s; after: %s",
+    sv_result("prd-into-hypervisor", good && after == 0 && target_count > 0, "%d reserved ranges: %s; after: %s",
            target_count, summary(logbuf, good), why);
 }
 
@@ -684,7 +630,7 @@ static void s_prd_no_eot(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-no-eot", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
+    sv_result("prd-no-eot", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_prd_odd(void)
@@ -737,7 +683,7 @@ static void s_prd_odd(void)
     }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-odd", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
+    sv_result("prd-odd", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_prd_table_outside_ram(void)
@@ -766,7 +712,7 @@ static void s_prd_table_outside_ram(void)
         }
     char why[256];
     int after = still_works(why, sizeof why);
-    result("prd-table-outside-ram", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
+    sv_result("prd-table-outside-ram", good && after == 0, "%s; after: %s", summary(logbuf, good), why);
 }
 
 static void s_unknown_opcode(void)
@@ -828,8 +774,8 @@ static void s_unknown_opcode(void)
     {
         struct prd *t = (struct prd *)vtable;
         memset(rpages[0], 0, PAGE);
-        t[0] = (struct prd){(uint32_t)phys_of(rpages[0]), PAGE, PRD_EOT};
-        struct outcome o = dma_command(CMD_READ_DMA, 2048, 8, (uint32_t)phys_of(vtable), 1, 1, 0);
+        t[0] = (struct prd){(uint32_t)sv_phys_of(rpages[0]), PAGE, PRD_EOT};
+        struct outcome o = dma_command(CMD_READ_DMA, 2048, 8, (uint32_t)sv_phys_of(vtable), 1, 1, 0);
         uint8_t want[PAGE];
         fill_text(want, 2048, 8);
         intact = ok(&o) && !memcmp(rpages[0], want, PAGE);
@@ -837,7 +783,7 @@ static void s_unknown_opcode(void)
     int after = still_works(why, sizeof why);
     if (good)
         snprintf(logbuf, sizeof logbuf, "%u/%u opcodes aborted with ERR+ABRT", cases, cases);
-    result("unknown-opcode", good && intact && after == 0, "%s; valid-write region %s; after: %s", logbuf,
+    sv_result("unknown-opcode", good && intact && after == 0, "%s; valid-write region %s; after: %s", logbuf,
            intact ? "intact" : "CHANGED OR UNREADABLE", why);
 }
 
@@ -862,10 +808,10 @@ static void s_start_without_command(void)
     }
     outb(0, bm + BM_CMD);
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
-    int s = wait_not_busy(3);
+    int s = sv_ata_wait_not_busy(ATA_STATUS, 3);
     char why[256];
     int after = still_works(why, sizeof why);
-    result("start-without-command", s >= 0 && after == 0,
+    sv_result("start-without-command", s >= 0 && after == 0,
            "bm status after START 0x%02x 0x%02x 0x%02x 0x%02x, ata status %d; after: %s", st[0], st[1], st[2],
            st[3], s, why);
 }
@@ -880,11 +826,11 @@ static void s_start_twice(void)
     fill_text(want, lba, 8);
     struct prd *t = (struct prd *)vtable;
     memcpy(wpages[0], want, PAGE);
-    t[0] = (struct prd){(uint32_t)phys_of(wpages[0]), PAGE, PRD_EOT};
-    struct outcome w = dma_command(CMD_WRITE_DMA, lba, 8, (uint32_t)phys_of(vtable), 0, 2, 0);
+    t[0] = (struct prd){(uint32_t)sv_phys_of(wpages[0]), PAGE, PRD_EOT};
+    struct outcome w = dma_command(CMD_WRITE_DMA, lba, 8, (uint32_t)sv_phys_of(vtable), 0, 2, 0);
     memset(rpages[0], 0xa5, PAGE);
-    t[0] = (struct prd){(uint32_t)phys_of(rpages[0]), PAGE, PRD_EOT};
-    struct outcome r = dma_command(CMD_READ_DMA, lba, 8, (uint32_t)phys_of(vtable), 1, 2, 0);
+    t[0] = (struct prd){(uint32_t)sv_phys_of(rpages[0]), PAGE, PRD_EOT};
+    struct outcome r = dma_command(CMD_READ_DMA, lba, 8, (uint32_t)sv_phys_of(vtable), 1, 2, 0);
     int same = !memcmp(rpages[0], want, PAGE);
     if (ok(&w) && ok(&r) && same)
         printf("SV-INFO hostile-valid %u 8\n", lba);
@@ -892,7 +838,7 @@ static void s_start_twice(void)
     describe(dw, sizeof dw, &w);
     describe(dr, sizeof dr, &r);
     int after = still_works(why, sizeof why);
-    result("start-twice", ok(&w) && ok(&r) && same && after == 0,
+    sv_result("start-twice", ok(&w) && ok(&r) && same && after == 0,
            "lba %u: write %s, read %s, data %s; after: %s", lba, dw, dr, same ? "ok" : "DIFFERS", why);
 }
 
@@ -911,12 +857,12 @@ static void sneak_command(uint8_t device, uint8_t op)
 // hypervisor notice that the command is over) until BSY is clear.
 static int wait_alt_not_busy(double secs)
 {
-    double end = now_s() + secs;
+    double end = sv_now_s() + secs;
     for (;;) {
         uint8_t s = inb(ATA_CTL);
         if (!(s & ST_BSY))
             return s;
-        if (now_s() > end)
+        if (sv_now_s() > end)
             return -1;
         usleep(50);
     }
@@ -959,7 +905,7 @@ static void s_packet_to_ata_pio(void)
     cases++;
     char why[256];
     int after = still_works(why, sizeof why);
-    result("packet-to-ata-pio", aborted && after == 0,
+    sv_result("packet-to-ata-pio", aborted && after == 0,
            "PACKET to the ATA disk: status 0x%02x error 0x%02x%s; sneaked WRITE SECTORS: status 0x%02x "
            "(%s), after the data 0x%02x; after: %s",
            s & 0xff, err, aborted ? " (aborted)" : " NOT ABORTED", d & 0xff,
@@ -1003,7 +949,7 @@ static void s_packet_to_ata_dma(void)
     cases++;
     char why[256];
     int after = still_works(why, sizeof why);
-    result("packet-to-ata-dma", aborted && after == 0,
+    sv_result("packet-to-ata-dma", aborted && after == 0,
            "PACKET to the ATA disk: status 0x%02x error 0x%02x%s; sneaked WRITE DMA + START: status 0x%02x "
            "bm 0x%02x; after: %s",
            s & 0xff, err, aborted ? " (aborted)" : " NOT ABORTED", st, bms, why);
@@ -1022,8 +968,7 @@ int main(int argc, char **argv)
         argc -= 2;
         argv += 2;
     }
-    pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-    if (pagemap_fd < 0 || find_ide(argc > 1 ? argv[1] : NULL) || setup_pci()) {
+    if (sv_pagemap_fd() < 0 || find_ide(argc > 1 ? argv[1] : NULL) || setup_pci()) {
         printf("SV-RESULT hostile-setup FAIL no IDE function / bus-master BAR / pagemap (%s)\n", pci_dir);
         return 2;
     }
@@ -1048,7 +993,7 @@ int main(int argc, char **argv)
     outb(0x02, ATA_CTL);
     outb(0xe0, ATA_DEVICE);
     usleep(1000);
-    int s = wait_not_busy(10);
+    int s = sv_ata_wait_not_busy(ATA_STATUS, 10);
     if (s < 0 || !(s & ST_DRDY)) {
         printf("SV-RESULT hostile-setup FAIL device not ready (status %d)\n", s);
         return 2;
@@ -1060,7 +1005,7 @@ int main(int argc, char **argv)
     if (only_packet) {
         s_packet_to_ata_pio();
         s_packet_to_ata_dma();
-        return failures ? 1 : 0;
+        return sv_failures ? 1 : 0;
     }
     s_prd_into_hypervisor();
     s_prd_no_eot();
@@ -1072,5 +1017,5 @@ int main(int argc, char **argv)
     s_packet_to_ata_pio();
     s_packet_to_ata_dma();
     printf("SV-INFO hostile-expected-aborts %u\n", expected_aborts);
-    return failures ? 1 : 0;
+    return sv_failures ? 1 : 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/io.h>
 #include <time.h>
 #include <unistd.h>
+#include "sv-hw.h"
 
 enum { DOR = 0x3F2, MSR = 0x3F4, FIFO = 0x3F5, CCR = 0x3F7 };
 enum { MSR_RQM = 0x80, MSR_DIO = 0x40 };
@@ -25,17 +26,10 @@ enum { MSR_RQM = 0x80, MSR_DIO = 0x40 };
 enum { DMA_ADDR2 = 0x04, DMA_COUNT2 = 0x05, DMA_CMD = 0x08, DMA_MASK = 0x0A, DMA_MODE = 0x0B, DMA_FLIPFLOP = 0x0C };
 enum { PAGE2 = 0x81, PAGE_HIGH2 = 0x481 };
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static int wait_msr(uint8_t mask, uint8_t want, double seconds)
 {
-    double end = now() + seconds;
-    while (now() < end) {
+    double end = sv_now_s() + seconds;
+    while (sv_now_s() < end) {
         if ((inb(MSR) & mask) == want)
             return 0;
         usleep(100);

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include "sv-hw.h"
 
 #define REG_TCTL 0x0400
 #define REG_TDBAL 0x3800
@@ -42,17 +43,11 @@ struct tx_desc {
     uint16_t special;
 };
 
-static uint32_t cfg_addr(unsigned bus, unsigned dev, unsigned fn, unsigned reg)
-{
-    return 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (reg & 0xFC);
-}
-
 static int find_e1000(unsigned *bus, unsigned *dev, unsigned *fn)
 {
     for (unsigned b = 0; b < 256; b++)
         for (unsigned d = 0; d < 32; d++) {
-            outl(cfg_addr(b, d, 0, 0), 0xCF8);
-            if (inl(0xCFC) == 0x100E8086u) {
+            if (sv_pci_read32(b, d, 0, 0) == 0x100E8086u) {
                 *bus = b;
                 *dev = d;
                 *fn = 0;
@@ -60,19 +55,6 @@ static int find_e1000(unsigned *bus, unsigned *dev, unsigned *fn)
             }
         }
     return -1;
-}
-
-static uint64_t phys_of(void *p)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    uint64_t e = 0;
-    if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)p / 4096 * 8)) != 8 || !(e >> 63)) {
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
-    close(fd);
-    return (e & ((1ull << 55) - 1)) * 4096 + ((uintptr_t)p & 4095);
 }
 
 int main(int argc, char **argv)
@@ -88,11 +70,10 @@ int main(int argc, char **argv)
         printf("SV-INFO nicdma-error no e1000 (or no iopl)\n");
         return 1;
     }
-    outl(cfg_addr(bus, dev, fn, 0x10), 0xCF8);
-    const uint64_t bar0 = inl(0xCFC) & ~0xFu;
-    outl(cfg_addr(bus, dev, fn, 4), 0xCF8);
+    const uint64_t bar0 = sv_pci_read32(bus, dev, fn, 0x10) & ~0xFu;
+    outl(sv_pci_addr(bus, dev, fn, 4), 0xCF8);
     outw((uint16_t)(inw(0xCFC) | 0x6), 0xCFC); // memory space + bus master
-    outl(cfg_addr(bus, dev, fn, 4), 0xCF8);
+    outl(sv_pci_addr(bus, dev, fn, 4), 0xCF8);
     const unsigned command = inw(0xCFC);
     printf("SV-INFO nicdma-device %02x:%02x.%x bar0 %llx command %04x bme %u\n", bus, dev, fn,
            (unsigned long long)bar0, command, (command >> 2) & 1);
@@ -116,7 +97,7 @@ int main(int argc, char **argv)
     memcpy(pkt + 6, "\x52\x54\x00\x12\x34\x56\x88\xB5", 8); // source MAC, local experimental EtherType
     for (int i = 14; i + (int)sizeof PATTERN <= 256; i += (int)sizeof PATTERN - 1)
         memcpy(pkt + i, PATTERN, sizeof PATTERN - 1);
-    const uint64_t ring_pa = phys_of(page);
+    const uint64_t ring_pa = sv_phys_of(page);
     if (!ring_pa) {
         printf("SV-INFO nicdma-error no physical address (pagemap)\n");
         return 1;

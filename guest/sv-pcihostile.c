@@ -29,6 +29,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define SV_RESULT_PREFIX ""
+#include "sv-hw.h"
+
 #define BME 0x4u
 #define MAX_TARGETS 8
 
@@ -36,37 +39,15 @@ struct bdf {
     unsigned bus, dev, fn;
 };
 
-static int failures;
 static int expect_blocked;
 static uint64_t ecam_base;
 static uint64_t ecam_len = 256u << 20;
 static volatile uint8_t *ecam; // mapping of the current window (buses 0..)
 static int memfd = -1;
 
-static void result(const char *name, int pass, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-    char detail[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    printf("SV-RESULT %s %s %s\n", name, pass ? "PASS" : "FAIL", detail);
-    fflush(stdout);
-    if (!pass)
-        failures++;
-}
-
 // --- mechanism #1 -----------------------------------------------------------
-static uint32_t cfg_addr(struct bdf d, unsigned reg)
-{
-    return 0x80000000u | d.bus << 16 | d.dev << 11 | d.fn << 8 | (reg & 0xFC);
-}
-static uint32_t cf8_read32(struct bdf d, unsigned reg)
-{
-    outl(cfg_addr(d, reg), 0xCF8);
-    return inl(0xCFC);
-}
+static uint32_t cfg_addr(struct bdf d, unsigned reg) { return sv_pci_addr(d.bus, d.dev, d.fn, reg); }
+static uint32_t cf8_read32(struct bdf d, unsigned reg) { return sv_pci_read32(d.bus, d.dev, d.fn, reg); }
 static uint16_t command_of(struct bdf d) { return (uint16_t)cf8_read32(d, 4); }
 static void cf8_write32(struct bdf d, unsigned reg, uint32_t v)
 {
@@ -242,16 +223,16 @@ static void attack_one(const char *tag, struct bdf d, const struct attack *a)
     uint16_t cmd = command_of(d) & ~BME;
     set_command(d, cmd);
     if (command_of(d) & BME) {
-        result(name, 0, "cannot clear BME on %02x:%02x.%x first", d.bus, d.dev, d.fn);
+        sv_result(name, 0, "cannot clear BME on %02x:%02x.%x first", d.bus, d.dev, d.fn);
         return;
     }
     a->fn(d, cmd);
     const int bme = !!(command_of(d) & BME);
     if (expect_blocked)
-        result(name, !bme, "%02x:%02x.%x command %04x after the attack: BME %s", d.bus, d.dev, d.fn, command_of(d),
+        sv_result(name, !bme, "%02x:%02x.%x command %04x after the attack: BME %s", d.bus, d.dev, d.fn, command_of(d),
                bme ? "SET (DMA possible)" : "kept off");
     else if (a->counts)
-        result(name, bme, "control %02x:%02x.%x: BME %s without the hypervisor", d.bus, d.dev, d.fn,
+        sv_result(name, bme, "control %02x:%02x.%x: BME %s without the hypervisor", d.bus, d.dev, d.fn,
                bme ? "set" : "NOT set (the attack does not work?)");
     else
         printf("SV-INFO %s control bme=%d (not counted: QEMU does not forward it)\n", name, bme);
@@ -306,7 +287,7 @@ static void ide_bar_move(struct bdf ide)
             break;
         }
     if (!(bar4 & 1) || !old || !target) {
-        result("pci-ide-bar-move-ecam", 0, "no I/O BAR4 (%08x) or no free ports", bar4);
+        sv_result("pci-ide-bar-move-ecam", 0, "no I/O BAR4 (%08x) or no free ports", bar4);
         return;
     }
     const uint32_t guest_prd = 0x00123450;
@@ -317,7 +298,7 @@ static void ide_bar_move(struct bdf ide)
     const uint32_t seen = inl(target + 4);
     cf8_write32(ide, 0x20, bar4); // back where the kernel put it
     const uint32_t back = inl(old + 4);
-    result("pci-ide-bar-move-ecam", (moved & 0xFFFC) == target && seen == before && back == before,
+    sv_result("pci-ide-bar-move-ecam", (moved & 0xFFFC) == target && seen == before && back == before,
            "BAR4 %04x -> %04x via ECAM (reads %08x); PRD pointer %08x before, %08x at the new ports, %08x back home",
            old, target, moved, before, seen, back);
 }
@@ -338,7 +319,7 @@ static void relocated_attack(const char *how, struct bdf target, uint64_t new_ba
     char name[96];
     snprintf(name, sizeof name, "pci-pciexbar-move-%s", how);
     const uint64_t now = pciexbar();
-    result(name, now == value, "PCIEXBAR %llx -> %llx (wanted %llx)", (unsigned long long)orig,
+    sv_result(name, now == value, "PCIEXBAR %llx -> %llx (wanted %llx)", (unsigned long long)orig,
            (unsigned long long)now, (unsigned long long)value);
     if (now == value && map_ecam(new_base, 64u << 20) == 0) {
         char tag[64];
@@ -349,7 +330,7 @@ static void relocated_attack(const char *how, struct bdf target, uint64_t new_ba
     }
     set_pciexbar_cf8(orig);
     if (map_ecam(orig_base, orig_len))
-        result("pci-ecam-remap", 0, "cannot map the original window again");
+        sv_result("pci-ecam-remap", 0, "cannot map the original window again");
 }
 
 // A window over RAM (or hypervisor memory) must be refused: old value kept.
@@ -365,7 +346,7 @@ static void hostile_relocation(void)
     for (int i = 0; i < 3; i++) {
         set_pciexbar_cf8(cases[i][0]);
         const uint64_t now = pciexbar();
-        result(names[i], now == orig, "write %llx: PCIEXBAR now %llx (was %llx)", (unsigned long long)cases[i][0],
+        sv_result(names[i], now == orig, "write %llx: PCIEXBAR now %llx (was %llx)", (unsigned long long)cases[i][0],
                (unsigned long long)now, (unsigned long long)orig);
         if (now != orig)
             set_pciexbar_cf8(orig);
@@ -399,14 +380,14 @@ int main(int argc, char **argv)
         }
     }
     if (iopl(3)) {
-        result("pci-setup", 0, "iopl: %s", strerror(errno));
+        sv_result("pci-setup", 0, "iopl: %s", strerror(errno));
         return 1;
     }
     memfd = open("/dev/mem", O_RDWR | O_SYNC);
     const uint64_t base = mcfg_base();
     int have_ecam = base && memfd >= 0 && map_ecam(base, 256u << 20) == 0;
     if (!have_ecam && (need_ecam || base))
-        result("pci-setup-ecam", 0, "no ECAM mapping (MCFG base %llx, /dev/mem %s): boot with iomem=relaxed on q35",
+        sv_result("pci-setup-ecam", 0, "no ECAM mapping (MCFG base %llx, /dev/mem %s): boot with iomem=relaxed on q35",
                (unsigned long long)base, memfd < 0 ? strerror(errno) : "ok");
     else if (have_ecam)
         printf("SV-INFO pci-ecam base %llx\n", (unsigned long long)base);
@@ -417,7 +398,7 @@ int main(int argc, char **argv)
         struct bdf d;
         char tag[32];
         if (find_function(targets[t], &d)) {
-            result("pci-setup-target", 0, "no PCI function %s", targets[t]);
+            sv_result("pci-setup-target", 0, "no PCI function %s", targets[t]);
             continue;
         }
         if (t == 0)
@@ -432,25 +413,25 @@ int main(int argc, char **argv)
         char name[64];
         snprintf(name, sizeof name, "pci-allowed-%.4s%.4s", allowed[t], allowed[t] + 5);
         if (find_function(allowed[t], &d)) {
-            result(name, 0, "no PCI function %s", allowed[t]);
+            sv_result(name, 0, "no PCI function %s", allowed[t]);
             continue;
         }
         uint16_t c = command_of(d) & ~BME;
         set_command(d, c);
         port_word(d, c);
         const int bme = !!(command_of(d) & BME);
-        result(name, bme, "%02x:%02x.%x: BME %s (allowed by allow_dma)", d.bus, d.dev, d.fn, bme ? "set" : "REFUSED");
+        sv_result(name, bme, "%02x:%02x.%x: BME %s (allowed by allow_dma)", d.bus, d.dev, d.fn, bme ? "set" : "REFUSED");
         set_command(d, c);
     }
     if (ide_id && have_ecam) {
         struct bdf ide;
         if (find_function(ide_id, &ide)) {
-            result("pci-setup-ide", 0, "no IDE function %s", ide_id);
+            sv_result("pci-setup-ide", 0, "no IDE function %s", ide_id);
         } else {
             // The mediated IDE function keeps its BME (the mediator owns its DMA).
             uint16_t c = command_of(ide);
             ecam_word(ide, c);
-            result("pci-ide-bme-allowed", (command_of(ide) & BME) != 0, "IDE command %04x after setting BME via ECAM",
+            sv_result("pci-ide-bme-allowed", (command_of(ide) & BME) != 0, "IDE command %04x after setting BME via ECAM",
                    command_of(ide));
             set_command(ide, c);
             ide_bar_move(ide);
@@ -462,6 +443,6 @@ int main(int argc, char **argv)
         if (hostile_reloc)
             hostile_relocation();
     }
-    printf("SV-INFO pci-failures %d\n", failures);
-    return failures ? 1 : 0;
+    printf("SV-INFO pci-failures %d\n", sv_failures);
+    return sv_failures ? 1 : 0;
 }

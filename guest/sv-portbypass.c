@@ -48,6 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SV_RESULT_PREFIX "portbypass-"
+#include "sv-hw.h"
+
 #define PAGE 4096u
 #define SECTOR 512u
 
@@ -75,9 +78,7 @@
 #define PRD_EOT 0x8000u
 #define CMD_IO 0x1
 
-static int pagemap_fd = -1;
 static int hv;           // running under shadowvisor (CPUID 0x40000000)
-static int failures;
 static unsigned pbus, pdev = 1, pfn = 1; // the IDE function
 static uint16_t bm_orig; // BAR4 base as the firmware left it
 static uint16_t pmba;    // ACPI PM block (PIIX4 PM function 00:01.3, 40h)
@@ -90,22 +91,13 @@ static struct dma_page tbl_v, buf_v, tbl_p, buf_p, tbl_r, buf_r;
 
 // --- memory, config space --------------------------------------------------------
 
-static uint64_t phys_of(const void *p)
-{
-    uint64_t e = 0;
-    if (pread(pagemap_fd, &e, 8, (off_t)((uintptr_t)p / PAGE) * 8) != 8 || !(e & (1ull << 63)))
-        return 0;
-    uint64_t pfn_ = e & ((1ull << 55) - 1);
-    return pfn_ ? pfn_ * PAGE + ((uintptr_t)p & (PAGE - 1)) : 0;
-}
-
 static int page_alloc(struct dma_page *d)
 {
     uint8_t *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED || mlock(p, PAGE))
         return -1;
     memset(p, 0, PAGE);
-    uint64_t pa = phys_of(p);
+    uint64_t pa = sv_phys_of(p);
     if (!pa || pa + PAGE > 0x100000000ull)
         return -1;
     d->p = p;
@@ -113,49 +105,12 @@ static int page_alloc(struct dma_page *d)
     return 0;
 }
 
-static uint32_t cfg_addr(unsigned bus, unsigned dev, unsigned fn, unsigned off)
-{
-    return 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (off & 0xfc);
-}
-static uint32_t cfg_read32(unsigned off)
-{
-    outl(cfg_addr(pbus, pdev, pfn, off), 0xcf8);
-    return inl(0xcfc);
-}
-static void cfg_write(unsigned off, unsigned size, uint32_t v)
-{
-    outl(cfg_addr(pbus, pdev, pfn, off), 0xcf8);
-    if (size == 4)
-        outl(v, 0xcfc);
-    else if (size == 2)
-        outw((uint16_t)v, 0xcfc + (off & 2));
-    else
-        outb((uint8_t)v, 0xcfc + (off & 3));
-}
+static uint32_t cfg_read32(unsigned off) { return sv_pci_read32(pbus, pdev, pfn, off); }
+static void cfg_write(unsigned off, unsigned size, uint32_t v) { sv_pci_write(pbus, pdev, pfn, off, size, v); }
 static uint16_t command_reg(void) { return (uint16_t)cfg_read32(0x04); }
 static uint32_t bar4(void) { return cfg_read32(0x20); }
 
 // --- ATA ---------------------------------------------------------------------------
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static int wait_not_busy(double secs)
-{
-    double end = now_s() + secs;
-    for (;;) {
-        uint8_t s = inb(ATA_STATUS);
-        if (!(s & ST_BSY))
-            return s;
-        if (now_s() > end)
-            return -1;
-        usleep(50);
-    }
-}
 
 static void recover(uint16_t bm)
 {
@@ -163,7 +118,7 @@ static void recover(uint16_t bm)
     usleep(10000);
     outb(0x02, ATA_CTL);
     usleep(10000);
-    wait_not_busy(10);
+    sv_ata_wait_not_busy(ATA_STATUS, 10);
     outb(0, bm + BM_CMD);
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
 }
@@ -171,7 +126,7 @@ static void recover(uint16_t bm)
 static void taskfile(uint32_t lba)
 {
     outb(0xe0 | ((lba >> 24) & 0x0f), ATA_DEVICE);
-    wait_not_busy(5);
+    sv_ata_wait_not_busy(ATA_STATUS, 5);
     outb(0, ATA_ERROR);
     outb(1, ATA_COUNT);
     outb((uint8_t)lba, ATA_LBA0);
@@ -210,7 +165,7 @@ static int dma(uint8_t op, uint32_t lba, struct dma_page *table, int to_memory, 
     else
         outb(op, ATA_STATUS);
     outb(dir | BMC_START, bm + BM_CMD);
-    int s = wait_not_busy(3);
+    int s = sv_ata_wait_not_busy(ATA_STATUS, 3);
     outb(dir, bm + BM_CMD);
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);
     if (s < 0) {
@@ -233,21 +188,6 @@ static void plaintext(uint8_t *p, const char *name, uint32_t lba)
     }
 }
 
-static void result(const char *name, int pass, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void result(const char *name, int pass, const char *fmt, ...)
-{
-    char detail[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    printf("SV-RESULT portbypass-%s %s %s\n", name, pass ? "PASS" : "FAIL", detail);
-    fflush(stdout);
-    if (!pass)
-        failures++;
-}
-
 // --- class 2 ------------------------------------------------------------------------
 
 // Writes `name`'s plaintext at `lba` issuing the command `how`, then reads it
@@ -265,7 +205,7 @@ static void class2_write(const char *name, uint32_t lba, enum issue how, int mus
     const int match = !memcmp(buf_v.p, want, SECTOR);
     memset(buf_v.p, 0, SECTOR);
     if (must_match)
-        result(name, match, "write status 0x%x, read-back status 0x%x, data %s", sw, sr,
+        sv_result(name, match, "write status 0x%x, read-back status 0x%x, data %s", sw, sr,
                match ? "as written" : "NOT what was written (command bypassed the mediator)");
     else
         printf("SV-INFO portbypass-%s write status %d read-back %s\n", name, sw, match ? "as written" : "different");
@@ -284,7 +224,7 @@ static void class2_read(void)
     plaintext(want, name, lba);
     const int match = !memcmp(buf_v.p, want, SECTOR);
     memset(buf_v.p, 0, SECTOR);
-    result(name, match, "write status 0x%x, outw READ DMA status 0x%x, buffer %s", sw, sr,
+    sv_result(name, match, "write status 0x%x, outw READ DMA status 0x%x, buffer %s", sw, sr,
            match ? "holds the sector" : "does NOT hold the sector (command bypassed the mediator)");
 }
 
@@ -302,7 +242,7 @@ static void class2_rep_outsw(void)
     waitpid(pid, &st, 0);
     const int killed = WIFSIGNALED(st);
     if (hv)
-        result("c2-rep-outsw", killed, "child %s", killed ? "got a signal (#GP: refused)" : "exited: rep outsw performed");
+        sv_result("c2-rep-outsw", killed, "child %s", killed ? "got a signal (#GP: refused)" : "exited: rep outsw performed");
     else
         printf("SV-INFO portbypass-c2-rep-outsw bare: child %s\n", killed ? "signalled" : "exited");
     recover(bm_orig);
@@ -319,7 +259,7 @@ static void restore_bar4(void)
     uint32_t now = bar4();
     if ((now & 0xfffc) != bm_orig || !(command_reg() & CMD_IO)) {
         printf("SV-INFO portbypass-restore FAILED bar4 0x%08x command 0x%04x\n", now, command_reg());
-        failures++;
+        sv_failures++;
     }
     recover(bm_orig);
 }
@@ -352,7 +292,7 @@ static void attack_at_readback(const char *name, uint32_t target, uint32_t lba, 
         outb(CMD_WRITE_DMA, ATA_STATUS);
         outl(tbl_p.phys, loc + BM_PRD);
         outb(BMC_START, loc + BM_CMD);
-        wrote = wait_not_busy(3);
+        wrote = sv_ata_wait_not_busy(ATA_STATUS, 3);
         outb(0, loc + BM_CMD);
         if (wrote < 0)
             recover(loc);
@@ -366,7 +306,7 @@ static void attack_at_readback(const char *name, uint32_t target, uint32_t lba, 
         outb(CMD_READ_DMA, ATA_STATUS);
         outl(tbl_r.phys, loc + BM_PRD);
         outb(BMC_TOMEM | BMC_START, loc + BM_CMD);
-        read = wait_not_busy(3);
+        read = sv_ata_wait_not_busy(ATA_STATUS, 3);
         outb(BMC_TOMEM, loc + BM_CMD);
         if (read < 0)
             recover(loc);
@@ -375,7 +315,7 @@ static void attack_at_readback(const char *name, uint32_t target, uint32_t lba, 
                 buf_untouched = 0;
     }
     const int placement_ok = expect_moved ? moved : !moved;
-    result(name, placement_ok && buf_untouched, "%s; own-table READ %s (write status 0x%x, read status 0x%x)",
+    sv_result(name, placement_ok && buf_untouched, "%s; own-table READ %s (write status 0x%x, read status 0x%x)",
            moved ? (expect_moved ? "moved and followed" : "MOVED (placement taken)")
                  : (expect_moved ? "NOT moved" : "refused"),
            buf_untouched ? "left our buffer alone" : "WROTE our buffer (bus master took our table)", wrote, read);
@@ -424,7 +364,7 @@ static void class1(void)
     cfg_write(0x09, 1, 0x85);
     printf("SV-INFO portbypass-progif now 0x%02x\n", (cfg_read32(0x08) >> 8) & 0xff);
     if (((cfg_read32(0x08) >> 8) & 0x05) != 0) {
-        result("c1-progif-native", 0, "native mode with BAR0-3 %08x %08x: taken", cfg_read32(0x10), cfg_read32(0x18));
+        sv_result("c1-progif-native", 0, "native mode with BAR0-3 %08x %08x: taken", cfg_read32(0x10), cfg_read32(0x18));
         cfg_write(0x09, 1, 0x80);
     }
     if (!hv)
@@ -457,8 +397,7 @@ int main(void)
         return 2;
     }
     hv = is_shadowvisor();
-    pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
-    if (pagemap_fd < 0 || page_alloc(&tbl_v) || page_alloc(&buf_v) || page_alloc(&tbl_p) ||
+    if (sv_pagemap_fd() < 0 || page_alloc(&tbl_v) || page_alloc(&buf_v) || page_alloc(&tbl_p) ||
         page_alloc(&buf_p) || page_alloc(&tbl_r) || page_alloc(&buf_r)) {
         printf("SV-RESULT portbypass-setup FAIL no DMA pages below 4 GiB\n");
         return 2;
@@ -470,8 +409,7 @@ int main(void)
     const uint32_t b4 = bar4();
     bm_orig = (uint16_t)(b4 & 0xfff0);
     // PIIX4 PM: PMBA at 40h of function 3 (PIIX4 datasheet §7.2.1).
-    outl(cfg_addr(0, 1, 3, 0x40), 0xcf8);
-    pmba = (uint16_t)(inl(0xcfc) & 0xffc0);
+    pmba = (uint16_t)(sv_pci_read32(0, 1, 3, 0x40) & 0xffc0);
     uint16_t cmd = command_reg();
     cfg_write(0x04, 2, cmd | CMD_IO | 0x4);
     printf("SV-INFO portbypass-setup hypervisor %s bar4 0x%08x command 0x%04x pmba 0x%x\n", hv ? "yes" : "no", b4,
@@ -487,6 +425,6 @@ int main(void)
     class2_write("c2-outl-write", 102, ISSUE_OUTL_1F4, hv);
     class2_rep_outsw();
     class1();
-    printf("SV-INFO portbypass-done failures %d\n", failures);
-    return failures ? 1 : 0;
+    printf("SV-INFO portbypass-done failures %d\n", sv_failures);
+    return sv_failures ? 1 : 0;
 }

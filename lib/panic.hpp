@@ -1,6 +1,6 @@
 // Panic: only for broken invariants of our own, never for a guest value
-// (STYLE.md rule 5). Freestanding it logs and halts the CPU; hosted (unit tests)
-// it aborts so the test fails loudly.
+// (docs/design.md §6 Code conventions, rule 5). Freestanding it logs and
+// halts the CPU; hosted (unit tests) it aborts so the test fails loudly.
 #pragma once
 
 namespace sv {

@@ -7,7 +7,8 @@ set -euo pipefail
 PACKAGES=(cmake ninja-build g++ gcc libgtest-dev libssl-dev pkg-config
           qemu-system-x86 busybox-static cpio cryptsetup-bin e2fsprogs kmod
           zstd xz-utils gzip python3 libc6-dev linux-libc-dev binutils
-          dpkg-dev ca-certificates grub-pc-bin grub-common xorriso mtools)
+          dpkg-dev ca-certificates grub-pc-bin grub-common xorriso mtools
+          gcovr)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -15,7 +15,7 @@ IoAccess decode_io(uint64_t info1) {
     io.is_rep = info1 & ioio_rep;
     io.size = (info1 & (1u << 6)) ? 4 : (info1 & (1u << 5)) ? 2 : 1;
     // Address size bits 7..9; QEMU TCG leaves them 0: the core decodes
-    // prefixes itself when it needs the address size (DESIGN.md).
+    // prefixes itself when it needs the address size (docs/design.md §5 Platform facts).
     io.address_size = (info1 & (1u << 9)) ? 8 : (info1 & (1u << 8)) ? 4 : (info1 & (1u << 7)) ? 2 : 0;
     return io;
 }

@@ -140,7 +140,7 @@ constexpr uint64_t clgi = 0x85;
 constexpr uint64_t skinit = 0x86;
 constexpr uint64_t xsetbv = 0x8D;
 constexpr uint64_t npf = 0x400;
-// QEMU TCG reports VMEXIT_INVALID as 0x00000000ffffffff (DESIGN.md).
+// QEMU TCG reports VMEXIT_INVALID as 0x00000000ffffffff (docs/design.md §5 Platform facts).
 constexpr uint64_t invalid = 0xFFFFFFFFFFFFFFFFull;
 constexpr uint64_t invalid_tcg = 0x00000000FFFFFFFFull;
 } // namespace exit_code

@@ -74,6 +74,7 @@ void IdeChannel::bm_command_written(uint8_t value) {
     if (was_started && !start) { // Stop (SFF-8038i §2.1.1: the driver clears START when done)
         stop_real_bus_master();
         dma_state_ = DmaState::Idle;
+        if (packet_scrub_bytes_) scrub_packet_data(); // a stopped PACKET transfer is over too
         return;
     }
     if (!start || was_started) return; // direction bit only, or a second START: nothing to do
@@ -134,7 +135,11 @@ void IdeChannel::start_packet_dma() {
         ? walk_guest_prd_table(memory_, dma_.guest_table, kShadowBufferBytes, fault,
                                [](const PrdSegment&) {})
         : fill_shadow_from_guest(dma_.guest_table, kShadowBufferBytes, fault);
+    // As in setup_direct_packet_dma: keyed, ATAPI bytes are scrubbed from the
+    // shadow when their transfer ends (finish_dma, STOP), or now if refused.
+    if (!dma_.to_memory && xts_) packet_scrub_bytes_ = xfer_offset_;
     if (!total.ok() || total.value() == 0) {
+        scrub_packet_data();
         reject_prd(fault == PrdFault::None ? PrdFault::LengthMismatch : fault);
         reject(Reject::PacketPrdInvalid);
         bm_error_ = true;
@@ -146,6 +151,7 @@ void IdeChannel::start_packet_dma() {
     } else {
         stats_.bytes_copied += dma_.bytes;
     }
+    if (xts_) packet_scrub_bytes_ = dma_.bytes;
     run_shadow_dma(dma_.bytes, dma_.to_memory);
 }
 
@@ -337,12 +343,16 @@ void IdeChannel::poll_dma_completion() {
 
 void IdeChannel::finish_dma(uint8_t real_bm_status) {
     dma_state_ = DmaState::Done;
-    if (!dma_.to_memory || dma_.scratch || (real_bm_status & bmstatus::kError)) return;
-    PrdFault fault = PrdFault::None;
-    auto done = drain_shadow_to_guest(dma_.guest_table, dma_.bytes, fault);
-    if (!done.ok()) reject_prd(fault); // guest changed its table mid-flight: its loss
-    if (crypto_failed_) reject(Reject::CryptoFailed);
-    if (done.ok()) (dma_.crypt ? stats_.bytes_decrypted : stats_.bytes_copied) += done.value();
+    if (dma_.to_memory && !dma_.scratch && !(real_bm_status & bmstatus::kError)) {
+        PrdFault fault = PrdFault::None;
+        auto done = drain_shadow_to_guest(dma_.guest_table, dma_.bytes, fault);
+        if (!done.ok()) reject_prd(fault); // guest changed its table mid-flight: its loss
+        if (crypto_failed_) reject(Reject::CryptoFailed);
+        if (done.ok()) (dma_.crypt ? stats_.bytes_decrypted : stats_.bytes_copied) += done.value();
+    }
+    // Lean/Full like Minimal (finish_direct_dma): ATAPI bytes leave the
+    // shadow with the end of their transfer (found by IdeHostileFuzz).
+    if (packet_scrub_bytes_) scrub_packet_data();
 }
 
 bool IdeChannel::crypt_sectors(uint8_t* dst, const uint8_t* src, uint64_t bytes, uint64_t lba,

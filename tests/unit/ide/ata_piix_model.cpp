@@ -44,7 +44,7 @@ void TrappedBus::ins(uint16_t port, uint8_t size, uint8_t* buf, size_t bytes) {
         }
         return;
     }
-    ++exits; // DESIGN.md: a rep ins exits once, the core emulates the count
+    ++exits; // a rep ins exits once, the core emulates the count (docs/design.md §5)
     med_.io_in_string(port, size, std::span<uint8_t>(buf, bytes));
 }
 

@@ -4,11 +4,8 @@
 // leave the mediator working for the next valid command.
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <cstring>
 #include <string>
-#include <tuple>
-#include <random>
 
 #include "ide/ide_fixture.hpp"
 
@@ -184,46 +181,5 @@ TEST(IdeHostile, DataPortWithoutCommandReadsPassWritesDrop) {
     EXPECT_EQ(r.channel->stats().pio_bytes_dropped, 68u);
     expect_next_command_works(r);
 }
-
-class IdeHostileFuzz : public ::testing::TestWithParam<std::tuple<TrapMode, bool>> {};
-
-TEST_P(IdeHostileFuzz, RandomRegisterFuzzNeverLeaksPlaintextOrEscapesShadow) {
-    IdeRig r(true, std::get<0>(GetParam()));
-    r.dev.atapi = std::get<1>(GetParam());
-    auto plain = pattern(64 * 512, 11);
-    std::memcpy(r.ram(kBuf), plain.data(), plain.size());
-    std::mt19937 rng(1234);
-    const SimPorts p = r.dev.ports;
-    const uint16_t ports[] = {uint16_t(p.cmd + 7), p.ctl, p.bm, uint16_t(p.bm + 2), uint16_t(p.bm + 4),
-                              uint16_t(p.bm + 6)};
-    const uint8_t ops[] = {0xc8, 0xca, 0x25, 0x35, 0x30, 0x20, 0xc6, 0xec, 0xa0, 0x00, 0x06, 0xa1};
-    for (int i = 0; i < 4000; ++i) {
-        const uint32_t k = rng();
-        switch (k % 8) {
-        case 0: r.bus->out(uint16_t(p.cmd + 7), 1, ops[(k >> 8) % sizeof ops]); break;
-        case 1: r.dev.out(uint16_t(p.cmd + 2 + (k >> 8) % 5), 1, (k >> 16) & 0xff); break;
-        case 2: r.bus->out(uint16_t(p.bm + 4), 4, (k & 1) ? kBuf + ((k >> 4) & 0xfffe) : r.prd_table + (k & 6)); break;
-        case 3: r.write_prd(r.prd_table, {{uint32_t((k >> 3) % 3 == 0 ? kDmaBase : kBuf + ((k >> 8) & 0x1fe)),
-                                           (k >> 12) & 0x1ffe}}); break;
-        case 4: r.bus->out(p.bm, 1, (k >> 8) & 0x09); break;
-        case 5: r.bus->in(ports[(k >> 8) % 6], 1 << ((k >> 12) % 3)); break;
-        case 6: { uint8_t b[96]; std::memcpy(b, plain.data() + (k % 64) * 512, 96);
-                  r.bus->outs(p.cmd, 2, b, sizeof b); break; }
-        case 7: { uint8_t b[96]; r.bus->ins(p.cmd, 2, b, sizeof b); break; }
-        }
-    }
-    for (const SimDmaRun& run : r.dev.dma_runs) EXPECT_TRUE(run.all_in_dma_region);
-    EXPECT_TRUE(r.dma_only_in_shadow());
-    EXPECT_FALSE(contains_plaintext_run(r.dev.platter, plain.data(), plain.size()));
-    std::printf("[ fuzz ] %s%s: %zu bus-master runs, %llu idle STARTs\n",
-                to_string(std::get<0>(GetParam())), r.dev.atapi ? " atapi" : "", r.dev.dma_runs.size(),
-                static_cast<unsigned long long>(r.dev.idle_starts));
-}
-INSTANTIATE_TEST_SUITE_P(AllTrapModes, IdeHostileFuzz,
-                         ::testing::Combine(::testing::ValuesIn(kAllTrapModes), ::testing::Bool()),
-                         [](const auto& i) {
-                             return std::string(to_string(std::get<0>(i.param))) +
-                                    (std::get<1>(i.param) ? "Atapi" : "Ata");
-                         });
 
 } // namespace
