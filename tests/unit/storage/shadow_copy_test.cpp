@@ -113,7 +113,7 @@ TEST(ShadowCopy, MatchesAStraightXtsOfTheSameBytes) {
     Bytes straight(plain.size());
     ASSERT_TRUE(r.xts.encrypt(straight.data(), plain.data(), plain.size(), 5, 512).ok());
     const SectorCipher cipher(&r.xts, kSector512);
-    auto regions = r.scatter_into_guest(plain, {100, 4096, 7000, 511, 1, 20000, 64 * 1024 - 31709});
+    auto regions = r.scatter_into_guest(plain, {100, 4096, 7000, 511, 1, 20000, 64 * 1024 - 31708});
     RegionFault fault;
     ASSERT_TRUE(copy_guest_to_shadow(r.guest, regions, plain.size(), ShadowView(r.pool, r.list), &cipher, 5,
                                      r.bounce, fault)
