@@ -20,7 +20,11 @@ namespace sv {
 
 struct StorageInventory {
     size_t ide_functions = 0;
-    // Heap the mediators will need (shadow buffers and tables), bytes.
+    // Shadow pool for the controllers found (each IDE channel's largest
+    // request), bytes.
+    uint64_t shadow_pool_bytes() const;
+    // Heap the mediators will need (the pool, its bookkeeping, descriptor
+    // tables), bytes.
     uint64_t shadow_bytes() const;
 };
 

@@ -13,13 +13,19 @@
 #include "devices/pci/ecam.hpp"
 #include "devices/isa/isa_dma_guard.hpp"
 #include "devices/pci/pci_config.hpp"
+#include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
 
 namespace sv {
 namespace {
 constexpr size_t max_ide_functions = 2;
-constexpr uint64_t shadow_per_channel = ide::kShadowBufferBytes + (64 << 10); // buffer + table + slack
+// Shadow pool share of one IDE channel: its largest request (reserved for it),
+// and what it takes from the heap besides (shadow PRD table + alignment slack).
+constexpr uint64_t pool_per_ide_channel = ide::kShadowBufferBytes;
+constexpr uint64_t heap_per_ide_channel = 64 << 10;
+// Every mediated controller's shadow buffers (devices/storage/common/shadow_pool.hpp).
+storage::ShadowPool shadow_pool;
 
 x86::HardwarePortIo hardware_io;
 pci::ConfigSpace config_space(hardware_io);
@@ -171,6 +177,12 @@ void log_statistics() {
         log::info("pci: ecam writes {} refused {} relocations {} refused relocations {}", es.writes, es.refused,
                   es.relocations, es.refused_relocations);
     }
+    if (shadow_pool.ready()) {
+        const storage::PoolStats ps = shadow_pool.stats();
+        log::info("shadow pool: {} of {} chunks free, peak {} out, borrows {} returns {} waits {}",
+                  shadow_pool.free_chunks(), shadow_pool.total_chunks(), ps.peak_chunks, ps.borrows, ps.returns,
+                  ps.waits);
+    }
     for (size_t f = 0; f < ide_count; ++f) {
         log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());
         for (unsigned c = 0; c < 2; ++c) {
@@ -212,7 +224,11 @@ acpi::PmBaseTracker* pm_tracker = nullptr;
 
 Result<void> setup_power_control(HypervisorMemory& hv, GuestMemory& firmware_memory, IoDispatcher& io);
 
-uint64_t StorageInventory::shadow_bytes() const { return ide_functions * 2 * shadow_per_channel; }
+uint64_t StorageInventory::shadow_pool_bytes() const { return ide_functions * 2 * pool_per_ide_channel; }
+
+uint64_t StorageInventory::shadow_bytes() const {
+    return storage::pool_heap_bytes(shadow_pool_bytes()) + ide_functions * 2 * heap_per_ide_channel;
+}
 
 StorageInventory scan_storage() {
     StorageInventory inv;
@@ -313,9 +329,22 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     if (MmioWriteHandler* reset = reset_register_handler(reset_page)) TRY(mmio.add(reset_page, 4096, *reset));
     TRY(isa_dma_guard.install(io));
     log::info("ISA DMA: high page registers 0x480-0x48F pinned to 0 (legacy DMA stays below 16 MiB)");
+    StorageInventory inventory;
+    inventory.ide_functions = ide_count;
+    if (inventory.shadow_pool_bytes()) {
+        // Sized for the controllers found; on failure every channel fails
+        // closed (aborts DMA) as before.
+        if (shadow_pool.init(hv.heap(), inventory.shadow_pool_bytes()).ok())
+            log::info("shadow pool: {} KiB in {} KiB chunks below 4 GiB ({} IDE channels, {} KiB reserved each)",
+                      shadow_pool.total_bytes() >> 10, shadow_pool.chunk_bytes() >> 10, ide_count * 2,
+                      pool_per_ide_channel >> 10);
+        else
+            log::error("shadow pool: cannot carve {} KiB from the hypervisor heap: storage DMA is refused",
+                       inventory.shadow_pool_bytes() >> 10);
+    }
     for (size_t i = 0; i < ide_count; ++i) {
         ide_functions[i] = new (ide_storage[i]) ide::IdePciFunction(ide_addresses[i], config_space, hardware_io,
-                                                                    guest_ram, hv.heap(), cipher, io);
+                                                                    guest_ram, hv.heap(), shadow_pool, cipher, io);
         TRY(ide_functions[i]->init());
         if (!config_mediator.watch(ide_addresses[i], *ide_functions[i]) || !config_mediator.add_rule(*ide_functions[i]))
             return fail(Error::OutOfMemory);

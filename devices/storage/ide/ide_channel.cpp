@@ -7,8 +7,9 @@
 namespace sv::ide {
 
 IdeChannel::IdeChannel(const Config& config, PortIo& io, GuestMemory& memory, DmaAllocator& dma,
-                       const crypto::Xts* xts)
-    : config_(config), io_(io), memory_(memory), dma_alloc_(dma), xts_(xts) {}
+                       storage::ShadowPool& pool, const crypto::Xts* xts)
+    : config_(config), io_(io), memory_(memory), dma_alloc_(dma), pool_(pool), xts_(xts),
+      cipher_(xts, kSectorSize) {}
 
 Result<void> IdeChannel::init() {
     if (shadow_ready_) return {};
@@ -16,19 +17,50 @@ Result<void> IdeChannel::init() {
     // to choose between plaintext and refusing everything: refuse (fail closed).
     if (xts_ && !xts_->has_key()) return fail(Error::Unsupported);
     // 512 descriptors * 8 bytes = 4 KiB, page aligned: never crosses 64 KiB.
-    shadow_table_ = TRY(dma_alloc_.allocate(kShadowPrdEntries * sizeof(PrdEntry), 4096));
-    // 64 KiB aligned so every 64 KiB shadow region stays inside one boundary.
-    shadow_buffer_ = TRY(dma_alloc_.allocate(kShadowBufferBytes, kPrdBoundary));
-    constexpr uint64_t k4G = uint64_t{1} << 32;
-    if (shadow_table_.phys + shadow_table_.size > k4G ||
-        shadow_buffer_.phys + shadow_buffer_.size > k4G || shadow_buffer_.size < kShadowBufferBytes)
+    if (shadow_table_.host == nullptr)
+        shadow_table_ = TRY(dma_alloc_.allocate(kShadowPrdEntries * sizeof(PrdEntry), 4096));
+    if (shadow_table_.phys + shadow_table_.size > storage::kBelow4G)
         return fail(Error::OutOfRange); // SFF-8038i bus masters take 32-bit addresses
+    // One pool chunk per shadow descriptor: 64 KiB, 64 KiB aligned (a PRD
+    // region may not cross 64 KiB, SFF-8038i §1.2), below 4 GiB (the pool's
+    // limit). Reserved first, so the channel always gets its largest request.
+    if (!pool_.ready() || pool_.chunk_bytes() != kPrdBoundary) return fail(Error::Unsupported);
+    TRY(pool_.reserve(pool_client_, kShadowBufferBytes));
+    if (pool_.try_borrow(pool_client_, kShadowBufferBytes, shadow_list_) != storage::Borrow::Ok)
+        return fail(Error::OutOfMemory); // cannot happen after the reservation
+    for (uint32_t i = 0; i < shadow_list_.count(); ++i)
+        if (pool_.phys(shadow_list_.chunk(i)) + kPrdBoundary > storage::kBelow4G) return fail(Error::OutOfRange);
     shadow_ready_ = true;
     init_shadow_table();
     if (config_.trap_mode == TrapMode::Minimal) point_at_scratch();
     if (has_bus_master())
         io_.out(bm_port(BmReg::PrdTable), 4, static_cast<uint32_t>(shadow_table_.phys));
     return {};
+}
+
+uint64_t IdeChannel::shadow_buffer_phys() const {
+    if (!shadow_ready_) return 0;
+    uint64_t lo = ~0ull;
+    for (uint32_t i = 0; i < shadow_list_.count(); ++i)
+        if (pool_.phys(shadow_list_.chunk(i)) < lo) lo = pool_.phys(shadow_list_.chunk(i));
+    return lo;
+}
+
+uint64_t IdeChannel::shadow_buffer_bytes() const {
+    if (!shadow_ready_) return 0;
+    uint64_t hi = 0;
+    for (uint32_t i = 0; i < shadow_list_.count(); ++i)
+        if (pool_.phys(shadow_list_.chunk(i)) + kPrdBoundary > hi) hi = pool_.phys(shadow_list_.chunk(i)) + kPrdBoundary;
+    return hi - shadow_buffer_phys();
+}
+
+bool IdeChannel::shadow_contains(uint64_t phys, uint64_t len) const {
+    if (!shadow_ready_ || phys + len < phys) return false;
+    for (uint32_t i = 0; i < shadow_list_.count(); ++i) {
+        const uint64_t base = pool_.phys(shadow_list_.chunk(i));
+        if (phys >= base && phys + len <= base + kPrdBoundary) return true;
+    }
+    return false;
 }
 
 IdeChannel::TrapMode IdeChannel::trap_mode() const {

@@ -76,9 +76,20 @@
 // (first trapped access that sees the bus master done) shadow -> XTS -> guest
 // before the guest sees that status. Interrupts stay with the guest.
 //
-// Shadow memory per channel, allocated once by init(): a 32 MiB buffer (the
-// largest ATA transfer, LBA48 count 0 = 65536 sectors) plus a 4 KiB shadow
-// PRD table (512 descriptors of 64 KiB), both below 4 GiB. Nothing per request.
+// Shadow memory per channel, taken once by init(): a 4 KiB shadow PRD table
+// (512 descriptors of 64 KiB) from the DMA allocator, and 32 MiB of shadow
+// buffer (the largest ATA transfer, LBA48 count 0 = 65536 sectors) as 512
+// chunks of 64 KiB from the shared shadow pool (devices/storage/common/
+// shadow_pool.hpp), reserved for this channel; all below 4 GiB. Shadow
+// descriptor i names chunk i. The channel never gives its chunks back: in
+// Minimal mode the guest owns START, so the bus master may fetch any of the
+// 512 descriptors at any time (point 2 above) and every chunk they name
+// must stay this channel's. Nothing is allocated per request.
+//
+// The data path uses the shared storage layer: the guest PRD walk
+// (prd_table.hpp) is the producer of guest regions, storage::ShadowTransfer
+// encrypts/decrypts between them and the chunks (split sectors through one
+// bounce sector), with the SIMD guard once per request.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +100,9 @@
 #include "core/guest_memory.hpp"
 #include "core/io.hpp"
 #include "crypto/xts.hpp"
+#include "devices/storage/common/sector_cipher.hpp"
+#include "devices/storage/common/shadow_copy.hpp"
+#include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ata_commands.hpp"
 #include "devices/storage/ide/ide_registers.hpp"
 #include "devices/storage/ide/ide_stats.hpp"
@@ -130,12 +144,14 @@ class IdeChannel final : public IoHandler {
     };
 
     // `xts` == nullptr: no encryption, but DMA still goes through shadow PRDs.
+    // The shadow PRD table comes from `dma`, the shadow buffer from `pool`.
     IdeChannel(const Config& config, PortIo& io, GuestMemory& memory, DmaAllocator& dma,
-               const crypto::Xts* xts);
+               storage::ShadowPool& pool, const crypto::Xts* xts);
 
-    // Allocates the shadow PRD table and buffer and points the real PRD
-    // register at the shadow table. On failure the channel still runs, but
-    // aborts every DMA command (fail closed).
+    // Allocates the shadow PRD table, reserves and borrows the shadow buffer
+    // (kShadowBufferBytes) from the pool and points the real PRD register at
+    // the shadow table. On failure the channel still runs, but aborts every
+    // DMA command (fail closed).
     [[nodiscard]] Result<void> init();
 
     // The ports the hypervisor must intercept (both directions) for this
@@ -159,9 +175,13 @@ class IdeChannel final : public IoHandler {
     const IdeStats& stats() const { return stats_; }
     // The trap mode in force (Minimal falls back to Lean without shadow memory).
     TrapMode trap_mode() const;
-    // Shadow buffer (what the real bus master may touch), for tests/diagnostics.
-    uint64_t shadow_buffer_phys() const { return shadow_buffer_.phys; }
-    uint64_t shadow_buffer_bytes() const { return shadow_buffer_.size; }
+    // Shadow buffer (what the real bus master may touch), for tests/diagnostics:
+    // the lowest chunk and the span up to the end of the highest one (equal
+    // to kShadowBufferBytes when the chunks are contiguous, as from a fresh pool).
+    uint64_t shadow_buffer_phys() const;
+    uint64_t shadow_buffer_bytes() const;
+    // Whether [phys, phys + len) lies inside one of the channel's chunks.
+    bool shadow_contains(uint64_t phys, uint64_t len) const;
     uint64_t shadow_table_phys() const { return shadow_table_.phys; }
 
   private:
@@ -240,10 +260,8 @@ class IdeChannel final : public IoHandler {
     [[nodiscard]] Result<uint64_t> drain_shadow_to_guest(uint32_t table, uint64_t max_bytes,
                                                          PrdFault& fault);
     void fill_shadow_with_scratch(uint64_t bytes);
-    void gather_segment(const uint8_t* src, uint32_t n);
-    void scatter_segment(uint8_t* dst, uint32_t n);
-    [[nodiscard]] bool crypt_sectors(uint8_t* dst, const uint8_t* src, uint64_t bytes,
-                                     uint64_t lba, bool encrypt);
+    storage::ShadowView shadow() const { return storage::ShadowView(pool_, shadow_list_); }
+    const storage::SectorCipher* request_cipher() const { return dma_.crypt ? &cipher_ : nullptr; }
 
     // ide_pio.cpp: data port.
     void pio_read(uint8_t* dst, size_t n);
@@ -258,11 +276,15 @@ class IdeChannel final : public IoHandler {
     PortIo& io_;
     GuestMemory& memory_;
     DmaAllocator& dma_alloc_;
+    storage::ShadowPool& pool_;
     const crypto::Xts* xts_;
+    storage::SectorCipher cipher_; // 512-byte sectors, tweak = LBA
     IdeStats stats_;
 
     DmaBuffer shadow_table_;
-    DmaBuffer shadow_buffer_;
+    storage::ShadowPool::Client pool_client_;
+    uint32_t shadow_chunks_[kShadowPrdEntries] = {};
+    storage::ShadowList shadow_list_{shadow_chunks_, kShadowPrdEntries}; // chunk i <-> descriptor i
     bool shadow_ready_ = false;
 
     // Guest-visible bus-master state (virtualized).
@@ -288,13 +310,11 @@ class IdeChannel final : public IoHandler {
     // PACKET, and with it raw data-port pass-through.
     bool packet_device_seen_[2] = {};
 
-    // Streaming state of fill/drain (shadow offset of completed sectors plus a
-    // one-sector bounce buffer for sectors split across PRD regions).
+    // Result of the last fill/drain: shadow bytes written (complete sectors
+    // when encrypting) and whether the engine refused; the one-sector bounce
+    // buffer for sectors split across PRD regions (storage::ShadowTransfer).
     uint64_t xfer_offset_ = 0;
-    uint32_t bounce_pos_ = 0;
-    uint32_t bounce_len_ = 0;
     bool crypto_failed_ = false;
-    const crypto::SimdGuard* simd_ = nullptr; // held for the whole fill/drain of a request
     alignas(16) uint8_t bounce_[kSectorSize] = {};
 
     PioMode pio_mode_ = PioMode::None;

@@ -25,6 +25,36 @@ const char* to_string(Reject r) {
     return "?";
 }
 
+storage::Refusal refusal_of(Reject r) {
+    using storage::Refusal;
+    switch (r) {
+    case Reject::RefusedOpcode:
+    case Reject::ChsAddressing:
+    case Reject::PacketNotAtapi: return Refusal::CommandNotAllowed;
+    case Reject::NoShadowMemory: return Refusal::NoShadowMemory;
+    case Reject::CryptoFailed: return Refusal::CryptoFailed;
+    case Reject::PrdChangedAtStart:
+    case Reject::PacketPrdInvalid:
+    case Reject::DmaBufferChanged: return Refusal::MalformedDescriptor;
+    case Reject::StartWithoutCommand:
+    case Reject::PortsUnassigned:
+    case Reject::DeviceBusy:
+    case Reject::PacketDuringAtaWrite: return Refusal::ProtocolViolation;
+    }
+    return Refusal::ProtocolViolation;
+}
+
+storage::Refusal refusal_of(PrdFault f) {
+    using storage::Refusal;
+    switch (f) {
+    case PrdFault::TableNotRam:
+    case PrdFault::EntryNotRam: return Refusal::GuestMemory;
+    case PrdFault::TooLong:
+    case PrdFault::LengthMismatch: return Refusal::LengthMismatch;
+    default: return Refusal::MalformedDescriptor;
+    }
+}
+
 bool IdeChannel::raw_data_out_allowed() {
     // Only an ATAPI PACKET takes data-out that is not user data, and only in
     // its own data phase (ide_phase.cpp). Checked at each write: the guest
@@ -174,6 +204,7 @@ void IdeChannel::start_pio_command(const AtaCommand& cmd, uint8_t op) {
         // (1, or the multiple count for READ/WRITE MULTIPLE), so the LBA
         // simply advances per 512-byte sector.
         pio_mode_ = cmd.kind == CommandKind::PioRead ? PioMode::ReadUserData : PioMode::WriteUserData;
+        ++stats_.data_commands;
         pio_lba_ = tf.lba;
         pio_sectors_left_ = tf.sectors;
     }
@@ -195,6 +226,7 @@ void IdeChannel::abort_with_nop() {
 void IdeChannel::reject(Reject why) {
     const unsigned i = static_cast<unsigned>(why);
     ++stats_.rejects[i];
+    stats_.refuse(refusal_of(why));
     if (!(logged_ & (1u << i))) {
         logged_ |= 1u << i;
         log::warn("ide {:x}: refused: {} (logged once)", ports_.command_base, to_string(why));
@@ -204,6 +236,7 @@ void IdeChannel::reject(Reject why) {
 void IdeChannel::reject_prd(PrdFault why) {
     const unsigned i = static_cast<unsigned>(why);
     ++stats_.prd_faults[i];
+    stats_.refuse(refusal_of(why));
     const unsigned bit = 16 + i;
     if (!(logged_ & (1u << bit))) {
         logged_ |= 1u << bit;

@@ -4,27 +4,12 @@
 //
 // Invariant: on a keyed channel the shadow buffer only ever holds ciphertext.
 // Guest data is encrypted out of place straight into it (sectors split across
-// PRD regions go through a one-sector bounce buffer in hypervisor memory), so
-// no error path and no still-running bus master can carry plaintext to disk.
+// PRD regions go through a one-sector bounce buffer in hypervisor memory,
+// storage::ShadowTransfer), so no error path and no still-running bus master
+// can carry plaintext to disk.
 #include "devices/storage/ide/ide_channel.hpp"
 
 namespace sv::ide {
-namespace {
-void copy_bytes(uint8_t* dst, const uint8_t* src, uint64_t n) {
-    for (uint64_t i = 0; i < n; ++i) dst[i] = src[i];
-}
-
-// Runs `fn` with the vector registers saved once for the whole request
-// (crypto/simd_guard.hpp: one guard per request, not per sector or segment).
-template <class Fn> auto with_simd(bool needed, const crypto::SimdGuard*& slot, Fn&& fn) {
-    if (!needed) return fn();
-    crypto::SimdGuard guard;
-    slot = &guard;
-    auto r = fn();
-    slot = nullptr;
-    return r;
-}
-} // namespace
 
 uint8_t IdeChannel::bm_read(uint8_t offset) {
     switch (offset) {
@@ -147,7 +132,7 @@ void IdeChannel::start_packet_dma() {
     }
     dma_.bytes = total.value();
     if (dma_.to_memory) { // a short transfer must not hand the guest stale shadow data
-        for (uint64_t i = 0; i < dma_.bytes; ++i) shadow_buffer_.host[i] = 0;
+        shadow().zero(dma_.bytes);
     } else {
         stats_.bytes_copied += dma_.bytes;
     }
@@ -162,21 +147,20 @@ void IdeChannel::init_shadow_table() {
     // (builds below only change byte_count/flags, never a base).
     auto* table = reinterpret_cast<volatile PrdEntry*>(shadow_table_.host);
     for (uint32_t i = 0; i < kShadowPrdEntries; ++i) {
-        table[i].base = static_cast<uint32_t>(shadow_buffer_.phys + uint64_t{i} * kPrdBoundary);
+        table[i].base = static_cast<uint32_t>(pool_.phys(shadow_list_.chunk(i)));
         table[i].byte_count = 0; // 64 KiB
         table[i].flags = i + 1 == kShadowPrdEntries ? kPrdEot : 0;
     }
 }
 
 bool IdeChannel::build_shadow(uint64_t bytes) {
-    auto* table = reinterpret_cast<PrdEntry*>(shadow_table_.host);
-    return build_shadow_prd_table(table, kShadowPrdEntries, shadow_buffer_.phys, bytes).ok();
+    auto* table = reinterpret_cast<volatile PrdEntry*>(shadow_table_.host);
+    return size_shadow_prd_table(table, kShadowPrdEntries, bytes).ok();
 }
 
 void IdeChannel::point_at_scratch() {
     if (!shadow_ready_) return;
-    uint8_t* shadow = shadow_buffer_.host;
-    for (uint32_t i = 0; i < kScratchBytes; ++i) shadow[i] = 0;
+    shadow().zero(kScratchBytes); // the start of chunk 0, which descriptor 0 names
     auto* table = reinterpret_cast<volatile PrdEntry*>(shadow_table_.host);
     table[0].byte_count = static_cast<uint16_t>(kScratchBytes);
     table[0].flags = kPrdEot;
@@ -185,8 +169,7 @@ void IdeChannel::point_at_scratch() {
 void IdeChannel::scrub_packet_data() {
     // Keyed channel: ATAPI bytes (unencrypted by design) never stay in the
     // shadow buffer beyond their own transfer.
-    uint8_t* shadow = shadow_buffer_.host;
-    for (uint64_t i = 0; i < packet_scrub_bytes_; ++i) shadow[i] = 0;
+    if (shadow_ready_) shadow().zero(packet_scrub_bytes_);
     packet_scrub_bytes_ = 0;
 }
 
@@ -222,6 +205,7 @@ void IdeChannel::start_direct_ata_dma(const AtaCommand& cmd, uint8_t op, uint64_
         write_outstanding_ = device;
     }
     ++stats_.dma_transfers;
+    ++stats_.data_commands;
     dma_state_ = DmaState::Running;
     io_.out(cmd_port(CmdReg::StatusCommand), 1, op);
 }
@@ -256,12 +240,13 @@ bool IdeChannel::setup_direct_packet_dma() {
     }
     dma_.bytes = total.value();
     if (dma_.to_memory) { // a short transfer must not hand the guest stale shadow data
-        for (uint64_t i = 0; i < dma_.bytes; ++i) shadow_buffer_.host[i] = 0;
+        shadow().zero(dma_.bytes);
     } else {
         stats_.bytes_copied += dma_.bytes;
     }
     if (xts_) packet_scrub_bytes_ = dma_.bytes;
     ++stats_.dma_transfers;
+    ++stats_.data_commands;
     dma_state_ = DmaState::Running;
     return true;
 }
@@ -312,9 +297,7 @@ void IdeChannel::finish_direct_dma(uint8_t real_bm_status, uint8_t ata_status) {
 }
 
 void IdeChannel::run_shadow_dma(uint64_t bytes, bool to_memory) {
-    auto* table = reinterpret_cast<PrdEntry*>(shadow_table_.host);
-    auto built = build_shadow_prd_table(table, kShadowPrdEntries, shadow_buffer_.phys, bytes);
-    if (!built.ok()) { // cannot happen: bytes <= kShadowBufferBytes and even, checked by callers
+    if (!build_shadow(bytes)) { // cannot happen: bytes <= kShadowBufferBytes and even, checked by callers
         bm_error_ = true;
         return;
     }
@@ -323,6 +306,7 @@ void IdeChannel::run_shadow_dma(uint64_t bytes, bool to_memory) {
     io_.out(bm_port(BmReg::Command), 1, dir);
     io_.out(bm_port(BmReg::Command), 1, dir | bmcmd::kStart);
     ++stats_.dma_transfers;
+    ++stats_.data_commands;
     dma_state_ = DmaState::Running;
 }
 
@@ -355,121 +339,51 @@ void IdeChannel::finish_dma(uint8_t real_bm_status) {
     if (packet_scrub_bytes_) scrub_packet_data();
 }
 
-bool IdeChannel::crypt_sectors(uint8_t* dst, const uint8_t* src, uint64_t bytes, uint64_t lba,
-                               bool encrypt) {
-    if (!dma_.crypt) {
-        copy_bytes(dst, src, bytes);
-        return true;
-    }
-    if (simd_) {
-        auto r = encrypt ? xts_->encrypt(*simd_, dst, src, bytes, lba, kSectorSize)
-                         : xts_->decrypt(*simd_, dst, src, bytes, lba, kSectorSize);
-        return r.ok();
-    }
-    auto r = encrypt ? xts_->encrypt(dst, src, bytes, lba, kSectorSize)
-                     : xts_->decrypt(dst, src, bytes, lba, kSectorSize);
-    return r.ok();
-}
-
 Result<uint64_t> IdeChannel::fill_shadow_from_guest(uint32_t table, uint64_t max_bytes,
                                                     PrdFault& fault) {
-    xfer_offset_ = 0;
-    bounce_pos_ = 0;
-    crypto_failed_ = false;
-    if (!dma_.crypt) { // ATAPI totals need not be sector multiples: copy bytewise
-        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
-            copy_bytes(shadow_buffer_.host + xfer_offset_, seg.host, seg.bytes);
-            xfer_offset_ += seg.bytes;
-        });
-    }
-    return with_simd(true, simd_, [&] {
-        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
-            gather_segment(seg.host, seg.bytes);
-        });
+    // One walk validates the table and moves the data (each descriptor read
+    // once); the SIMD guard is held for the whole request. ATAPI totals
+    // (no cipher) need not be sector multiples: those are copied bytewise.
+    const storage::SectorCipher* cipher = request_cipher();
+    return storage::with_request_simd(cipher != nullptr, [&](const crypto::SimdGuard* guard) {
+        storage::ShadowTransfer t(shadow(), cipher, dma_.lba, guard, bounce_);
+        auto total = walk_guest_prd_table(memory_, table, max_bytes, fault,
+                                          [&t](const PrdSegment& seg) { t.from_guest(seg.host, seg.bytes); });
+        xfer_offset_ = t.shadow_bytes();
+        crypto_failed_ = t.failed();
+        return total;
     });
-}
-
-void IdeChannel::gather_segment(const uint8_t* src, uint32_t n) {
-    uint8_t* shadow = shadow_buffer_.host;
-    while (n) {
-        if (bounce_pos_ == 0 && n >= kSectorSize) { // whole sectors: straight into the shadow
-            const uint32_t whole = n & ~(kSectorSize - 1);
-            if (!crypt_sectors(shadow + xfer_offset_, src, whole, dma_.lba + xfer_offset_ / kSectorSize, true))
-                crypto_failed_ = true;
-            xfer_offset_ += whole;
-            src += whole;
-            n -= whole;
-            continue;
-        }
-        const uint32_t take = n < kSectorSize - bounce_pos_ ? n : kSectorSize - bounce_pos_;
-        copy_bytes(bounce_ + bounce_pos_, src, take);
-        bounce_pos_ += take;
-        src += take;
-        n -= take;
-        if (bounce_pos_ == kSectorSize) {
-            if (!crypt_sectors(shadow + xfer_offset_, bounce_, kSectorSize, dma_.lba + xfer_offset_ / kSectorSize, true))
-                crypto_failed_ = true;
-            xfer_offset_ += kSectorSize;
-            bounce_pos_ = 0;
-        }
-    }
 }
 
 Result<uint64_t> IdeChannel::drain_shadow_to_guest(uint32_t table, uint64_t max_bytes,
                                                    PrdFault& fault) {
-    xfer_offset_ = 0;
-    bounce_pos_ = bounce_len_ = 0;
-    crypto_failed_ = false;
-    // ATAPI totals need not be sector multiples: copy those bytewise.
-    if (!dma_.crypt) {
-        uint64_t off = 0;
-        return walk_guest_prd_table(memory_, table, max_bytes, fault, [&](const PrdSegment& seg) {
-            copy_bytes(seg.host, shadow_buffer_.host + off, seg.bytes);
-            off += seg.bytes;
-        });
-    }
-    return with_simd(true, simd_, [&] {
-        return walk_guest_prd_table(memory_, table, max_bytes, fault, [this](const PrdSegment& seg) {
-            scatter_segment(seg.host, seg.bytes);
-        });
+    const storage::SectorCipher* cipher = request_cipher();
+    return storage::with_request_simd(cipher != nullptr, [&](const crypto::SimdGuard* guard) {
+        storage::ShadowTransfer t(shadow(), cipher, dma_.lba, guard, bounce_);
+        auto total = walk_guest_prd_table(memory_, table, max_bytes, fault,
+                                          [&t](const PrdSegment& seg) { t.to_guest(seg.host, seg.bytes); });
+        xfer_offset_ = t.shadow_bytes();
+        crypto_failed_ = t.failed();
+        return total;
     });
 }
 
-void IdeChannel::scatter_segment(uint8_t* dst, uint32_t n) {
-    const uint8_t* shadow = shadow_buffer_.host;
-    while (n) {
-        if (bounce_pos_ == bounce_len_ && n >= kSectorSize) {
-            const uint32_t whole = n & ~(kSectorSize - 1);
-            if (!crypt_sectors(dst, shadow + xfer_offset_, whole, dma_.lba + xfer_offset_ / kSectorSize, false))
-                crypto_failed_ = true;
-            xfer_offset_ += whole;
-            dst += whole;
-            n -= whole;
-            continue;
-        }
-        if (bounce_pos_ == bounce_len_) {
-            if (!crypt_sectors(bounce_, shadow + xfer_offset_, kSectorSize, dma_.lba + xfer_offset_ / kSectorSize, false))
-                crypto_failed_ = true;
-            xfer_offset_ += kSectorSize;
-            bounce_pos_ = 0;
-            bounce_len_ = kSectorSize;
-        }
-        const uint32_t avail = bounce_len_ - bounce_pos_;
-        const uint32_t take = n < avail ? n : avail;
-        copy_bytes(dst, bounce_ + bounce_pos_, take);
-        bounce_pos_ += take;
-        dst += take;
-        n -= take;
-    }
-}
-
 void IdeChannel::fill_shadow_with_scratch(uint64_t bytes) {
-    uint8_t* shadow = shadow_buffer_.host;
-    for (uint64_t i = 0; i < bytes; ++i) shadow[i] = 0;
-    if (dma_.crypt && !crypt_sectors(shadow, shadow, bytes, dma_.lba, true)) {
-        // Zeros are no guest plaintext; keep them rather than anything else.
-        for (uint64_t i = 0; i < bytes; ++i) shadow[i] = 0;
-    }
+    // Encrypted zeros (no guest plaintext); zeros again if the engine refuses.
+    const storage::ShadowView view = shadow();
+    view.zero(bytes);
+    if (!dma_.crypt) return;
+    const bool ok = storage::with_request_simd(true, [&](const crypto::SimdGuard* guard) {
+        for (uint64_t off = 0; off < bytes;) {
+            uint64_t contiguous;
+            uint8_t* p = view.at(off, contiguous);
+            const uint64_t run = bytes - off < contiguous ? bytes - off : contiguous;
+            if (!cipher_.crypt(guard, p, p, run, dma_.lba + off / kSectorSize, true)) return false;
+            off += run;
+        }
+        return true;
+    });
+    if (!ok) view.zero(bytes);
 }
 
 } // namespace sv::ide

@@ -35,14 +35,14 @@ IdeChannel::Ports channel_ports(const FunctionImage& image, unsigned channel) {
 }
 
 IdePciFunction::IdePciFunction(pci::Address address, pci::ConfigSpace& config, PortIo& io,
-                               GuestMemory& memory, DmaAllocator& dma, const crypto::Xts* xts,
-                               IoDispatcher& dispatcher)
+                               GuestMemory& memory, DmaAllocator& dma, storage::ShadowPool& pool,
+                               const crypto::Xts* xts, IoDispatcher& dispatcher)
     : address_(address), config_(config), dispatcher_(dispatcher) {
     // Ports are set in init(), once the BARs are sized and checked.
     for (unsigned i = 0; i < 2; ++i) {
         IdeChannel::Config cfg;
         cfg.ports = IdeChannel::Ports{legacy_command[i], legacy_control[i], 0};
-        channels_[i] = new (storage_[i]) IdeChannel(cfg, io, memory, dma, xts);
+        channels_[i] = new (storage_[i]) IdeChannel(cfg, io, memory, dma, pool, xts);
     }
 }
 

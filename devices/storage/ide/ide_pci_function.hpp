@@ -23,7 +23,8 @@ IdeChannel::Ports channel_ports(const FunctionImage& image, unsigned channel);
 class IdePciFunction final : public pci::ConfigWatcher, public pci::ConfigRule {
   public:
     IdePciFunction(pci::Address address, pci::ConfigSpace& config, PortIo& io, GuestMemory& memory,
-                   DmaAllocator& dma, const crypto::Xts* xts, IoDispatcher& dispatcher);
+                   DmaAllocator& dma, storage::ShadowPool& pool, const crypto::Xts* xts,
+                   IoDispatcher& dispatcher);
     // Sizes the BARs, checks the firmware's placement (I/O decode turned off
     // if it cannot be trapped), sets up the channels and traps their ports.
     [[nodiscard]] Result<void> init();

@@ -37,7 +37,7 @@ void IdeChannel::pio_pull_sector() {
     } else if (pio_mode_ == PioMode::IdentifyPacket) {
         learn_packet_device(data_phase_seen);
     } else if (xts_) {
-        if (xts_->decrypt(pio_sector_, pio_sector_, kSectorSize, pio_lba_, kSectorSize).ok()) {
+        if (cipher_.crypt(nullptr, pio_sector_, pio_sector_, kSectorSize, pio_lba_, false)) {
             stats_.bytes_decrypted += kSectorSize;
         } else {
             reject(Reject::CryptoFailed);
@@ -74,7 +74,7 @@ void IdeChannel::pio_read(uint8_t* dst, size_t n) {
 
 void IdeChannel::pio_push_sector() {
     if (xts_) {
-        if (xts_->encrypt(pio_sector_, pio_sector_, kSectorSize, pio_lba_, kSectorSize).ok()) {
+        if (cipher_.crypt(nullptr, pio_sector_, pio_sector_, kSectorSize, pio_lba_, true)) {
             stats_.bytes_encrypted += kSectorSize;
         } else { // fail closed: zeros, never the plaintext
             reject(Reject::CryptoFailed);

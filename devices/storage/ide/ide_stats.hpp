@@ -1,9 +1,12 @@
-// Counters of one IDE channel mediator: commands by kind, refusals by reason,
-// bytes moved. Read by the hypervisor's status command and by the unit tests.
+// Counters of one IDE channel mediator: the shared storage counters (bytes
+// moved, refusals by common reason, devices/storage/common/storage_counters.hpp)
+// plus commands by kind and refusals by IDE reason. Read by the hypervisor's
+// status command and by the unit tests.
 #pragma once
 
 #include <cstdint>
 
+#include "devices/storage/common/storage_counters.hpp"
 #include "devices/storage/ide/ata_commands.hpp"
 #include "devices/storage/ide/prd_table.hpp"
 
@@ -27,16 +30,17 @@ enum class Reject : uint8_t {
 constexpr unsigned kRejectCount = 12;
 const char* to_string(Reject r);
 
-struct IdeStats {
+// The shared class of each IDE reason (counted in StorageCounters::refused too).
+storage::Refusal refusal_of(Reject r);
+storage::Refusal refusal_of(PrdFault f);
+
+struct IdeStats : storage::StorageCounters {
     uint64_t commands[kCommandKindCount] = {}; // indexed by CommandKind
     uint64_t aborted = 0;                      // commands replaced by NOP
     uint64_t rejects[kRejectCount] = {};       // indexed by Reject
     uint64_t prd_faults[kPrdFaultCount] = {};  // indexed by PrdFault
     uint64_t dma_transfers = 0;                // bus-master runs started on shadow PRDs
     uint64_t scratch_transfers = 0;            // runs against scratch data (error reported)
-    uint64_t bytes_encrypted = 0;              // guest -> device, through XTS
-    uint64_t bytes_decrypted = 0;              // device -> guest, through XTS
-    uint64_t bytes_copied = 0;                 // through shadow buffers without XTS
     uint64_t pio_bytes_dropped = 0;            // data-port writes past the transfer
     uint64_t phases_ended = 0;                 // command state dropped: device idle, error or switched
 

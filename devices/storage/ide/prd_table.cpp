@@ -79,4 +79,20 @@ Result<uint32_t> build_shadow_prd_table(PrdEntry* table, uint32_t capacity, uint
     return i;
 }
 
+Result<uint32_t> size_shadow_prd_table(volatile PrdEntry* table, uint32_t capacity, uint64_t bytes) {
+    if (!table || bytes == 0 || (bytes & 1)) return fail(Error::InvalidArgument);
+    const uint64_t needed = (bytes + kPrdBoundary - 1) / kPrdBoundary;
+    if (needed > capacity) return fail(Error::OutOfRange);
+    uint64_t done = 0;
+    uint32_t i = 0;
+    while (done < bytes) {
+        const uint64_t chunk = bytes - done < kPrdBoundary ? bytes - done : kPrdBoundary;
+        table[i].byte_count = static_cast<uint16_t>(chunk); // 64 KiB encodes as 0
+        done += chunk;
+        table[i].flags = done == bytes ? kPrdEot : 0;
+        ++i;
+    }
+    return i;
+}
+
 } // namespace sv::ide

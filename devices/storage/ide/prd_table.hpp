@@ -101,4 +101,11 @@ template <class Visit>
 [[nodiscard]] Result<uint32_t> build_shadow_prd_table(PrdEntry* table, uint32_t capacity,
                                                       uint64_t phys, uint64_t bytes);
 
+// For a shadow table whose bases were set once (descriptor i names the i-th
+// 64 KiB shadow chunk, ide_channel.hpp): sets only byte count and EOT of the
+// descriptors that describe `bytes` bytes, never a base, so a bus master
+// fetching concurrently still sees a shadow region. Returns the count.
+[[nodiscard]] Result<uint32_t> size_shadow_prd_table(volatile PrdEntry* table, uint32_t capacity,
+                                                     uint64_t bytes);
+
 } // namespace sv::ide

@@ -56,6 +56,8 @@ const char* to_string(TrapMode m) {
 }
 
 bool IdeRig::dma_only_in_shadow() const {
+    // The rig's pool is fresh, so the channel's chunks are one contiguous span.
+    if (channel->shadow_buffer_bytes() != sv::ide::kShadowBufferBytes) return false;
     const uint64_t lo = channel->shadow_buffer_phys(), hi = lo + channel->shadow_buffer_bytes();
     for (const SimDmaRun& run : dev.dma_runs) {
         if (run.prd_table != channel->shadow_table_phys()) return false;
@@ -72,10 +74,12 @@ IdeRig::IdeRig(bool keyed, TrapMode mode, bool do_init) {
     sv::ide::IdeChannel::Config cfg;
     cfg.ports = {dev.ports.cmd, dev.ports.ctl, dev.ports.bm};
     cfg.trap_mode = mode;
-    channel = std::make_unique<sv::ide::IdeChannel>(cfg, dev, guest, alloc, keyed ? &xts : nullptr);
+    EXPECT_TRUE(pool.init(alloc, sv::ide::kShadowBufferBytes).ok());
+    channel = std::make_unique<sv::ide::IdeChannel>(cfg, dev, guest, alloc, pool, keyed ? &xts : nullptr);
     if (do_init) {
         EXPECT_TRUE(channel->init().ok());
     }
+    allocations_at_init = alloc.allocations;
     uint16_t ports[sv::ide::kMaxTrappedPorts];
     const size_t n = channel->trapped_ports(ports);
     bus = std::make_unique<TrappedBus>(*channel, dev, ports, n);

@@ -60,6 +60,10 @@ struct IdeRig {
     SimPhysMemory mem{kRamBytes, kDmaBase, kDmaBytes};
     SimGuestMemory guest{mem};
     SimDmaAllocator alloc{mem};
+    // The shared shadow pool, sized like the hypervisor's for one channel
+    // (platform/devices_setup_hw.cpp): exactly the channel's reservation.
+    sv::storage::ShadowPool pool;
+    unsigned allocations_at_init = 0; // alloc.allocations once the rig is set up
     SimPiix dev{mem, kDiskSectors};
     std::unique_ptr<sv::ide::IdeChannel> channel;
     std::unique_ptr<TrappedBus> bus;

@@ -245,9 +245,10 @@ struct Rig {
     pci::ConfigMediator mediator{bus};
     test::FakeGuestMemory ram{0, 1 << 20};
     NoDma dma;
+    storage::ShadowPool pool; // never carved: the channels fail closed
     IoDispatcher io;
     NullHandler platform;
-    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, nullptr, io};
+    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, pool, nullptr, io};
     Rig() {
         EXPECT_TRUE(io.add(0xCF8, 1, mediator, io_whole::dword).ok());
         EXPECT_TRUE(io.add(0xCFA, 6, mediator).ok());
@@ -323,8 +324,9 @@ TEST(IdePciFunctionPlacement, FirmwareBar4BelowTheLimitTurnsDecodeOffAtBoot) {
     pci::ConfigSpace config{bus};
     test::FakeGuestMemory ram{0, 1 << 20};
     NoDma dma;
+    storage::ShadowPool pool; // never carved: the channels fail closed
     IoDispatcher io;
-    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, nullptr, io};
+    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, pool, nullptr, io};
     ASSERT_TRUE(function.init().ok());
     EXPECT_EQ(bus.regs[1] & 1, 0u);
     EXPECT_EQ(io.find(0x4), nullptr) << "nothing trapped over the 8237";
@@ -339,8 +341,9 @@ TEST(IdePciFunctionPlacement, NativeModeWithUnassignedBarsNeverTrapsTheFixedPort
     pci::ConfigSpace config{bus};
     test::FakeGuestMemory ram{0, 1 << 20};
     NoDma dma;
+    storage::ShadowPool pool; // never carved: the channels fail closed
     IoDispatcher io;
-    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, nullptr, io};
+    IdePciFunction function{pci::Address{0, 1, 1}, config, bus, ram, dma, pool, nullptr, io};
     ASSERT_TRUE(function.init().ok());
     EXPECT_EQ(bus.regs[1] & 1, 0u);
     for (uint16_t p = 0; p < 0x100; ++p) EXPECT_EQ(io.find(p), nullptr) << std::hex << p;
