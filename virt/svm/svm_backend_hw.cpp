@@ -3,6 +3,7 @@
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 #include "lib/spinlock.hpp"
+#include "virt/svm/permission_maps.hpp"
 #include "virt/svm/svm_backend.hpp"
 #include "virt/svm/svm_exit.hpp"
 #include "virt/svm/svm_msrs.hpp"
@@ -31,31 +32,9 @@ uint8_t* msrpm = nullptr;
 uint64_t msrpm_pa = 0;
 SpinLock iopm_lock;
 
-void trap_port(uint16_t port) {
-    __atomic_fetch_or(&iopm[port / 8], static_cast<uint8_t>(1u << (port % 8)), __ATOMIC_RELAXED);
-}
-
-// MSRPM layout, APM vol. 2 §15.11: two bits (read, write) per MSR in three
-// 2 KiB ranges for 0000_0000h, C000_0000h and C001_0000h.
-void trap_msr(uint32_t msr) {
-    uint32_t range_base, byte_offset;
-    if (msr < 0x2000) {
-        range_base = 0;
-        byte_offset = 0;
-    } else if (msr >= 0xC0000000 && msr < 0xC0002000) {
-        range_base = 0xC0000000;
-        byte_offset = 0x800;
-    } else {
-        range_base = 0xC0010000;
-        byte_offset = 0x1000;
-    }
-    const uint32_t bit = (msr - range_base) * 2;
-    msrpm[byte_offset + bit / 8] |= static_cast<uint8_t>(3u << (bit % 8));
-}
-
 uint64_t sync_io_intercepts(const IoDispatcher& io) {
     LockGuard guard(iopm_lock);
-    io.for_each_port([](uint16_t port) { trap_port(port); });
+    io.for_each_port([](uint16_t port) { trap_port(iopm, port); });
     return io.generation();
 }
 
@@ -65,7 +44,7 @@ uint64_t sync_io_intercepts(const IoDispatcher& io) {
 void trap_ports(uint16_t first, uint32_t count) {
     if (!iopm) return; // before set_intercepts(), which syncs the whole map
     LockGuard guard(iopm_lock);
-    for (uint32_t p = first; p < first + count && p <= 0xFFFF; ++p) trap_port(static_cast<uint16_t>(p));
+    for (uint32_t p = first; p < first + count && p <= 0xFFFF; ++p) trap_port(iopm, static_cast<uint16_t>(p));
 }
 } // namespace
 
@@ -98,9 +77,11 @@ Result<void> SvmBackend::set_intercepts(PhysHeap& heap, const IoDispatcher& io) 
     iopm_pa = i.phys;
     msrpm = m.host;
     msrpm_pa = m.phys;
+    // Every listed MSR lies in the MSRPM's ranges (tests/unit/svm): one that
+    // did not would exit anyway (APM vol. 2 §15.11).
     for (const MsrRange& r : neutral_msr_intercepts())
-        for (uint32_t index = r.first; index <= r.last; ++index) trap_msr(index);
-    for (uint32_t index : own_msr_intercepts()) trap_msr(index);
+        for (uint32_t index = r.first; index <= r.last; ++index) (void)trap_msr(msrpm, index);
+    for (uint32_t index : own_msr_intercepts()) (void)trap_msr(msrpm, index);
     (void)sync_io_intercepts(io);
     return {};
 }
