@@ -9,20 +9,16 @@
 
 namespace sv {
 namespace {
-constexpr uint32_t msr_apic_base = 0x1B;
 // IA32_APIC_BASE (SDM vol. 3A §10.4.4): BSP flag (8), x2APIC enable (10),
 // global enable (11), base (12+). The guest may toggle the global enable but
 // neither move the APIC away from the page we trap nor switch to x2APIC mode
 // (its ICR would be an MSR we do not watch).
 constexpr uint64_t apic_base_fixed = ~((1ull << 11) | 0xFFull);
-constexpr uint32_t msr_efer = 0xC0000080;
-constexpr uint32_t msr_vm_cr = 0xC0010114;
-constexpr uint32_t msr_vm_hsave_pa = 0xC0010117;
-constexpr uint64_t efer_svme = 1ull << 12;
-// EFER bits a guest may set (AMD APM vol. 2 §3.1.7): SCE, LME, LMA, NXE,
-// LMSLE, FFXSR, TCE. Anything else (incl. SVME) is refused with #GP.
-constexpr uint64_t efer_guest_writable = (1ull << 0) | (1ull << 8) | (1ull << 10) | (1ull << 11) |
-                                         (1ull << 13) | (1ull << 14) | (1ull << 15);
+// EFER bits every x86-64 CPU defines (AMD APM vol. 2 §3.1.7, Intel SDM vol.
+// 3A §2.2.1): SCE, LME, LMA (read-only: the CPU sets it), NXE. A vendor adds
+// its own (VendorMsrPolicy::efer_writable); anything else is refused with #GP.
+constexpr uint64_t efer_sce = 1ull << 0, efer_lme = 1ull << 8, efer_lma = 1ull << 10, efer_nxe = 1ull << 11;
+constexpr uint64_t efer_architectural = efer_sce | efer_lme | efer_lma | efer_nxe;
 constexpr uint64_t rflags_df = 1ull << 10;
 constexpr uint32_t msr_xss = 0xDA0;                  // IA32_XSS (not intercepted: the guest's)
 constexpr uint32_t leafd_sub1_eax_xsaves = 1u << 3; // CPUID.(0Dh,1):EAX.XSAVES
@@ -116,8 +112,10 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         return Action::Resume;
     case ExitReason::Io: handle_io(s, exit); return Action::Resume;
     case ExitReason::VirtInstruction:
-        // SVM is hidden from the guest (CPUID, EFER.SVME): behave as a CPU
-        // without SVM does, with #UD (AMD APM vol. 3, VMRUN "Exceptions").
+        // The virtualization extension is hidden from the guest (CPUID, the
+        // vendor's EFER/MSR policy): behave as a CPU without it does, with
+        // #UD (AMD APM vol. 3 VMRUN "Exceptions"; Intel SDM vol. 3C §30.3
+        // VMXON without CR4.VMXE).
         s.raise_exception(exception_vector::ud);
         return Action::Resume;
     case ExitReason::NestedPageFault:
@@ -335,7 +333,7 @@ void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
     uint64_t result = 0;
     if (handle_table_msr(s, msr, write, value, result)) {
         if (s.inject.valid) return; // #GP: the instruction does not complete
-    } else if (msr == msr_apic_base && host_msr_read_ && host_msr_write_) {
+    } else if (msr == msr_index::apic_base && host_msr_read_ && host_msr_write_) {
         const uint64_t current = host_msr_read_(msr);
         if (!write) {
             result = current;
@@ -345,24 +343,28 @@ void ExitHandler::handle_msr(VcpuState& s, const VmExit& exit) {
         } else {
             host_msr_write_(msr, value);
         }
-    } else if (msr == msr_efer) {
+    } else if (msr == msr_index::efer) {
+        // The vendor's hidden bits stay set underneath (SVM: SVME, which
+        // VMRUN requires); the guest neither sees nor sets them.
+        const uint64_t hidden = vendor_msrs_.efer_hidden;
         if (write) {
-            if (value & ~efer_guest_writable) {
+            if (value & ~((efer_architectural | vendor_msrs_.efer_writable) & ~hidden)) {
                 s.raise_exception(exception_vector::gp, 0);
                 return;
             }
-            // Keep SVME set underneath: VMRUN requires it (APM §15.5.1), the
-            // guest never sees it.
-            s.efer = (value & ~(1ull << 10)) | (s.efer & (1ull << 10)) | efer_svme;
+            s.efer = (value & ~efer_lma) | (s.efer & efer_lma) | hidden;
         } else {
-            result = s.efer & ~efer_svme;
+            result = s.efer & ~hidden;
         }
-    } else if (msr == msr_vm_cr && !write) {
-        result = (1ull << 3) | (1ull << 4); // LOCK | SVMDIS: "SVM disabled by firmware"
     } else {
-        // VM_HSAVE_PA and writes to VM_CR: as on a CPU without SVM, #GP.
-        s.raise_exception(exception_vector::gp, 0);
-        return;
+        const VendorMsrOutcome vendor = vendor_msrs_.access ? vendor_msrs_.access(msr, write, value, result)
+                                                            : VendorMsrOutcome::NotVendors;
+        // Not the vendor's either, or refused by it: #GP, as for an MSR the
+        // CPU does not have.
+        if (vendor != VendorMsrOutcome::Done) {
+            s.raise_exception(exception_vector::gp, 0);
+            return;
+        }
     }
     if (!write) {
         s.reg(Gpr::Rax) = result & 0xFFFFFFFF;

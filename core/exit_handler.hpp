@@ -11,6 +11,7 @@
 #include "core/io_dispatch.hpp"
 #include "core/mmio_dispatch.hpp"
 #include "core/msr_policy.hpp"
+#include "core/vendor_msrs.hpp"
 #include "core/vcpu_state.hpp"
 #include "core/vm_exit.hpp"
 #include "arch/x86/insn_decoder.hpp"
@@ -60,6 +61,10 @@ class ExitHandler {
         xcr0_read_ = read;
         xcr0_write_ = write;
     }
+    // The backend's part of MSR handling (VirtBackend::vendor_msrs()):
+    // hidden EFER bits and the vendor's own MSRs. Without it EFER has no
+    // hidden bits and every MSR outside core's list raises #GP.
+    void set_vendor_msrs(const VendorMsrPolicy& policy) { vendor_msrs_ = policy; }
     // The shared virtual copies of the MSRs in core/msr_policy (one set for
     // all vCPUs by default; tests give each handler its own).
     void set_virtual_msrs(VirtualMsrs* msrs) { virtual_msrs_ = msrs; }
@@ -90,6 +95,7 @@ class ExitHandler {
     HostXcr0Read xcr0_read_ = nullptr;
     HostXcr0Write xcr0_write_ = nullptr;
     VirtualMsrs* virtual_msrs_;
+    VendorMsrPolicy vendor_msrs_;
     bool warned_msr_write_ = false;
     uint64_t virtual_msr_writes_ = 0;
     bool warned_mmio_ = false;

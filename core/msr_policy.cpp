@@ -38,8 +38,9 @@
 //     loaded on VMRUN and saved on #VMEXIT; the host's PAT is untouched
 //     (APM vol. 2 §15.25.8).
 //   - MTRRcap (0xFE): read-only in hardware.
-//   - EFER, APIC_BASE, VM_CR, VM_HSAVE_PA: intercepted with their own rules
-//     in core/exit_handler.cpp.
+//   - EFER, APIC_BASE: intercepted with their own rules in
+//     core/exit_handler.cpp; the vendor's own (SVM: VM_CR, VM_HSAVE_PA) in
+//     the backend's VendorMsrPolicy (virt/svm/svm_msrs.cpp).
 #include "core/msr_policy.hpp"
 
 namespace sv {
@@ -69,7 +70,20 @@ constexpr size_t virtualized_msrs() {
     return n;
 }
 static_assert(virtualized_msrs() <= VirtualMsrs::kCapacity, "every virtualized MSR has a slot");
+
+struct NeutralIntercepts {
+    MsrRange range[kCount + 2];
+};
+constexpr NeutralIntercepts kNeutralIntercepts = [] {
+    NeutralIntercepts n{};
+    n.range[0] = {msr_index::apic_base, msr_index::apic_base};
+    n.range[1] = {msr_index::efer, msr_index::efer};
+    for (size_t i = 0; i < kCount; ++i) n.range[i + 2] = {kTable[i].first, kTable[i].last};
+    return n;
+}();
 } // namespace
+
+std::span<const MsrRange> neutral_msr_intercepts() { return kNeutralIntercepts.range; }
 
 const MsrPolicy* msr_policy(uint32_t msr) {
     for (const MsrPolicy& p : kTable)

@@ -2,14 +2,21 @@
 // runs on the real processor, so without an intercept its WRMSR would change
 // the memory types, DRAM/MMIO decoding or SMM ranges the hypervisor itself
 // runs under. One vendor-neutral table says, per MSR, what the guest gets;
-// the backend intercepts every MSR in it (virt/svm MSR permission map), the
+// the backend intercepts every MSR in it (neutral_msr_intercepts()), the
 // exit handler applies the rule (core/exit_handler.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 namespace sv {
+
+// Architectural MSRs with their own rules in core/exit_handler.cpp.
+namespace msr_index {
+constexpr uint32_t apic_base = 0x0000001B; // IA32_APIC_BASE: the APIC must stay where we trap it
+constexpr uint32_t efer = 0xC0000080;      // EFER: the vendor's hidden bits (vendor_msrs.hpp)
+} // namespace msr_index
 
 enum class MsrRule : uint8_t {
     // Reads return a virtual copy, writes change only the copy; the copy
@@ -31,6 +38,14 @@ struct MsrPolicy {
 const MsrPolicy* msr_policy(uint32_t msr);
 size_t msr_policy_count();
 const MsrPolicy& msr_policy_at(size_t i);
+
+// The vendor-neutral MSR intercepts every backend installs (core/virt_backend.hpp):
+// IA32_APIC_BASE, EFER and every range of the table above. The backend adds
+// its vendor's own (VendorMsrPolicy) to its permission map.
+struct MsrRange {
+    uint32_t first, last; // inclusive
+};
+std::span<const MsrRange> neutral_msr_intercepts();
 
 // Shared virtual copies of the Virtualize MSRs (one set for all vCPUs: the
 // firmware programs the same values on every processor, and Linux copies the

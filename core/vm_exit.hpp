@@ -16,7 +16,7 @@ enum class ExitReason : uint8_t {
     MsrWrite,
     Hypercall,       // VMMCALL / VMCALL
     NestedPageFault, // NPT / EPT violation
-    VirtInstruction, // guest tried VMRUN/VMLOAD/STGI/... (SVM is hidden: #UD)
+    VirtInstruction, // guest tried VMRUN/VMLOAD/STGI/... or VMXON/... (hidden: #UD)
     Shutdown,        // guest triple fault
     Init,            // INIT signal (intercepted: vCPU back to wait-for-STARTUP)
     Xsetbv,          // XSETBV: validated, then the guest's XCR0 is loaded (core/xcr0_policy.hpp)

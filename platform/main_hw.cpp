@@ -1,6 +1,7 @@
 // Boot sequence of the hypervisor (called from boot/entry32.S in long mode):
 // parse multiboot, reserve and hide our memory, stage the guest kernel, build
-// nested paging, enable SVM and run the guest. Each step fails closed with a
+// nested paging, pick the virtualization backend (platform/backend_select.hpp),
+// enable it and run the guest. Each step fails closed with a
 // clear console message: no guest starts on bad input.
 #include "arch/x86/cpu.hpp"
 #include "platform/boot_options.hpp"
@@ -18,8 +19,9 @@
 #include "crypto/cpu_features.hpp"
 #include "crypto/xcr0_switch.hpp"
 #include "core/phys_heap.hpp"
+#include "core/virt_backend.hpp"
 #include "lib/log.hpp"
-#include "virt/svm/svm_backend.hpp"
+#include "platform/backend_select.hpp"
 
 extern "C" void (*__init_array_start[])();
 extern "C" void (*__init_array_end[])();
@@ -50,7 +52,9 @@ HypervisorMemory hv_memory;
 GuestRam guest_ram;
 IoDispatcher io_dispatcher;
 MmioDispatcher mmio_dispatcher; // shared by all vCPUs, like io_dispatcher
-svm::SvmVcpu vcpu0;
+VirtBackend* backend = nullptr; // chosen once, before any other use (select_backend)
+Vcpu* vcpu0 = nullptr;           // the BSP's
+constexpr size_t bsp_cpu = 0;    // host CPU index of the BSP (core/virt_backend.hpp)
 
 [[noreturn]] void refuse(const char* what) {
     log::error("refusing to start the guest: {}", what);
@@ -74,21 +78,21 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_host_msr([](uint32_t msr) { return x86::rdmsr(msr); },
                          [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
     handler.set_mmio(&mmio_dispatcher);
+    handler.set_vendor_msrs(backend->vendor_msrs());
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
 }
 
-// S3 (platform/suspend.hpp): the SVM side of sleeping and waking.
-uint64_t bsp_hsave_pa = 0;
+// S3 (platform/suspend.hpp): the backend's side of sleeping and waking.
 ExitHandler* bsp_handler = nullptr;
 
 const suspend::Platform s3_platform{
     .park_other_cpus = [](uint64_t page) { return smp::park_application_processors(guest_ram, page); },
-    .reenable_this_cpu = [] { svm::enable_on_this_cpu(bsp_hsave_pa); },
+    .reenable_this_cpu = [] { backend->enable_on_this_cpu(bsp_cpu); },
     .restart_other_cpus = [](uint64_t page) { (void)smp::restart_application_processors(guest_ram, page); },
     .run_guest_at =
         [](const suspend::RealModeEntry& entry) {
-            vcpu0.start_at_waking_vector(entry.cs, entry.ip);
-            if (vcpu0.run(*bsp_handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
+            vcpu0->start_at_waking_vector(entry.cs, entry.ip);
+            if (vcpu0->run(*bsp_handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
         },
 };
 
@@ -122,8 +126,9 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     }
     log::set_level(opts.value().log_level);
 
-    if (!svm::check_support().ok()) refuse("no usable hardware virtualization");
-    // XCR0 from here on is the guest's (SVM does not switch it); the crypto
+    backend = select_backend();
+    if (!backend) refuse("no usable hardware virtualization");
+    // XCR0 from here on is the guest's (no backend switches it); the crypto
     // switches to its own bits per request. Detect the engines after that.
     xsave_on = x86::enable_xsave();
     if (xsave_on) crypto::set_xcr0_access({read_xcr0, write_xcr0});
@@ -138,36 +143,36 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     Result<GuestEntry> entry = stage_linux_guest(boot_info, hv_memory, boot_memory);
     if (!entry.ok()) refuse("cannot load the guest kernel (see above)");
 
-    Result<uint64_t> npt_root = hv_memory.build_nested_paging(nested_format_npt, svm::nested_tlb_flush());
+    Result<uint64_t> npt_root = hv_memory.build_nested_paging(backend->nested_format(), backend->nested_tlb_flush());
     if (!npt_root.ok()) refuse("cannot build nested page tables");
     guest_ram.init(hv_memory.guest_map());
-    io_dispatcher.set_trap_hook(svm::trap_ports_now);
+    io_dispatcher.set_trap_hook([](uint16_t first, uint32_t count) { backend->trap_ports_now(first, count); });
     mmio_dispatcher.set_mapper(&hv_memory);
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
     suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
 
-    Result<DmaBuffer> hsave = hv_memory.heap().allocate(4096, 4096);
-    if (!hsave.ok()) refuse("out of hypervisor memory");
-    bsp_hsave_pa = hsave.value().phys;
-    svm::enable_on_this_cpu(bsp_hsave_pa);
+    if (!backend->set_intercepts(hv_memory.heap(), io_dispatcher).ok()) refuse("out of hypervisor memory");
+    if (!backend->prepare_cpu(bsp_cpu, hv_memory.heap()).ok()) refuse("out of hypervisor memory");
+    backend->enable_on_this_cpu(bsp_cpu);
     const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
-    if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
-                                           factory).ok())
+    if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, *backend, npt_root.value(),
+                                           io_dispatcher, factory).ok())
         refuse("cannot bring the other processors under the hypervisor");
     // The APs wait for the guest's STARTUP (they run no guest code yet), so
     // the APIC write trap is in the shared dispatcher before any vCPU could
     // write the page.
     if (MmioWriteHandler* apic = smp::apic_write_handler())
         if (!mmio_dispatcher.add(x86::lapic::base(), 4096, *apic).ok()) refuse("cannot trap the local APIC page");
-    if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
-        refuse("cannot set up the virtual CPU");
+    Result<Vcpu*> bsp_vcpu = backend->create_vcpu(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value());
+    if (!bsp_vcpu.ok()) refuse("cannot set up the virtual CPU");
+    vcpu0 = bsp_vcpu.value();
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());
     bsp_handler = &handler;
     log::info("starting guest at {:x}", entry.value().rip);
-    if (vcpu0.run(handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
+    if (vcpu0->run(handler) == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
     log::error("guest stopped unexpectedly");
     fatal_stop();
 }

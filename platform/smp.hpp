@@ -1,6 +1,7 @@
 // Every processor runs under the hypervisor. At boot the BSP starts each AP
 // listed in the MADT into the hypervisor (INIT-STARTUP-STARTUP to a real-mode
-// trampoline); each AP enables SVM, builds its vCPU and waits. The guest's
+// trampoline); each AP enables virtualization (the backend chosen at boot,
+// core/virt_backend.hpp), its vCPU built beforehand, and waits. The guest's
 // later INIT/STARTUP IPIs are caught at its local APIC page (written through
 // the APIC mediator) and become a real-mode start of that vCPU at the
 // STARTUP vector, as on bare hardware. A guest can never run code on a
@@ -13,11 +14,12 @@
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio.hpp"
+#include "core/virt_backend.hpp"
 #include "lib/result.hpp"
 
 namespace sv::smp {
 
-constexpr size_t max_application_processors = 15;
+constexpr size_t max_application_processors = max_cpus - 1;
 
 struct VcpuFactory {
     ExitHandler::HostCpuid host_cpuid;
@@ -25,10 +27,12 @@ struct VcpuFactory {
     void (*configure)(ExitHandler& handler); // pass-through, MSRs, MMIO ranges
 };
 
-// Starts the APs; returns how many are online and waiting.
+// Starts the APs under `backend` (its intercepts set, enabled on the BSP);
+// returns how many are online and waiting.
 [[nodiscard]] Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& firmware,
-                                                          GuestMemory& guest_ram, uint64_t npt_root,
-                                                          IoDispatcher& io, const VcpuFactory& factory);
+                                                          GuestMemory& guest_ram, VirtBackend& backend,
+                                                          uint64_t npt_root, IoDispatcher& io,
+                                                          const VcpuFactory& factory);
 
 // S3 (platform/suspend.hpp). Before sleeping: every AP that runs the guest
 // (Linux leaves offlined APs idling in the guest) is taken out of it and
@@ -38,8 +42,9 @@ struct VcpuFactory {
 // INIT intercept ends the guest (AMD APM vol. 2 §15.13.1); a CPU that the
 // INIT then resets (QEMU does, whatever GIF) restarts through the page into
 // the hypervisor. False when one does not arrive in time. After waking (all
-// CPUs were reset): the same start for every AP, with SVM on and a fresh
-// vCPU, waiting for the guest's STARTUP. Returns how many came back.
+// CPUs were reset): the same start for every AP, with virtualization on
+// again, its vCPU started afresh at the guest's STARTUP. Returns how many
+// came back.
 bool park_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page);
 size_t restart_application_processors(GuestMemory& guest_ram, uint64_t trampoline_page);
 

@@ -9,7 +9,6 @@
 #include "devices/apic/apic_mediator.hpp"
 #include "lib/log.hpp"
 #include "lib/spinlock.hpp"
-#include "virt/svm/svm_backend.hpp"
 
 extern "C" const uint8_t sv_ap_trampoline_start[], sv_ap_trampoline_end[];
 extern "C" const uint8_t sv_boot_gdt_ptr[6]; // lgdt operand: u16 limit, u32 base
@@ -37,12 +36,13 @@ struct Processor {
     bool waiting = false;         // in wait-for-STARTUP
     bool startup_pending = false; // a virtual STARTUP arrived
     uint8_t vector = 0;
-    uint64_t hsave_pa = 0;
+    size_t cpu = 0;               // host CPU index for the backend (BSP: 0)
     uint64_t stack_top = 0;
-    svm::SvmVcpu vcpu;
+    Vcpu* vcpu = nullptr;         // the backend's
     ExitHandler* handler = nullptr;
 };
 
+VirtBackend* backend = nullptr;
 Processor processors[max_application_processors];
 size_t processor_count = 0;
 alignas(ExitHandler) uint8_t handler_storage[max_application_processors][sizeof(ExitHandler)];
@@ -141,7 +141,8 @@ bool install_trampoline(uint8_t* page) {
 MmioWriteHandler* apic_write_handler() { return apic_trapped ? &apic_mmio : nullptr; }
 
 Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& firmware, GuestMemory& guest_ram,
-                                            uint64_t npt_root, IoDispatcher& io, const VcpuFactory& factory) {
+                                            VirtBackend& virt, uint64_t npt_root, IoDispatcher& io,
+                                            const VcpuFactory& factory) {
     uint8_t ids[64];
     Result<size_t> listed = acpi::find_processor_apic_ids(firmware, ids, sizeof ids);
     if (!listed.ok()) {
@@ -150,6 +151,7 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
     }
     log::info("MADT lists {} processors", listed.value());
     if (listed.value() <= 1) return size_t{0};
+    backend = &virt;
     const uint8_t bsp = x86::lapic::current_id();
     if (listed.value() - 1 > max_application_processors) {
         log::error("{} processors: at most {} are supported", listed.value(), max_application_processors + 1);
@@ -168,9 +170,10 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
         if (ids[i] == bsp) continue;
         Processor& p = processors[processor_count];
         p.apic_id = ids[i];
-        p.hsave_pa = TRY(hv.heap().allocate(4096, 4096)).phys;
+        p.cpu = processor_count + 1;
+        TRY(virt.prepare_cpu(p.cpu, hv.heap()));
         const DmaBuffer stack = TRY(hv.heap().allocate(ap_stack_bytes, 16));
-        TRY(p.vcpu.init(hv.heap(), npt_root, io, GuestEntry{}));
+        p.vcpu = TRY(virt.create_vcpu(hv.heap(), npt_root, io, GuestEntry{}));
         p.handler = new (handler_storage[processor_count]) ExitHandler(io, guest_ram, factory.host_cpuid, factory.version);
         factory.configure(*p.handler);
         ++processor_count;
@@ -243,7 +246,7 @@ extern "C" [[noreturn]] void sv_ap_main() {
     x86::install_idt();
     Processor* p = find(x86::lapic::current_id());
     if (!p) x86::halt_forever();
-    svm::enable_on_this_cpu(p->hsave_pa);
+    backend->enable_on_this_cpu(p->cpu);
     (void)x86::enable_xsave(); // same CPUs: the BSP's answer holds here too
     store(p->waiting, true);
     store(p->online, true);
@@ -251,8 +254,8 @@ extern "C" [[noreturn]] void sv_ap_main() {
         while (!load(p->startup_pending)) __builtin_ia32_pause();
         store(p->waiting, false);
         store(p->startup_pending, false);
-        p->vcpu.start_in_real_mode(p->vector);
-        const ExitHandler::Action action = p->vcpu.run(*p->handler);
+        p->vcpu->start_in_real_mode(p->vector);
+        const ExitHandler::Action action = p->vcpu->run(*p->handler);
         if (action == ExitHandler::Action::ResetPlatform) reset_platform("triple fault");
         if (action == ExitHandler::Action::StopGuest) {
             log::error("processor {}: guest stopped", p->apic_id);

@@ -34,8 +34,8 @@
 //     waking vector in real mode on the BSP: our trampoline. It enters long
 //     mode on the hypervisor's page tables (still in RAM) with a fresh stack
 //     (the old one and every lock held on it were abandoned) and calls
-//     sv_resume_main: IDT, CR4/XCR0, shared locks released, SVM re-enabled
-//     (EFER.SVME, VM_HSAVE_PA), the mediated functions' configuration
+//     sv_resume_main: IDT, CR4/XCR0, shared locks released, virtualization
+//     re-enabled (SVM: EFER.SVME, VM_HSAVE_PA), the mediated functions' configuration
 //     restored and their mediators re-synced with the reset controllers (the
 //     IDE bus master's PRD register points at the shadow table again before
 //     the guest can START), the APs started into the hypervisor's

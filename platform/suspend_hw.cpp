@@ -1,6 +1,6 @@
 // S3 engine, privileged half: the request on the BSP and the resume entry
-// (sequence and spec citations in platform/suspend.hpp). SVM knowledge stays in
-// platform/main_hw.cpp, behind the Platform hooks.
+// (sequence and spec citations in platform/suspend.hpp). The backend
+// (core/virt_backend.hpp) is platform/main_hw.cpp's, behind the Platform hooks.
 #include "platform/suspend_hw.hpp"
 
 #include "arch/x86/cpu.hpp"

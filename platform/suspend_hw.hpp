@@ -13,7 +13,8 @@ struct Platform {
     // Before sleeping: every AP out of the guest, parked in the hypervisor
     // (started through this borrowed page if it has to be).
     bool (*park_other_cpus)(uint64_t trampoline_page) = nullptr;
-    // After waking, on the BSP: SVM on again (EFER.SVME, VM_HSAVE_PA).
+    // After waking, on the BSP: virtualization on again (VirtBackend::
+    // enable_on_this_cpu; SVM: EFER.SVME, VM_HSAVE_PA).
     void (*reenable_this_cpu)() = nullptr;
     // After waking: the APs back into wait-for-STARTUP through this page.
     void (*restart_other_cpus)(uint64_t trampoline_page) = nullptr;

@@ -1,52 +1,27 @@
-// AMD-V (SVM) backend: checks the CPU, enables SVM on each processor, builds
-// the VMCB with the (shared) I/O and MSR permission maps and nested paging,
-// and runs a vCPU, turning each #VMEXIT into a vendor-neutral VmExit for the
-// core's ExitHandler.
+// AMD-V (SVM) backend (core/virt_backend.hpp): checks the CPU, enables SVM on
+// each processor, builds the VMCB with the (shared) I/O and MSR permission
+// maps and nested paging, and runs a vCPU, turning each #VMEXIT into a
+// vendor-neutral VmExit for the core's ExitHandler.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
-#include "core/exit_handler.hpp"
-#include "core/guest_entry.hpp"
-#include "core/io_dispatch.hpp"
-#include "core/nested_tlb.hpp"
-#include "core/phys_heap.hpp"
+#include "core/virt_backend.hpp"
 #include "core/vcpu_state.hpp"
-#include "lib/result.hpp"
 #include "virt/svm/vmcb.hpp"
 
 namespace sv::svm {
 
-// Logs a clear reason and fails when SVM or nested paging is missing or
-// disabled by firmware (AMD APM vol. 2 §15.4 "Enabling SVM").
-[[nodiscard]] Result<void> check_support();
-
-// EFER.SVME and the host save area, on the calling processor (APM §15.4,
-// §15.30.4). `hsave_pa`: a 4 KiB page of hypervisor memory for this CPU.
-void enable_on_this_cpu(uint64_t hsave_pa);
-
-// Sets I/O permission bits at once for all vCPUs (IoDispatcher::trap_now()).
-void trap_ports_now(uint16_t first, uint32_t count);
-
-// The nested page tables' flush hook (core/nested_tlb.hpp): a change makes
-// every vCPU flush its nested TLB with TLB_CONTROL before its next VMRUN.
-NestedTlbFlush& nested_tlb_flush();
-
-class SvmVcpu {
+class SvmVcpu final : public Vcpu {
   public:
-    // Builds the VMCB (on any CPU); the guest starts at `entry` (BSP) or
-    // waits for a STARTUP (APs: use start_in_real_mode()).
+    // Builds the VMCB (on any CPU) over the backend's shared permission
+    // maps (SvmBackend::set_intercepts() ran); the guest starts at `entry`.
     [[nodiscard]] Result<void> init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
                                     const GuestEntry& entry);
-    // Architectural state after INIT + STARTUP with `vector`: real mode at
-    // vector:0000 (Intel SDM vol. 3A §8.4.4.2 / AMD APM vol. 2 §16.5).
-    void start_in_real_mode(uint8_t vector);
-    // The state the firmware hands the OS at its S3 waking vector: real mode
-    // at cs:ip, caches on (ACPI 6.4 §5.2.10, §16.3.2); the rest as after INIT.
-    void start_at_waking_vector(uint16_t cs, uint16_t ip);
-    // Runs the guest on the calling CPU until the handler asks to stop or to
-    // wait for a STARTUP; returns that action.
-    ExitHandler::Action run(ExitHandler& handler);
+    void start_in_real_mode(uint8_t vector) override;
+    void start_at_waking_vector(uint16_t cs, uint16_t ip) override;
+    ExitHandler::Action run(ExitHandler& handler) override;
 
   private:
     void enter_real_mode(uint16_t cs, uint16_t ip, uint64_t cr0);
@@ -56,6 +31,33 @@ class SvmVcpu {
     uint64_t io_generation_ = 0;
     uint64_t nested_tlb_seen_ = 0; // nested_tlb_flush() generation last flushed for
     VcpuState state_;
+};
+
+class SvmBackend final : public VirtBackend {
+  public:
+    const char* name() const override { return "AMD SVM"; }
+    // Fails, with the reason logged, when SVM or nested paging is missing or
+    // disabled by firmware (AMD APM vol. 2 §15.4 "Enabling SVM").
+    Result<void> check_support() override;
+    Result<void> set_intercepts(PhysHeap& heap, const IoDispatcher& io) override;
+    void trap_ports_now(uint16_t first, uint32_t count) override;
+    // The host save area page of `cpu` (APM vol. 2 §15.30.4).
+    Result<void> prepare_cpu(size_t cpu, PhysHeap& heap) override;
+    // EFER.SVME, VM_HSAVE_PA, then GIF=0 (APM vol. 2 §15.4, §15.17).
+    void enable_on_this_cpu(size_t cpu) override;
+    // Storage for max_cpus vCPUs lives here.
+    Result<Vcpu*> create_vcpu(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
+                              const GuestEntry& entry) override;
+    const VendorMsrPolicy& vendor_msrs() const override;
+    // NPT: the long-mode entry format (APM vol. 2 §15.25.5).
+    const NestedFormat& nested_format() const override;
+    // Bumps a generation each vCPU compares before VMRUN: TLB_CONTROL flush.
+    NestedTlbFlush& nested_tlb_flush() override;
+
+  private:
+    uint64_t hsave_pa_[max_cpus] = {};
+    SvmVcpu vcpus_[max_cpus];
+    size_t vcpu_count_ = 0;
 };
 
 } // namespace sv::svm

@@ -1,9 +1,12 @@
 #include "arch/x86/cpu.hpp"
 #include "core/msr_policy.hpp"
 #include "lib/log.hpp"
+#include "lib/panic.hpp"
 #include "lib/spinlock.hpp"
+#include "virt/svm/permission_maps.hpp"
 #include "virt/svm/svm_backend.hpp"
 #include "virt/svm/svm_exit.hpp"
+#include "virt/svm/svm_msrs.hpp"
 
 extern "C" void sv_svm_world_switch(uint64_t vmcb_pa, uint64_t* gprs);
 
@@ -12,7 +15,6 @@ namespace {
 constexpr uint32_t cpuid_ext1_ecx_svm = 1u << 2;
 constexpr uint32_t cpuid_svm_edx_np = 1u << 0;
 constexpr uint32_t cpuid_svm_edx_nrips = 1u << 3;
-constexpr uint64_t vm_cr_svmdis = 1u << 4;
 constexpr uint16_t attr_code32 = 0xC9B; // G, D, P, S, type 0xB (exec/read, accessed)
 constexpr uint16_t attr_data32 = 0xC93; // G, B, P, S, type 0x3 (read/write, accessed)
 constexpr uint16_t attr_code16 = 0x09B; // P, S, type 0xB: real-mode code
@@ -33,73 +35,29 @@ SpinLock iopm_lock;
 // compares it before VMRUN (core/nested_tlb.hpp).
 NestedTlbGeneration nested_tlb;
 
-void trap_port(uint16_t port) {
-    __atomic_fetch_or(&iopm[port / 8], static_cast<uint8_t>(1u << (port % 8)), __ATOMIC_RELAXED);
-}
-
-// MSRPM layout, APM vol. 2 §15.11: two bits (read, write) per MSR in three
-// 2 KiB ranges for 0000_0000h, C000_0000h and C001_0000h.
-void trap_msr(uint32_t msr) {
-    uint32_t range_base, byte_offset;
-    if (msr < 0x2000) {
-        range_base = 0;
-        byte_offset = 0;
-    } else if (msr >= 0xC0000000 && msr < 0xC0002000) {
-        range_base = 0xC0000000;
-        byte_offset = 0x800;
-    } else {
-        range_base = 0xC0010000;
-        byte_offset = 0x1000;
-    }
-    const uint32_t bit = (msr - range_base) * 2;
-    msrpm[byte_offset + bit / 8] |= static_cast<uint8_t>(3u << (bit % 8));
-}
-
 uint64_t sync_io_intercepts(const IoDispatcher& io) {
     LockGuard guard(iopm_lock);
-    io.for_each_port([](uint16_t port) { trap_port(port); });
+    io.for_each_port([](uint16_t port) { trap_port(iopm, port); });
     return io.generation();
 }
-
-} // namespace
-
-NestedTlbFlush& nested_tlb_flush() { return nested_tlb; }
 
 // IoDispatcher::trap_now(): the map is shared by all vCPUs and read by the
 // processor at every IN/OUT (APM vol. 2 §15.10.1), so a bit set here is in
 // force everywhere from the next access on.
-void trap_ports_now(uint16_t first, uint32_t count) {
-    if (!iopm) return; // before the first vCPU: its init syncs the whole map
+void trap_ports(uint16_t first, uint32_t count) {
+    if (!iopm) return; // before set_intercepts(), which syncs the whole map
     LockGuard guard(iopm_lock);
-    for (uint32_t p = first; p < first + count && p <= 0xFFFF; ++p) trap_port(static_cast<uint16_t>(p));
-}
-
-namespace {
-Result<void> allocate_permission_maps(PhysHeap& heap) {
-    if (iopm) return {};
-    DmaBuffer i = TRY(heap.allocate(iopm_size, 4096));
-    DmaBuffer m = TRY(heap.allocate(msrpm_size, 4096));
-    iopm = i.host;
-    iopm_pa = i.phys;
-    msrpm = m.host;
-    msrpm_pa = m.phys;
-    trap_msr(0x0000001B); // APIC_BASE: the APIC must stay where we trap it
-    trap_msr(0xC0000080); // EFER: hide SVME
-    trap_msr(0xC0010114); // VM_CR
-    trap_msr(0xC0010117); // VM_HSAVE_PA
-    // MSRs that change how the host sees memory: their rules are in core/msr_policy.
-    for (size_t i = 0; i < msr_policy_count(); ++i)
-        for (uint32_t msr = msr_policy_at(i).first; msr <= msr_policy_at(i).last; ++msr) trap_msr(msr);
-    return {};
+    for (uint32_t p = first; p < first + count && p <= 0xFFFF; ++p) trap_port(iopm, static_cast<uint16_t>(p));
 }
 } // namespace
 
-Result<void> check_support() {
+
+Result<void> SvmBackend::check_support() {
     if (x86::cpuid(0x80000000).eax < 0x8000000A || !(x86::cpuid(0x80000001).ecx & cpuid_ext1_ecx_svm)) {
         log::error("this CPU has no AMD-V (SVM): cannot run the hypervisor");
         return fail(Error::Unsupported);
     }
-    if (x86::rdmsr(x86::msr::vm_cr) & vm_cr_svmdis) {
+    if (x86::rdmsr(msr::vm_cr) & vm_cr_svmdis) {
         log::error("SVM is disabled by firmware (VM_CR.SVMDIS): enable it in the BIOS setup");
         return fail(Error::Unsupported);
     }
@@ -111,16 +69,61 @@ Result<void> check_support() {
     return {};
 }
 
-void enable_on_this_cpu(uint64_t hsave_pa) {
+// The permission maps for the intercept set of core/virt_backend.hpp: MSRs
+// from core's list plus SVM's own, ports from the dispatcher (and later
+// through trap_ports_now).
+Result<void> SvmBackend::set_intercepts(PhysHeap& heap, const IoDispatcher& io) {
+    if (iopm) return {};
+    DmaBuffer i = TRY(heap.allocate(iopm_size, 4096));
+    DmaBuffer m = TRY(heap.allocate(msrpm_size, 4096));
+    iopm = i.host;
+    iopm_pa = i.phys;
+    msrpm = m.host;
+    msrpm_pa = m.phys;
+    // Every listed MSR lies in the MSRPM's ranges (tests/unit/svm): one that
+    // did not would exit anyway (APM vol. 2 §15.11).
+    for (const MsrRange& r : neutral_msr_intercepts())
+        for (uint32_t index = r.first; index <= r.last; ++index) (void)trap_msr(msrpm, index);
+    for (uint32_t index : own_msr_intercepts()) (void)trap_msr(msrpm, index);
+    (void)sync_io_intercepts(io);
+    return {};
+}
+
+void SvmBackend::trap_ports_now(uint16_t first, uint32_t count) { trap_ports(first, count); }
+
+const NestedFormat& SvmBackend::nested_format() const { return nested_format_npt; }
+NestedTlbFlush& SvmBackend::nested_tlb_flush() { return nested_tlb; }
+
+Result<void> SvmBackend::prepare_cpu(size_t cpu, PhysHeap& heap) {
+    if (cpu >= max_cpus) return fail(Error::OutOfRange);
+    if (!hsave_pa_[cpu]) hsave_pa_[cpu] = TRY(heap.allocate(4096, 4096)).phys;
+    return {};
+}
+
+void SvmBackend::enable_on_this_cpu(size_t cpu) {
+    // The platform prepares every CPU before it starts it: a missing page is
+    // a bug of ours, never a guest value.
+    SV_ASSERT(cpu < max_cpus && hsave_pa_[cpu]);
     x86::wrmsr(x86::msr::efer, x86::rdmsr(x86::msr::efer) | x86::efer::svme);
-    x86::wrmsr(x86::msr::vm_hsave_pa, hsave_pa);
+    x86::wrmsr(x86::msr::vm_hsave_pa, hsave_pa_[cpu]);
     asm volatile("clgi"); // host runs with GIF=0: interrupts, NMI and INIT wait for the guest
 }
+
+Result<Vcpu*> SvmBackend::create_vcpu(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
+                                      const GuestEntry& entry) {
+    if (!iopm) return fail(Error::Unsupported); // set_intercepts() first
+    if (vcpu_count_ == max_cpus) return fail(Error::OutOfMemory);
+    SvmVcpu& vcpu = vcpus_[vcpu_count_];
+    TRY(vcpu.init(heap, npt_root, io, entry));
+    ++vcpu_count_;
+    return static_cast<Vcpu*>(&vcpu);
+}
+
+const VendorMsrPolicy& SvmBackend::vendor_msrs() const { return vendor_msr_policy(); }
 
 Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
                            const GuestEntry& entry) {
     has_nrip_ = x86::cpuid(0x8000000A).edx & cpuid_svm_edx_nrips;
-    TRY(allocate_permission_maps(heap));
     DmaBuffer vmcb = TRY(heap.allocate(sizeof(Vmcb), 4096));
     vmcb_ = reinterpret_cast<Vmcb*>(vmcb.host);
     vmcb_pa_ = vmcb.phys;
@@ -156,7 +159,7 @@ Result<void> SvmVcpu::init(PhysHeap& heap, uint64_t npt_root, const IoDispatcher
     s.tr = VmcbSegment{0, attr_tss32, 0x67, 0};
     s.ldtr = VmcbSegment{0, attr_ldt, 0, 0};
     s.cpl = 0;
-    s.efer = x86::efer::svme; // required by VMRUN; hidden from the guest by the EFER intercept
+    s.efer = efer_svme; // required by VMRUN; hidden from the guest (svm_msrs.hpp)
     s.cr0 = 0x11;             // PE | ET: 32-bit protected mode, paging off
     s.cr3 = 0;
     s.cr4 = 0;
@@ -186,7 +189,7 @@ void SvmVcpu::enter_real_mode(uint16_t segment, uint16_t ip, uint64_t cr0) {
     s.tr = VmcbSegment{0, attr_tss32, 0xFFFF, 0};
     s.ldtr = VmcbSegment{0, attr_ldt, 0xFFFF, 0};
     s.cpl = 0;
-    s.efer = x86::efer::svme;
+    s.efer = efer_svme;
     s.cr0 = cr0;
     s.cr2 = s.cr3 = s.cr4 = 0;
     s.dr6 = 0xFFFF0FF0;

@@ -10,6 +10,7 @@
 
 #include "core/exit_handler.hpp"
 #include "fake_guest_memory.hpp"
+#include "virt/svm/svm_msrs.hpp"
 
 namespace sv {
 namespace {
@@ -79,6 +80,7 @@ class CoreExitHandler : public ::testing::Test {
 
     void SetUp() override {
         handler = std::make_unique<ExitHandler>(io, mem, &epyc_cpuid, 0x000100);
+        handler->set_vendor_msrs(svm::vendor_msr_policy()); // as platform/main_hw.cpp on this AMD CPU
         ASSERT_TRUE(io.add(0x1f0, 8, ide).ok());
         // Flat 32-bit protected mode, paging off, as Linux's 32-bit entry.
         s.cr0 = 0x11; // PE | ET
@@ -207,6 +209,87 @@ TEST_F(CoreExitHandler, SvmMsrsBehaveAsWithoutSvm) {
     run(exit(ExitReason::MsrRead, code_at + 2));
     EXPECT_TRUE(s.inject.valid);
     EXPECT_EQ(s.inject.vector, exception_vector::gp);
+}
+
+// The vendor-neutral core: EFER without hidden bits, no vendor MSRs.
+TEST_F(CoreExitHandler, WithoutVendorPolicyNoEferBitIsHiddenAndVendorMsrsFault) {
+    handler->set_vendor_msrs(VendorMsrPolicy{});
+    s.efer = efer_svme | efer_lme;
+    s.reg(Gpr::Rcx) = msr_efer;
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_EQ(s.reg(Gpr::Rax), efer_svme | efer_lme); // nothing hidden
+
+    s.rip = code_at;
+    s.reg(Gpr::Rax) = efer_lme | (1ull << 13); // LMSLE: AMD's, not architectural
+    s.reg(Gpr::Rdx) = 0;
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+
+    s.inject = {};
+    s.reg(Gpr::Rax) = efer_sce | efer_lme | efer_nxe;
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.efer, efer_sce | efer_lme | efer_nxe); // SVME not kept: no vendor asked for it
+
+    s.rip = code_at;
+    s.reg(Gpr::Rcx) = svm::msr::vm_cr;
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+}
+
+// A vendor's policy is applied as given: its hidden EFER bit, its extra
+// writable bit, its MSRs' answers (a made-up vendor, not SVM's values).
+TEST_F(CoreExitHandler, VendorPolicyDecidesHiddenEferBitsAndVendorMsrs) {
+    constexpr uint64_t hidden = 1ull << 20, extra = 1ull << 21;
+    constexpr uint32_t vendor_msr = 0xC0012345, refused_msr = 0xC0012346;
+    handler->set_vendor_msrs(VendorMsrPolicy{
+        .efer_writable = extra,
+        .efer_hidden = hidden,
+        .access = [](uint32_t msr, bool write, uint64_t, uint64_t& result) {
+            if (msr == 0xC0012345 && !write) {
+                result = 0x1122334455667788ull;
+                return VendorMsrOutcome::Done;
+            }
+            return msr == 0xC0012346 ? VendorMsrOutcome::Fault : VendorMsrOutcome::NotVendors;
+        },
+    });
+    s.efer = hidden;
+    s.reg(Gpr::Rcx) = msr_efer;
+    s.reg(Gpr::Rax) = efer_lme | extra;
+    s.reg(Gpr::Rdx) = 0;
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.efer, hidden | efer_lme | extra);
+    run(exit(ExitReason::MsrRead, code_at + 4));
+    EXPECT_EQ(s.reg(Gpr::Rax), efer_lme | extra);
+
+    s.rip = code_at;
+    s.reg(Gpr::Rax) = hidden; // the guest may not set a hidden bit itself
+    run(exit(ExitReason::MsrWrite, code_at + 2));
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.rip, code_at);
+
+    s.inject = {};
+    s.reg(Gpr::Rcx) = vendor_msr;
+    run(exit(ExitReason::MsrRead, code_at + 2));
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.reg(Gpr::Rax), 0x55667788u);
+    EXPECT_EQ(s.reg(Gpr::Rdx), 0x11223344u);
+    EXPECT_EQ(s.rip, code_at + 2);
+
+    for (uint32_t msr : {refused_msr, 0xC0012347u}) { // refused by the vendor; nobody's
+        s.rip = code_at;
+        s.inject = {};
+        s.reg(Gpr::Rcx) = msr;
+        run(exit(ExitReason::MsrRead, code_at + 2));
+        EXPECT_TRUE(s.inject.valid) << std::hex << msr;
+        EXPECT_EQ(s.inject.vector, exception_vector::gp);
+        EXPECT_EQ(s.rip, code_at);
+    }
 }
 
 TEST_F(CoreExitHandler, VmmcallVersion) {
