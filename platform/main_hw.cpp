@@ -18,8 +18,10 @@
 #include "crypto/cpu_features.hpp"
 #include "crypto/xcr0_switch.hpp"
 #include "core/phys_heap.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "lib/log.hpp"
 #include "virt/svm/svm_backend.hpp"
+#include "virt/svm/svm_kick.hpp"
 
 extern "C" void (*__init_array_start[])();
 extern "C" void (*__init_array_end[])();
@@ -50,6 +52,23 @@ HypervisorMemory hv_memory;
 GuestRam guest_ram;
 IoDispatcher io_dispatcher;
 MmioDispatcher mmio_dispatcher; // shared by all vCPUs, like io_dispatcher
+// Nested-TLB shootdown on every vCPU when a trapped MMIO range changes
+// (core/tlb_shootdown.hpp); SVM kicks with an NMI (virt/svm/svm_kick.hpp).
+TlbShootdown tlb_shootdown;
+constexpr uint64_t shootdown_timeout_tsc = 4'000'000'000ull; // ~1 s and more: a kick takes microseconds
+
+uint64_t read_tsc() {
+    uint32_t lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+void log_shootdown_statistics() {
+    const TlbShootdownStats s = tlb_shootdown.stats();
+    const svm::NmiStats n = svm::nmi_stats();
+    log::info("nested TLB shootdowns {} vCPUs kicked {} timeouts {}; NMI exits: kicks {} guest NMIs re-injected {}",
+              s.shootdowns, s.kicks, s.timeouts, n.kicks_taken, n.guest_nmis);
+}
 svm::SvmVcpu vcpu0;
 
 [[noreturn]] void refuse(const char* what) {
@@ -143,6 +162,10 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     guest_ram.init(hv_memory.guest_map());
     io_dispatcher.set_trap_hook(svm::trap_ports_now);
     mmio_dispatcher.set_mapper(&hv_memory);
+    tlb_shootdown.set_clock(read_tsc, shootdown_timeout_tsc);
+    tlb_shootdown.set_kicker(&svm::nmi_kicker());
+    mmio_dispatcher.set_shootdown(&tlb_shootdown);
+    set_extra_statistics(log_shootdown_statistics);
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
     suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
@@ -151,17 +174,25 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     if (!hsave.ok()) refuse("out of hypervisor memory");
     bsp_hsave_pa = hsave.value().phys;
     svm::enable_on_this_cpu(bsp_hsave_pa);
-    const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
-    if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(), io_dispatcher,
-                                           factory).ok())
-        refuse("cannot bring the other processors under the hypervisor");
+    const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler, &tlb_shootdown};
+    const Result<size_t> aps = smp::start_application_processors(hv_memory, boot_memory, guest_ram, npt_root.value(),
+                                                                 io_dispatcher, factory);
+    if (!aps.ok()) refuse("cannot bring the other processors under the hypervisor");
     // The APs wait for the guest's STARTUP (they run no guest code yet), so
     // the APIC write trap is in the shared dispatcher before any vCPU could
     // write the page.
+    static MmioRange apic_range;
     if (MmioWriteHandler* apic = smp::apic_write_handler())
-        if (!mmio_dispatcher.add(x86::lapic::base(), 4096, *apic).ok()) refuse("cannot trap the local APIC page");
+        if (!mmio_dispatcher.add(apic_range, x86::lapic::base(), 4096, *apic).ok())
+            refuse("cannot trap the local APIC page");
     if (!vcpu0.init(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value()).ok())
         refuse("cannot set up the virtual CPU");
+    if (aps.value() > 0) { // one CPU: nothing to shoot down, no NMI intercept
+        const uint8_t bsp = x86::lapic::current_id();
+        const Result<size_t> index = tlb_shootdown.add_vcpu(bsp);
+        if (!index.ok()) refuse("too many processors for the nested TLB shootdown");
+        vcpu0.set_shootdown(tlb_shootdown, index.value(), bsp);
+    }
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());

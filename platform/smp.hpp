@@ -13,6 +13,7 @@
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "lib/result.hpp"
 
 namespace sv::smp {
@@ -23,6 +24,7 @@ struct VcpuFactory {
     ExitHandler::HostCpuid host_cpuid;
     uint32_t version;
     void (*configure)(ExitHandler& handler); // pass-through, MSRs, MMIO ranges
+    TlbShootdown* shootdown;                  // every AP's vCPU takes part
 };
 
 // Starts the APs; returns how many are online and waiting.

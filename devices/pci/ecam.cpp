@@ -45,11 +45,11 @@ uint64_t EcamMediator::read_pciexbar() {
 
 Result<void> EcamMediator::follow(const EcamWindow& w) {
     if (!w.valid || !w.enabled) {
-        mmio_.remove(*this);
+        mmio_.remove(range_);
         window_ = w;
         return {};
     }
-    TRY(mmio_.move(*this, w.base, w.length));
+    TRY(mmio_.move(range_, w.base, w.length));
     window_ = w;
     return {};
 }
@@ -109,7 +109,7 @@ bool EcamMediator::filter(ConfigWrite& w) {
     const char* why = nullptr;
     if (!n.valid) why = "reserved length encoding";
     else if (n.enabled && !placement_.placement_ok(n.base, n.length)) why = "over RAM, hypervisor memory or unmapped space";
-    else if (n.enabled && mmio_.overlaps(n.base, n.length, this)) why = "over another trapped MMIO range";
+    else if (n.enabled && mmio_.overlaps(n.base, n.length, &range_)) why = "over another trapped MMIO range";
     if (!why) return true;
     ++stats_.refused_relocations;
     log::warn("PCIe ECAM: refused PCIEXBAR write {:x} (window {:x}, {} MiB): {}; the old window stays", next, n.base,

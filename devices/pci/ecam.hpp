@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "core/mmio_dispatch.hpp"
+#include "devices/pci/mmio_placement.hpp"
 #include "devices/pci/pci_config.hpp"
 
 namespace sv::pci {
@@ -54,15 +55,8 @@ class PhysicalMmio {
     ~PhysicalMmio() = default;
 };
 
-// Whether a window there could be trapped: not over RAM or hypervisor
-// memory, inside what the nested page tables map.
-class EcamPlacement {
-  public:
-    virtual bool placement_ok(uint64_t base, uint64_t length) = 0;
-
-  protected:
-    ~EcamPlacement() = default;
-};
+// Whether a window there could be trapped (devices/pci/mmio_placement.hpp).
+using EcamPlacement = MmioPlacement;
 
 struct EcamStats {
     uint64_t writes = 0;            // guest ECAM writes decoded as config writes
@@ -75,7 +69,9 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
   public:
     EcamMediator(ConfigMediator& mediator, ConfigSpace& config, MmioDispatcher& mmio, PhysicalMmio& hardware,
                  EcamPlacement& placement)
-        : mediator_(mediator), config_(config), mmio_(mmio), hardware_(hardware), placement_(placement) {}
+        : mediator_(mediator), config_(config), mmio_(mmio), hardware_(hardware), placement_(placement) {
+        range_.handler = this;
+    }
 
     // Traps the window the Q35 MCH at `mch` decodes now and follows its
     // PCIEXBAR from then on (registers the rule and the watcher).
@@ -99,6 +95,7 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
     ConfigMediator& mediator_;
     ConfigSpace& config_;
     MmioDispatcher& mmio_;
+    MmioRange range_; // the window, while enabled
     PhysicalMmio& hardware_;
     EcamPlacement& placement_;
     Address mch_{};

@@ -10,6 +10,7 @@
 #include "core/guest_entry.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/phys_heap.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "core/vcpu_state.hpp"
 #include "lib/result.hpp"
 #include "virt/svm/vmcb.hpp"
@@ -42,8 +43,16 @@ class SvmVcpu {
     // Runs the guest on the calling CPU until the handler asks to stop or to
     // wait for a STARTUP; returns that action.
     ExitHandler::Action run(ExitHandler& handler);
+    // Nested-TLB shootdown (core/tlb_shootdown.hpp): this vCPU's record in
+    // `sd` and its APIC id; sets the NMI intercept so that an NMI kicks it
+    // out of the guest (virt/svm/svm_kick.hpp). After init().
+    void set_shootdown(TlbShootdown& sd, size_t index, uint8_t apic_id);
 
   private:
+    // Runs the guest once (VMRUN to #VMEXIT) with the shootdown protocol.
+    void enter_guest();
+    // #VMEXIT(NMI): a kick is consumed, the guest's NMI re-injected.
+    void nmi_exit();
     void enter_real_mode(uint16_t cs, uint16_t ip, uint64_t cr0);
     Vmcb* vmcb_ = nullptr;
     uint64_t vmcb_pa_ = 0;
@@ -51,6 +60,10 @@ class SvmVcpu {
     uint64_t io_generation_ = 0;
     uint64_t mmio_generation_ = 0; // MMIO trap layout last seen: a change flushes the nested TLB
     VcpuState state_;
+    TlbShootdown* shootdown_ = nullptr;
+    size_t shootdown_index_ = 0;
+    uint8_t apic_id_ = 0;
+    bool guest_nmi_pending_ = false; // the guest's NMI, to inject at the next entry
 };
 
 } // namespace sv::svm

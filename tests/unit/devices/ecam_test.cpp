@@ -149,7 +149,8 @@ TEST(EcamTracker, RefusesWindowsOverRamReservedLengthsAndOtherRanges) {
     struct Other final : MmioWriteHandler {
         void mmio_write(uint64_t, uint8_t, uint64_t) override {}
     } apic;
-    ASSERT_TRUE(q.mmio.add(0xFEE00000, 4096, apic).ok());
+    MmioRange apic_range;
+    ASSERT_TRUE(q.mmio.add(apic_range, 0xFEE00000, 4096, apic).ok());
     q.port_write(0x60, 4, 0x10000001); // over RAM
     q.port_write(0x60, 1, 0x07);       // reserved length
     q.port_write(0x60, 4, 0xFC000005); // 64 MiB window over the APIC page
