@@ -39,6 +39,12 @@ class MmioMapper {
     ~MmioMapper() = default;
 };
 
+// The old pages of a move that are not released yet (MmioDispatcher::move):
+// at most one piece below the new range and one above it.
+struct MmioLeaving {
+    MmioRange below, above;
+};
+
 class MmioDispatcher {
   public:
     static constexpr uint64_t page = 4096;
@@ -50,25 +56,28 @@ class MmioDispatcher {
 
     // Links `range` (not linked yet) at [base, base+length): page-aligned,
     // non-empty, not overlapping another range. With a `reader`, reads of
-    // the range exit too and go to it.
+    // the range exit too and go to it. add() and move() fail (and undo)
+    // when a vCPU does not answer the shootdown in time: it could still
+    // reach the new pages directly, so no device may decode there.
     [[nodiscard]] Result<void> add(MmioRange& range, uint64_t base, uint64_t length, MmioWriteHandler& handler,
                                    MmioReadHandler* reader = nullptr);
     // The range now is [base, base+length): the new pages are trapped (and
     // every vCPU's nested TLB flushed) before the old ones are released, so
     // no access slips through. A range not linked yet is added with the
     // handlers already in the node. On failure the old range stays.
-    // With `leaving` (an unlinked node, its handlers set), the old pages the
-    // new range does not cover are not released but stay trapped as
-    // `leaving`, until the caller removes it once the device no longer
-    // decodes there (devices/pci/mmio_bar.hpp: trap the new pages, let the
-    // write reach the device, then release the old ones). Those pages must
-    // form one interval (always so when the length does not change).
+    // With `leaving` (not linked), the old pages the new range does not
+    // cover are not released but stay trapped in `leaving` until the caller
+    // removes it, once the device no longer decodes there
+    // (devices/pci/mmio_bar.hpp: trap the new pages, let the write reach the
+    // device, then release the old ones).
     [[nodiscard]] Result<void> move(MmioRange& range, uint64_t base, uint64_t length,
-                                    MmioRange* leaving = nullptr);
+                                    MmioLeaving* leaving = nullptr);
     void remove(MmioRange& range);
-    // Unlinks `range` but leaves its pages trapped: the caller links them
-    // again at once (e.g. moves another range over them).
+    void remove(MmioLeaving& leaving);
+    // Unlinks without releasing the pages (they stay trapped): the caller
+    // covers them again at once (e.g. moves a range back over them).
     void detach(MmioRange& range);
+    void detach(MmioLeaving& leaving);
 
     // The range holding `gpa`, or nullptr.
     const MmioRange* find(uint64_t gpa) const;
@@ -80,7 +89,9 @@ class MmioDispatcher {
   private:
     void link(MmioRange& range);
     void unlink(MmioRange& range);
-    void changed();
+    // Bumps the generation and shoots down; false when a vCPU timed out.
+    bool changed();
+    void release(uint64_t base, uint64_t end);
 
     MmioRange* head_ = nullptr; // sorted by base, no overlaps
     size_t count_ = 0;

@@ -13,8 +13,9 @@
 // disable it through either mechanism: the tracker vets the new placement
 // before the write reaches the MCH (refused, old value kept, logged: a
 // reserved length, a window over RAM or hypervisor memory, overlapping
-// another trapped range, or beyond what the nested page tables map) and
-// re-traps the window after it.
+// another trapped range, or beyond what the nested page tables map), traps
+// the new window before the MCH decodes it (every vCPU's nested TLB
+// flushed) and releases the old pages after the write.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +83,7 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
 
     void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override;
     bool filter(ConfigWrite& w) override;
+    void dropped(const ConfigWrite& w) override;
     void config_written(const ConfigWrite& w) override;
 
     const EcamWindow& window() const { return window_; }
@@ -91,11 +93,16 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
     class Writer;
     uint64_t read_pciexbar();
     [[nodiscard]] Result<void> follow(const EcamWindow& w);
+    // After a PCIEXBAR write reached the MCH (or was dropped): the trap
+    // follows the window the MCH decodes now; old pages released.
+    void settle();
 
     ConfigMediator& mediator_;
     ConfigSpace& config_;
     MmioDispatcher& mmio_;
-    MmioRange range_; // the window, while enabled
+    MmioRange range_;     // the window, while enabled
+    MmioLeaving leaving_; // old pages of a move until the MCH decodes the new window
+    bool pending_ = false;
     PhysicalMmio& hardware_;
     EcamPlacement& placement_;
     Address mch_{};

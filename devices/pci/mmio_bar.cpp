@@ -129,10 +129,12 @@ void MmioBar::settle() {
     } else if (!range_.linked || range_.base != page_base(now.address)) {
         // The function decodes where no prepare() put the trap: the write
         // was dropped after prepare() (a later rule refused it) or the
-        // device took other bits than sizing showed. Its pages are trapped
-        // if they were before (leaving_): move the range back over them.
-        const bool back = leaving_.linked && leaving_.base == page_base(now.address);
+        // device took other bits than sizing showed. If it still decodes
+        // the old placement, those pages are still trapped (leaving_ and
+        // range_): move the range back over them.
+        const bool back = tracked_.on && page_base(now.address) == page_base(tracked_.address);
         if (back) mmio_.detach(leaving_);
+        else mmio_.remove(leaving_);
         if (vet(now) != BarRefusal::None || !prepare(now).ok()) {
             log::error("{}: function {}:{}.{} decodes {:x}, which cannot be trapped: memory decode turned off",
                        name_, function_.bus, function_.device, function_.function, now.address);

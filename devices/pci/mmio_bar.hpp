@@ -81,10 +81,7 @@ struct MmioBarStats {
 class MmioBar final : public ConfigRule, public ConfigWatcher {
   public:
     MmioBar(ConfigMediator& mediator, ConfigSpace& config, MmioDispatcher& mmio, MmioPlacement& placement)
-        : mediator_(mediator), config_(config), mmio_(mmio), placement_(placement) {
-        leaving_.handler = &discard_;
-        leaving_.reader = &discard_;
-    }
+        : mediator_(mediator), config_(config), mmio_(mmio), placement_(placement) {}
 
     // Sizes BAR `index` of `function`, traps it where it decodes now (an
     // untrappable firmware placement turns MSE off, logged), and follows it
@@ -107,13 +104,6 @@ class MmioBar final : public ConfigRule, public ConfigWatcher {
         bool on = false;
         uint64_t address = 0;
     };
-    // Accesses that reach the old pages between a move's trap and release
-    // (none can: both happen under the exit handler's lock): no device.
-    struct Discard final : MmioWriteHandler, MmioReadHandler {
-        void mmio_write(uint64_t, uint8_t, uint64_t) override {}
-        uint64_t mmio_read(uint64_t, uint8_t) override { return ~uint64_t{0}; }
-    };
-
     bool touches(const ConfigWrite& w) const;
     Decode decode_now();
     Decode decode_after(const ConfigWrite& w);
@@ -139,8 +129,7 @@ class MmioBar final : public ConfigRule, public ConfigWatcher {
     MemoryBar bar_;
     const char* name_ = "BAR";
     MmioRange range_;
-    MmioRange leaving_;
-    Discard discard_;
+    MmioLeaving leaving_; // old pages of a move until the write reached the device
     uint64_t address_ = 0;
     Decode tracked_;      // what range_ stands for once settled
     bool pending_ = false; // prepare() ran, settle() not yet
