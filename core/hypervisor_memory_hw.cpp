@@ -104,8 +104,8 @@ Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
 
 Result<void> HypervisorMemory::set_trap(uint64_t base, uint64_t length, MmioTrap trap) {
     if (overlaps(base, length) || !nested_mapped(base, length)) return fail(Error::Protected);
-    // Other vCPUs pick the change up at their next exit (MmioDispatcher's
-    // generation makes each flush its nested TLB before VMRUN).
+    // The caller (MmioDispatcher) then shoots down every vCPU's nested TLB
+    // (core/tlb_shootdown.hpp) before it relies on the change.
     const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWrite
                                 : trap == MmioTrap::Writes ? NestedAccess::ReadOnly
                                                            : NestedAccess::None;
