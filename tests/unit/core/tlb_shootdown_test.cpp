@@ -162,8 +162,16 @@ TEST(CoreTlbShootdown, ConcurrentVcpusNeverRunWithAStaleGenerationAfterTheFlush)
             }
         });
     }
+    // Wait until every vCPU thread runs (a loaded host may start them late),
+    // then flush at least 300 times, and until the check has met vCPUs in
+    // the guest and kicked some (bounded).
+    for (size_t i = 0; i < n; ++i)
+        while (!in_guest[i].load()) std::this_thread::yield();
     uint64_t stale = 0, seen_in_guest = 0;
-    for (int round = 0; round < 300; ++round) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (int round = 0; round < 300 || ((!seen_in_guest || !sd.stats().kicks) &&
+                                        std::chrono::steady_clock::now() < until);
+         ++round) {
         ASSERT_TRUE(sd.flush_all());
         const uint64_t g = sd.generation();
         for (size_t i = 0; i < n; ++i) {
@@ -177,7 +185,7 @@ TEST(CoreTlbShootdown, ConcurrentVcpusNeverRunWithAStaleGenerationAfterTheFlush)
     EXPECT_EQ(stale, 0u);
     EXPECT_GT(seen_in_guest, 0u); // the check met vCPUs in the guest
     EXPECT_EQ(sd.stats().timeouts, 0u);
-    EXPECT_EQ(sd.stats().shootdowns, 300u);
+    EXPECT_GE(sd.stats().shootdowns, 300u);
     EXPECT_GT(sd.stats().kicks, 0u);
 }
 
