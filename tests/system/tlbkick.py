@@ -16,6 +16,13 @@ virt/svm/svm_kick.hpp), through `./shadowvisor run`:
           NMI) while no kick leaked into the guest (no "NMI received for
           unknown reason").
 
+What can fail under QEMU: the kick counts (a control build without the
+shootdown reports 0 vCPUs kicked and fails here) and the NMI checks. The
+guest-side write checks guard the property on hardware, but under QEMU TCG
+they pass even without the kick: QEMU flushes every vCPU's TLB whenever the
+emulated physical memory map changes, which the MCH's own window switch
+does (a control run without the shootdown passed them).
+
 Usage: tlbkick.py cpus2 --build-dir DIR
 """
 import os
