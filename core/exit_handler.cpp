@@ -128,6 +128,16 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
                 if (!done) s.raise_exception(exception_vector::gp, 0);
                 return Action::Resume;
             }
+            // No range (any more) takes this access. If the trap layout
+            // changed since this vCPU last got here, its fault may predate
+            // the change (a range moved away while another vCPU's config
+            // write held io_lock and we waited): retry the access once; the
+            // backend flushes the nested TLB before it re-enters.
+            const uint64_t g = mmio_->generation();
+            if (g != mmio_seen_generation_) {
+                mmio_seen_generation_ = g;
+                return Action::Resume;
+            }
         }
         if (exit.fault.present && exit.fault.write) {
             // A write to hypervisor memory, which guests see as a read-only

@@ -92,6 +92,7 @@ class ExitHandler {
     HostMsrRead host_msr_read_ = nullptr;
     HostMsrWrite host_msr_write_ = nullptr;
     MmioDispatcher* mmio_ = nullptr;
+    uint64_t mmio_seen_generation_ = 0; // trap layout at this vCPU's last unhandled NPF
     HostXcr0Read xcr0_read_ = nullptr;
     HostXcr0Write xcr0_write_ = nullptr;
     VirtualMsrs* virtual_msrs_;

@@ -107,9 +107,11 @@ Result<void> HypervisorMemory::trap_writes(uint64_t gpa) {
 
 Result<void> HypervisorMemory::set_trap(uint64_t base, uint64_t length, MmioTrap trap) {
     if (overlaps(base, length) || !nested_mapped(base, length)) return fail(Error::Protected);
-    // The table's NestedTlbFlush hook tells every vCPU to drop its cached
-    // translations of the range (core/nested_tlb.hpp). The memory type stays
-    // the one build_nested_paging gave the range.
+    // The table's NestedTlbFlush hook makes every vCPU drop its cached
+    // translations of the range before its next entry (core/nested_tlb.hpp);
+    // the caller (MmioDispatcher) then shoots down the vCPUs running guest
+    // code (core/tlb_shootdown.hpp) before it relies on the change. The
+    // memory type stays the one build_nested_paging gave the range.
     const NestedAccess access = trap == MmioTrap::Released ? NestedAccess::ReadWriteExecute
                                 : trap == MmioTrap::Writes ? NestedAccess::ReadExecute
                                                            : NestedAccess::None;

@@ -28,11 +28,18 @@ class MmioReadHandler {
     ~MmioReadHandler() = default;
 };
 
+// One trapped guest-physical range. The mediator owns the node (a member or
+// a static): the MmioDispatcher links it into its sorted list and never
+// copies or frees it, so there is no limit on the number of ranges and no
+// allocation when a range is added or moved at run time.
 struct MmioRange {
     uint64_t base = 0;
     uint64_t length = 0;
     MmioWriteHandler* handler = nullptr;
     MmioReadHandler* reader = nullptr; // nullptr: reads go to the device
+    // Owned by the dispatcher while linked.
+    MmioRange* next = nullptr;
+    bool linked = false;
 };
 
 enum class MmioTrap : uint8_t { Released, Writes, ReadsAndWrites };

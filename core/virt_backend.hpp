@@ -14,6 +14,7 @@
 #include "core/io_dispatch.hpp"
 #include "core/nested_format.hpp"
 #include "core/nested_tlb.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "core/phys_heap.hpp"
 #include "core/vendor_msrs.hpp"
 #include "lib/result.hpp"
@@ -37,6 +38,10 @@ class Vcpu {
     // Runs the guest on the calling CPU, handing every exit to `handler` as
     // a VmExit, until the handler asks for anything but Resume; returns that.
     virtual ExitHandler::Action run(ExitHandler& handler) = 0;
+    // Takes part in the nested-TLB shootdown (core/tlb_shootdown.hpp) as
+    // record `index` of `sd`, kicked through its local APIC id. After
+    // creation, before the first run; only with more than one CPU.
+    virtual void set_shootdown(TlbShootdown& sd, size_t index, uint8_t apic_id) = 0;
 
   protected:
     ~Vcpu() = default; // never deleted through the interface: the backend owns it
@@ -82,6 +87,11 @@ class VirtBackend {
     // vCPU flushes its nested TLB before its next entry.
     virtual const NestedFormat& nested_format() const = 0;
     virtual NestedTlbFlush& nested_tlb_flush() = 0;
+    // How a vCPU running guest code is made to leave it unnoticed, for the
+    // cross-vCPU nested-TLB shootdown (core/tlb_shootdown.hpp), and the
+    // power-off statistics of those kicks.
+    virtual VcpuKicker& vcpu_kicker() = 0;
+    virtual void log_kick_statistics() const = 0;
 
   protected:
     ~VirtBackend() = default;

@@ -70,5 +70,8 @@ void resync_devices_after_resume();
 
 // Exit statistics for the power-off log.
 void set_exit_counters_source(const struct ExitCounters* counters);
+// More lines for the statistics logged at power-off/reset (the nested-TLB
+// shootdown and NMI counters, which main_hw.cpp owns).
+void set_extra_statistics(void (*log_more)());
 
 } // namespace sv

@@ -154,7 +154,10 @@ Result<void> trap_ecam(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatch
 }
 
 
+void (*extra_statistics)() = nullptr;
+
 void log_statistics() {
+    if (extra_statistics) extra_statistics();
     if (exit_counters) {
         log::info("exits: {} total", exit_counters->total());
         for (unsigned r = 0; r < static_cast<unsigned>(ExitReason::Count); ++r)
@@ -326,7 +329,10 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     TRY(io.add(0xCFA, 6, config_mediator));
     TRY(setup_power_control(hv, firmware_memory, io));
     uint64_t reset_page = 0;
-    if (MmioWriteHandler* reset = reset_register_handler(reset_page)) TRY(mmio.add(reset_page, 4096, *reset));
+    if (MmioWriteHandler* reset = reset_register_handler(reset_page)) {
+        static MmioRange reset_range;
+        TRY(mmio.add(reset_range, reset_page, 4096, *reset));
+    }
     TRY(isa_dma_guard.install(io));
     log::info("ISA DMA: high page registers 0x480-0x48F pinned to 0 (legacy DMA stays below 16 MiB)");
     StorageInventory inventory;
@@ -470,5 +476,6 @@ void resync_devices_after_resume() {
 }
 
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
+void set_extra_statistics(void (*log_more)()) { extra_statistics = log_more; }
 
 } // namespace sv

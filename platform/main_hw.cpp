@@ -19,6 +19,7 @@
 #include "crypto/cpu_features.hpp"
 #include "crypto/xcr0_switch.hpp"
 #include "core/phys_heap.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "core/virt_backend.hpp"
 #include "lib/log.hpp"
 #include "platform/backend_select.hpp"
@@ -55,6 +56,22 @@ MmioDispatcher mmio_dispatcher; // shared by all vCPUs, like io_dispatcher
 VirtBackend* backend = nullptr; // chosen once, before any other use (select_backend)
 Vcpu* vcpu0 = nullptr;           // the BSP's
 constexpr size_t bsp_cpu = 0;    // host CPU index of the BSP (core/virt_backend.hpp)
+// Nested-TLB shootdown on every vCPU when a trapped MMIO range changes
+// (core/tlb_shootdown.hpp); the backend kicks (SVM: an NMI, virt/svm/svm_kick.hpp).
+TlbShootdown tlb_shootdown;
+constexpr uint64_t shootdown_timeout_tsc = 4'000'000'000ull; // ~1 s and more: a kick takes microseconds
+
+uint64_t read_tsc() {
+    uint32_t lo, hi;
+    asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+void log_shootdown_statistics() {
+    const TlbShootdownStats s = tlb_shootdown.stats();
+    log::info("nested TLB shootdowns {} vCPUs kicked {} timeouts {}", s.shootdowns, s.kicks, s.timeouts);
+    backend->log_kick_statistics();
+}
 
 [[noreturn]] void refuse(const char* what) {
     log::error("refusing to start the guest: {}", what);
@@ -148,6 +165,10 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     guest_ram.init(hv_memory.guest_map());
     io_dispatcher.set_trap_hook([](uint16_t first, uint32_t count) { backend->trap_ports_now(first, count); });
     mmio_dispatcher.set_mapper(&hv_memory);
+    tlb_shootdown.set_clock(read_tsc, shootdown_timeout_tsc);
+    tlb_shootdown.set_kicker(&backend->vcpu_kicker());
+    mmio_dispatcher.set_shootdown(&tlb_shootdown);
+    set_extra_statistics(log_shootdown_statistics);
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
     suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
@@ -155,18 +176,26 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     if (!backend->set_intercepts(hv_memory.heap(), io_dispatcher).ok()) refuse("out of hypervisor memory");
     if (!backend->prepare_cpu(bsp_cpu, hv_memory.heap()).ok()) refuse("out of hypervisor memory");
     backend->enable_on_this_cpu(bsp_cpu);
-    const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler};
-    if (!smp::start_application_processors(hv_memory, boot_memory, guest_ram, *backend, npt_root.value(),
-                                           io_dispatcher, factory).ok())
-        refuse("cannot bring the other processors under the hypervisor");
+    const smp::VcpuFactory factory{host_cpuid, hypervisor_version, configure_exit_handler, &tlb_shootdown};
+    const Result<size_t> aps = smp::start_application_processors(hv_memory, boot_memory, guest_ram, *backend,
+                                                                 npt_root.value(), io_dispatcher, factory);
+    if (!aps.ok()) refuse("cannot bring the other processors under the hypervisor");
     // The APs wait for the guest's STARTUP (they run no guest code yet), so
     // the APIC write trap is in the shared dispatcher before any vCPU could
     // write the page.
+    static MmioRange apic_range;
     if (MmioWriteHandler* apic = smp::apic_write_handler())
-        if (!mmio_dispatcher.add(x86::lapic::base(), 4096, *apic).ok()) refuse("cannot trap the local APIC page");
+        if (!mmio_dispatcher.add(apic_range, x86::lapic::base(), 4096, *apic).ok())
+            refuse("cannot trap the local APIC page");
     Result<Vcpu*> bsp_vcpu = backend->create_vcpu(hv_memory.heap(), npt_root.value(), io_dispatcher, entry.value());
     if (!bsp_vcpu.ok()) refuse("cannot set up the virtual CPU");
     vcpu0 = bsp_vcpu.value();
+    if (aps.value() > 0) { // one CPU: nothing to shoot down, no NMI intercept
+        const uint8_t bsp = x86::lapic::current_id();
+        const Result<size_t> index = tlb_shootdown.add_vcpu(bsp);
+        if (!index.ok()) refuse("too many processors for the nested TLB shootdown");
+        vcpu0->set_shootdown(tlb_shootdown, index.value(), bsp);
+    }
     static ExitHandler handler(io_dispatcher, guest_ram, host_cpuid, hypervisor_version);
     configure_exit_handler(handler);
     set_exit_counters_source(&handler.counters());

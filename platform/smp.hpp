@@ -15,6 +15,7 @@
 #include "core/io_dispatch.hpp"
 #include "core/mmio.hpp"
 #include "core/virt_backend.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "lib/result.hpp"
 
 namespace sv::smp {
@@ -25,6 +26,7 @@ struct VcpuFactory {
     ExitHandler::HostCpuid host_cpuid;
     uint32_t version;
     void (*configure)(ExitHandler& handler); // pass-through, MSRs, MMIO ranges
+    TlbShootdown* shootdown;                  // every AP's vCPU takes part
 };
 
 // Starts the APs under `backend` (its intercepts set, enabled on the BSP);

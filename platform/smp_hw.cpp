@@ -174,6 +174,10 @@ Result<size_t> start_application_processors(HypervisorMemory& hv, GuestMemory& f
         TRY(virt.prepare_cpu(p.cpu, hv.heap()));
         const DmaBuffer stack = TRY(hv.heap().allocate(ap_stack_bytes, 16));
         p.vcpu = TRY(virt.create_vcpu(hv.heap(), npt_root, io, GuestEntry{}));
+        if (factory.shootdown) {
+            const size_t index = TRY(factory.shootdown->add_vcpu(p.apic_id));
+            p.vcpu->set_shootdown(*factory.shootdown, index, p.apic_id);
+        }
         p.handler = new (handler_storage[processor_count]) ExitHandler(io, guest_ram, factory.host_cpuid, factory.version);
         factory.configure(*p.handler);
         ++processor_count;

@@ -16,6 +16,7 @@ constexpr uint32_t reg_icr_high = 0x310;
 constexpr uint32_t icr_vector_mask = 0xFF;
 constexpr uint32_t icr_delivery_shift = 8;
 constexpr uint32_t icr_delivery_mask = 7u << icr_delivery_shift;
+constexpr uint32_t delivery_nmi = 4u << icr_delivery_shift;
 constexpr uint32_t delivery_init = 5u << icr_delivery_shift;
 constexpr uint32_t delivery_startup = 6u << icr_delivery_shift;
 constexpr uint32_t icr_pending = 1u << 12;
@@ -32,5 +33,9 @@ void start_processor(uint8_t apic_id, uint8_t vector);
 // INIT alone: a processor running a guest with the INIT intercept leaves the
 // guest (AMD APM vol. 2 §15.13.1 "INIT Support").
 void send_init(uint8_t apic_id);
+// An NMI to `apic_id` (SDM vol. 3A §10.6.1, delivery mode 100b). ICR_HIGH
+// is restored afterwards: the guest may be between its own ICR_HIGH and
+// ICR_LOW writes on this processor.
+void send_nmi(uint8_t apic_id);
 
 } // namespace sv::x86::lapic

@@ -36,6 +36,13 @@ uint8_t current_id() { return static_cast<uint8_t>(read(reg_id) >> 24); }
 
 void send_init(uint8_t apic_id) { send_ipi(apic_id, delivery_init | icr_level_assert); }
 
+void send_nmi(uint8_t apic_id) {
+    for (int spin = 0; spin < 1000000 && (read(reg_icr_low) & icr_pending); ++spin) __builtin_ia32_pause();
+    const uint32_t guest_high = read(reg_icr_high);
+    send_ipi(apic_id, delivery_nmi | icr_level_assert);
+    write(reg_icr_high, guest_high);
+}
+
 void start_processor(uint8_t apic_id, uint8_t vector) {
     send_ipi(apic_id, delivery_init | icr_level_assert);
     delay_us(10000);

@@ -45,11 +45,11 @@ uint64_t EcamMediator::read_pciexbar() {
 
 Result<void> EcamMediator::follow(const EcamWindow& w) {
     if (!w.valid || !w.enabled) {
-        mmio_.remove(*this);
+        mmio_.remove(range_);
         window_ = w;
         return {};
     }
-    TRY(mmio_.move(*this, w.base, w.length));
+    TRY(mmio_.move(range_, w.base, w.length));
     window_ = w;
     return {};
 }
@@ -99,6 +99,7 @@ void EcamMediator::mmio_write(uint64_t gpa, uint8_t size, uint64_t value) {
 
 bool EcamMediator::filter(ConfigWrite& w) {
     if (!tracking_ || !(w.address == mch_) || !w.overlaps(pciexbar::offset, pciexbar::bytes)) return true;
+    if (pending_) settle(); // the last write never reached the MCH
     uint64_t next = read_pciexbar();
     for (uint16_t at = pciexbar::offset; at < pciexbar::offset + pciexbar::bytes; ++at) {
         if (!w.covers(at)) continue;
@@ -109,32 +110,64 @@ bool EcamMediator::filter(ConfigWrite& w) {
     const char* why = nullptr;
     if (!n.valid) why = "reserved length encoding";
     else if (n.enabled && !placement_.placement_ok(n.base, n.length)) why = "over RAM, hypervisor memory or unmapped space";
-    else if (n.enabled && mmio_.overlaps(n.base, n.length, this)) why = "over another trapped MMIO range";
-    if (!why) return true;
+    else if (n.enabled && mmio_.overlaps(n.base, n.length, &range_)) why = "over another trapped MMIO range";
+    // Trap the new window before the MCH decodes it; the old one stays
+    // trapped until settle(), after the write.
+    else if (n.enabled && !(range_.linked && range_.base == n.base && range_.length == n.length) &&
+             !mmio_.move(range_, n.base, n.length, &leaving_).ok())
+        why = "the nested page tables could not trap it there";
+    if (!why) {
+        pending_ = true;
+        return true;
+    }
     ++stats_.refused_relocations;
     log::warn("PCIe ECAM: refused PCIEXBAR write {:x} (window {:x}, {} MiB): {}; the old window stays", next, n.base,
               n.length >> 20, why);
     return false;
 }
 
+void EcamMediator::dropped(const ConfigWrite& w) {
+    if (tracking_ && w.address == mch_ && pending_) settle();
+}
+
 void EcamMediator::config_written(const ConfigWrite& w) {
-    if (!w.overlaps(pciexbar::offset, pciexbar::bytes)) return;
+    if (w.overlaps(pciexbar::offset, pciexbar::bytes)) settle();
+}
+
+void EcamMediator::settle() {
+    pending_ = false;
     const EcamWindow now = decode_pciexbar(read_pciexbar());
-    if (now.valid == window_.valid && now.enabled == window_.enabled && now.base == window_.base &&
-        now.length == window_.length)
-        return;
-    if (follow(now).ok()) {
-        ++stats_.relocations;
-        log::info("PCIe ECAM window now {} at {:x}, {} MiB (nested paging updated)", now.enabled ? "on" : "off",
-                  now.base, now.length >> 20);
+    const bool unchanged = now.valid == window_.valid && now.enabled == window_.enabled &&
+                           now.base == window_.base && now.length == window_.length;
+    const bool on = now.valid && now.enabled;
+    Result<void> r{};
+    if (on && range_.linked && range_.base == now.base && range_.length == now.length) {
+        mmio_.remove(leaving_); // the MCH left the old pages
+        window_ = now;
+    } else if (on && unchanged) {
+        // The write never reached the MCH: back over the old pages, which
+        // are all still trapped; the prepared ones are released.
+        mmio_.detach(leaving_);
+        r = mmio_.move(range_, now.base, now.length, &leaving_);
+        mmio_.remove(leaving_);
+    } else {
+        mmio_.remove(leaving_);
+        r = follow(now);
+    }
+    if (!r.ok()) {
+        // Cannot trap it there (vetted before, so out of memory or a vCPU
+        // that did not flush): fail closed by switching the window off.
+        log::error("PCIe ECAM: cannot trap the window at {:x}: disabling it", now.base);
+        config_.write16(mch_, pciexbar::offset,
+                        static_cast<uint16_t>(config_.read16(mch_, pciexbar::offset) & ~pciexbar::enable));
+        mmio_.remove(range_);
+        window_ = decode_pciexbar(read_pciexbar());
         return;
     }
-    // Cannot trap it there (checked before, so this is out of memory): fail
-    // closed by switching the window off.
-    log::error("PCIe ECAM: cannot trap the window at {:x}: disabling it", now.base);
-    config_.write16(mch_, pciexbar::offset,
-                    static_cast<uint16_t>(config_.read16(mch_, pciexbar::offset) & ~pciexbar::enable));
-    (void)follow(decode_pciexbar(read_pciexbar()));
+    if (unchanged) return;
+    ++stats_.relocations;
+    log::info("PCIe ECAM window now {} at {:x}, {} MiB (nested paging updated)", now.enabled ? "on" : "off", now.base,
+              now.length >> 20);
 }
 
 } // namespace sv::pci

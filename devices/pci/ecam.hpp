@@ -13,13 +13,15 @@
 // disable it through either mechanism: the tracker vets the new placement
 // before the write reaches the MCH (refused, old value kept, logged: a
 // reserved length, a window over RAM or hypervisor memory, overlapping
-// another trapped range, or beyond what the nested page tables map) and
-// re-traps the window after it.
+// another trapped range, or beyond what the nested page tables map), traps
+// the new window before the MCH decodes it (every vCPU's nested TLB
+// flushed) and releases the old pages after the write.
 #pragma once
 
 #include <cstdint>
 
 #include "core/mmio_dispatch.hpp"
+#include "devices/pci/mmio_placement.hpp"
 #include "devices/pci/pci_config.hpp"
 
 namespace sv::pci {
@@ -54,15 +56,8 @@ class PhysicalMmio {
     ~PhysicalMmio() = default;
 };
 
-// Whether a window there could be trapped: not over RAM or hypervisor
-// memory, inside what the nested page tables map.
-class EcamPlacement {
-  public:
-    virtual bool placement_ok(uint64_t base, uint64_t length) = 0;
-
-  protected:
-    ~EcamPlacement() = default;
-};
+// Whether a window there could be trapped (devices/pci/mmio_placement.hpp).
+using EcamPlacement = MmioPlacement;
 
 struct EcamStats {
     uint64_t writes = 0;            // guest ECAM writes decoded as config writes
@@ -75,7 +70,9 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
   public:
     EcamMediator(ConfigMediator& mediator, ConfigSpace& config, MmioDispatcher& mmio, PhysicalMmio& hardware,
                  EcamPlacement& placement)
-        : mediator_(mediator), config_(config), mmio_(mmio), hardware_(hardware), placement_(placement) {}
+        : mediator_(mediator), config_(config), mmio_(mmio), hardware_(hardware), placement_(placement) {
+        range_.handler = this;
+    }
 
     // Traps the window the Q35 MCH at `mch` decodes now and follows its
     // PCIEXBAR from then on (registers the rule and the watcher).
@@ -86,6 +83,7 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
 
     void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override;
     bool filter(ConfigWrite& w) override;
+    void dropped(const ConfigWrite& w) override;
     void config_written(const ConfigWrite& w) override;
 
     const EcamWindow& window() const { return window_; }
@@ -95,10 +93,16 @@ class EcamMediator final : public MmioWriteHandler, public ConfigRule, public Co
     class Writer;
     uint64_t read_pciexbar();
     [[nodiscard]] Result<void> follow(const EcamWindow& w);
+    // After a PCIEXBAR write reached the MCH (or was dropped): the trap
+    // follows the window the MCH decodes now; old pages released.
+    void settle();
 
     ConfigMediator& mediator_;
     ConfigSpace& config_;
     MmioDispatcher& mmio_;
+    MmioRange range_;     // the window, while enabled
+    MmioLeaving leaving_; // old pages of a move until the MCH decodes the new window
+    bool pending_ = false;
     PhysicalMmio& hardware_;
     EcamPlacement& placement_;
     Address mch_{};

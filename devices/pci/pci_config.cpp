@@ -73,6 +73,7 @@ void ConfigMediator::guest_write(ConfigWrite w, ConfigWriter& hardware) {
     for (size_t i = 0; i < rule_count_; ++i) {
         if (!rules_[i]->filter(w)) {
             ++stats_.refused;
+            for (size_t j = 0; j < i; ++j) rules_[j]->dropped(w);
             return;
         }
     }

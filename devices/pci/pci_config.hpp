@@ -71,6 +71,10 @@ class ConfigWriter {
 class ConfigRule {
   public:
     virtual bool filter(ConfigWrite& w) = 0;
+    // A later rule refused `w` after this one passed it: the device keeps
+    // its old value (a rule that prepared for the write, e.g. trapped new
+    // pages, undoes that here).
+    virtual void dropped(const ConfigWrite& w) { (void)w; }
 
   protected:
     ~ConfigRule() = default;

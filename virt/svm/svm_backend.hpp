@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/virt_backend.hpp"
+#include "core/tlb_shootdown.hpp"
 #include "core/vcpu_state.hpp"
 #include "virt/svm/vmcb.hpp"
 
@@ -22,8 +23,13 @@ class SvmVcpu final : public Vcpu {
     void start_in_real_mode(uint8_t vector) override;
     void start_at_waking_vector(uint16_t cs, uint16_t ip) override;
     ExitHandler::Action run(ExitHandler& handler) override;
+    void set_shootdown(TlbShootdown& sd, size_t index, uint8_t apic_id) override;
 
   private:
+    // Runs the guest once (VMRUN to #VMEXIT) with the shootdown protocol.
+    void enter_guest();
+    // #VMEXIT(NMI): a kick is consumed, the guest's NMI re-injected.
+    void nmi_exit();
     void enter_real_mode(uint16_t cs, uint16_t ip, uint64_t cr0);
     Vmcb* vmcb_ = nullptr;
     uint64_t vmcb_pa_ = 0;
@@ -31,6 +37,10 @@ class SvmVcpu final : public Vcpu {
     uint64_t io_generation_ = 0;
     uint64_t nested_tlb_seen_ = 0; // nested_tlb_flush() generation last flushed for
     VcpuState state_;
+    TlbShootdown* shootdown_ = nullptr;
+    size_t shootdown_index_ = 0;
+    uint8_t apic_id_ = 0;
+    bool guest_nmi_pending_ = false; // the guest's NMI, to inject at the next entry
 };
 
 class SvmBackend final : public VirtBackend {
@@ -53,6 +63,9 @@ class SvmBackend final : public VirtBackend {
     const NestedFormat& nested_format() const override;
     // Bumps a generation each vCPU compares before VMRUN: TLB_CONTROL flush.
     NestedTlbFlush& nested_tlb_flush() override;
+    // An NMI IPI with the NMI intercept (virt/svm/svm_kick.hpp).
+    VcpuKicker& vcpu_kicker() override;
+    void log_kick_statistics() const override;
 
   private:
     uint64_t hsave_pa_[max_cpus] = {};

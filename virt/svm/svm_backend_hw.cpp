@@ -7,6 +7,7 @@
 #include "virt/svm/svm_backend.hpp"
 #include "virt/svm/svm_exit.hpp"
 #include "virt/svm/svm_msrs.hpp"
+#include "virt/svm/svm_kick.hpp"
 
 extern "C" void sv_svm_world_switch(uint64_t vmcb_pa, uint64_t* gprs);
 
@@ -93,6 +94,12 @@ void SvmBackend::trap_ports_now(uint16_t first, uint32_t count) { trap_ports(fir
 
 const NestedFormat& SvmBackend::nested_format() const { return nested_format_npt; }
 NestedTlbFlush& SvmBackend::nested_tlb_flush() { return nested_tlb; }
+VcpuKicker& SvmBackend::vcpu_kicker() { return nmi_kicker(); }
+
+void SvmBackend::log_kick_statistics() const {
+    const NmiStats n = nmi_stats();
+    log::info("NMI exits: kicks {} guest NMIs re-injected {}", n.kicks_taken, n.guest_nmis);
+}
 
 Result<void> SvmBackend::prepare_cpu(size_t cpu, PhysHeap& heap) {
     if (cpu >= max_cpus) return fail(Error::OutOfRange);
@@ -202,17 +209,57 @@ void SvmVcpu::enter_real_mode(uint16_t segment, uint16_t ip, uint64_t cr0) {
     vmcb_->control.event_inject = 0;
     vmcb_->control.interrupt_shadow = 0;
     vmcb_->control.tlb_control = 1;
+    guest_nmi_pending_ = false; // INIT discards a pending NMI
+    // A (re)started processor is not in the guest, whatever it was doing
+    // when it was reset (S3, parking): no shootdown may wait for it.
+    if (shootdown_) {
+        shootdown_->left_guest(shootdown_index_);
+        (void)nmi_kicker().take(apic_id_);
+    }
+}
+
+void SvmVcpu::set_shootdown(TlbShootdown& sd, size_t index, uint8_t apic_id) {
+    shootdown_ = &sd;
+    shootdown_index_ = index;
+    apic_id_ = apic_id;
+    vmcb_->control.intercept_misc1 |= intercept1::nmi;
+}
+
+void SvmVcpu::enter_guest() {
+    VmcbControl& c = vmcb_->control;
+    // The guest's NMI, once no other event is being injected (APM vol. 2
+    // §15.20: one EVENTINJ per VMRUN). It exited for that NMI, so it was
+    // not blocking NMIs then.
+    if (guest_nmi_pending_ && !(c.event_inject & event_inject::valid)) {
+        c.event_inject = event_inject::vector_nmi | event_inject::type_nmi | event_inject::valid;
+        guest_nmi_pending_ = false;
+    }
+    if (shootdown_ && shootdown_->entering_guest(shootdown_index_)) c.tlb_control = 1; // APM §15.16
+    sv_svm_world_switch(vmcb_pa_, state_.gpr);
+    if (shootdown_) shootdown_->left_guest(shootdown_index_);
+}
+
+void SvmVcpu::nmi_exit() {
+    VmcbControl& c = vmcb_->control;
+    // An event the NMI interrupted on its way into the guest (EXITINTINFO,
+    // APM §15.7.2) goes in again first.
+    if (c.exit_int_info & event_inject::valid) c.event_inject = c.exit_int_info;
+    if (handle_nmi_exit(apic_id_)) guest_nmi_pending_ = true;
 }
 
 ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
     for (;;) {
-        sv_svm_world_switch(vmcb_pa_, state_.gpr);
+        enter_guest();
         VmcbControl& c = vmcb_->control;
         c.tlb_control = 0;
         c.event_inject = 0;
         if (c.exit_code == exit_code::invalid || c.exit_code == exit_code::invalid_tcg) {
             log::error("VMRUN failed: invalid guest state (VMEXIT_INVALID) rip {:x}", vmcb_->save.rip);
             return ExitHandler::Action::StopGuest;
+        }
+        if (c.exit_code == exit_code::nmi) {
+            nmi_exit(); // no guest state changed: straight back in
+            continue;
         }
         const VmExit exit = decode_exit(c, has_nrip_);
         load_state(*vmcb_, state_);

@@ -125,6 +125,7 @@ constexpr uint32_t xsetbv = 1u << 13; // XCR0 is not switched by VMRUN/#VMEXIT (
 namespace exit_code {
 constexpr uint64_t exception_base = 0x40;
 constexpr uint64_t intr = 0x60;
+constexpr uint64_t nmi = 0x61;
 constexpr uint64_t init = 0x63;
 constexpr uint64_t cpuid = 0x72;
 constexpr uint64_t invlpga = 0x7A;
@@ -147,7 +148,9 @@ constexpr uint64_t invalid_tcg = 0x00000000FFFFFFFFull;
 
 // EVENTINJ, APM vol. 2 §15.20.
 namespace event_inject {
+constexpr uint64_t type_nmi = 2ull << 8;
 constexpr uint64_t type_exception = 3ull << 8;
+constexpr uint64_t vector_nmi = 2;
 constexpr uint64_t error_valid = 1ull << 11;
 constexpr uint64_t valid = 1ull << 31;
 } // namespace event_inject

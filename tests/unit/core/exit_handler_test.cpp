@@ -621,9 +621,10 @@ class CoreExitHandlerMmioStraddle : public CoreExitHandler {
   protected:
     RecordingMmio apic;
     MmioDispatcher mmio;
+    MmioRange apic_range;
     void SetUp() override {
         CoreExitHandler::SetUp();
-        ASSERT_TRUE(mmio.add(0xfee00000, 0x1000, apic).ok());
+        ASSERT_TRUE(mmio.add(apic_range, 0xfee00000, 0x1000, apic).ok());
         handler->set_mmio(&mmio);
         code({0x89, 0x03}); // mov [ebx], eax
         s.reg(Gpr::Rax) = 0xC4500;
@@ -691,9 +692,10 @@ class CoreExitHandlerMmio : public CoreExitHandler {
   protected:
     MmioDispatcher mmio;
     MmioRecorder dev;
+    MmioRange dev_range;
     void SetUp() override {
         CoreExitHandler::SetUp();
-        ASSERT_TRUE(mmio.add(0xFEB00000, 0x1000, dev, &dev).ok());
+        ASSERT_TRUE(mmio.add(dev_range, 0xFEB00000, 0x1000, dev, &dev).ok());
         handler->set_mmio(&mmio);
         s.reg(Gpr::Rbx) = 0xFEB00010;
     }
@@ -743,6 +745,45 @@ TEST_F(CoreExitHandlerMmio, UnsupportedReadInstructionRaisesGp) {
     EXPECT_TRUE(s.inject.valid);
     EXPECT_EQ(s.inject.vector, exception_vector::gp);
     EXPECT_EQ(s.rip, code_at);
+}
+
+} // namespace
+} // namespace sv
+
+namespace sv {
+namespace {
+
+// A fault where no range is (any more): after the trap layout changed (a
+// range moved away while this vCPU waited for the lock) the access is
+// retried once; a fault that repeats with the layout unchanged goes on to
+// the usual handling (#GP here).
+class CoreExitHandlerMmioRetry : public CoreExitHandler {
+  protected:
+    struct Sink final : MmioWriteHandler {
+        void mmio_write(uint64_t, uint8_t, uint64_t) override {}
+    } sink;
+    MmioDispatcher mmio;
+    MmioRange range;
+    void SetUp() override {
+        CoreExitHandler::SetUp();
+        ASSERT_TRUE(mmio.add(range, 0xFEB00000, 0x1000, sink).ok());
+        handler->set_mmio(&mmio);
+    }
+    void fault_at(uint64_t gpa) {
+        VmExit e = exit(ExitReason::NestedPageFault);
+        e.fault = NestedFault{gpa, false, false, false};
+        run(e);
+    }
+};
+
+TEST_F(CoreExitHandlerMmioRetry, AFaultAfterARangeMovedAwayIsRetriedOnce) {
+    ASSERT_TRUE(mmio.move(range, 0xFEC00000, 0x1000).ok());
+    fault_at(0xFEB00010); // the access predates the move
+    EXPECT_FALSE(s.inject.valid);
+    EXPECT_EQ(s.rip, code_at);
+    fault_at(0xFEB00010); // it faults again: not a stale translation
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
 }
 
 } // namespace

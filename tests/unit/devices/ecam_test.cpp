@@ -149,7 +149,8 @@ TEST(EcamTracker, RefusesWindowsOverRamReservedLengthsAndOtherRanges) {
     struct Other final : MmioWriteHandler {
         void mmio_write(uint64_t, uint8_t, uint64_t) override {}
     } apic;
-    ASSERT_TRUE(q.mmio.add(0xFEE00000, 4096, apic).ok());
+    MmioRange apic_range;
+    ASSERT_TRUE(q.mmio.add(apic_range, 0xFEE00000, 4096, apic).ok());
     q.port_write(0x60, 4, 0x10000001); // over RAM
     q.port_write(0x60, 1, 0x07);       // reserved length
     q.port_write(0x60, 4, 0xFC000005); // 64 MiB window over the APIC page
@@ -167,6 +168,49 @@ TEST(EcamTracker, RefusesABootWindowOverRam) {
     Q35 q;
     q.chipset.put(Q35::mch, 0x60, 4, 0x10000001);
     EXPECT_FALSE(q.ecam.track_q35(Q35::mch).ok());
+}
+
+
+// The window is trapped before the MCH decodes it at its new place (the
+// fake chipset checks at every config write it performs), and released
+// only after the MCH stopped decoding it.
+TEST(EcamTracker, TheNewWindowIsTrappedBeforeTheMchDecodesIt) {
+    Q35 q;
+    ASSERT_TRUE(q.ecam.track_q35(Q35::mch).ok());
+    std::vector<uint64_t> untrapped;
+    q.chipset.after_write = [&] {
+        const EcamWindow w = decode_pciexbar(q.pciexbar());
+        if (w.valid && w.enabled && (!q.mmio.find(w.base) || !q.mmio.find(w.base + w.length - 1)))
+            untrapped.push_back(w.base);
+    };
+    q.port_write(0x60, 4, 0xE0000005); // move, 256 -> 64 MiB
+    q.port_write(0x60, 4, 0xD8000003); // 128 MiB, overlapping nothing old
+    q.port_write(0x60, 1, 0x02);       // off
+    q.port_write(0x60, 4, 0xB0000001); // on again
+    EXPECT_TRUE(untrapped.empty());
+    EXPECT_EQ(q.ecam.stats().relocations, 4u);
+    ASSERT_NE(q.mmio.find(0xB0000000), nullptr);
+    EXPECT_EQ(q.mmio.find(0xD8000000), nullptr);
+    EXPECT_EQ(q.mmio.size(), 1u); // no old pages left trapped
+}
+
+// A later rule refuses the PCIEXBAR write after the tracker trapped the new
+// window: the MCH keeps the old one, so the trap goes back there.
+TEST(EcamTracker, AWriteALaterRuleDropsKeepsTheOldWindowTrapped) {
+    Q35 q;
+    ASSERT_TRUE(q.ecam.track_q35(Q35::mch).ok());
+    struct RefusePciexbar final : ConfigRule {
+        bool filter(ConfigWrite& w) override { return !w.overlaps(0x60, 8); }
+    } later;
+    ASSERT_TRUE(q.mediator.add_rule(later));
+    q.port_write(0x60, 4, 0xE0000005);
+    EXPECT_EQ(q.pciexbar(), 0xB0000001u);
+    ASSERT_NE(q.mmio.find(0xB0000000), nullptr);
+    ASSERT_NE(q.mmio.find(0xBFFFFFFF), nullptr);
+    EXPECT_EQ(q.mmio.find(0xE0000000), nullptr);
+    EXPECT_EQ(q.mmio.size(), 1u);
+    EXPECT_FALSE(q.mapper.calls.back().trapped); // the prepared window released again
+    EXPECT_EQ(q.mapper.calls.back().base, 0xE0000000u);
 }
 
 } // namespace

@@ -3,11 +3,15 @@
 // port, decoded like QEMU hw/pci/pci_host.c: only a dword at 0xCF8 sets the
 // latch, offset = (latch & 0xFC) | lane) and through an ECAM window
 // (pci::PhysicalMmio at `ecam_base`). Writes to read-only bytes (vendor,
-// device, header type) are ignored.
+// device, header type) are ignored. Optionally a dword (a BAR) implements
+// only some bits (`writable`, PCI 3.0 §6.2.5.1: the others keep their
+// value), and `after_write` runs after each write reached the config space.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "core/io.hpp"
@@ -20,6 +24,8 @@ struct FakeChipset final : PortIo, PhysicalMmio {
     uint64_t ecam_base = 0xB0000000;
     std::map<uint32_t, std::vector<uint8_t>> functions; // key: bus << 8 | dev << 3 | fn
     std::vector<std::pair<uint64_t, uint8_t>> ecam_writes; // (pa, size) the hardware saw
+    std::map<std::pair<uint32_t, uint16_t>, uint32_t> writable; // (function, dword offset) -> implemented bits
+    std::function<void()> after_write;
 
     static uint32_t key(Address a) { return uint32_t{a.bus} << 8 | uint32_t{a.device} << 3 | a.function; }
     std::vector<uint8_t>& add(Address a, uint16_t vendor, uint16_t device, uint8_t header_type = 0) {
@@ -49,8 +55,22 @@ struct FakeChipset final : PortIo, PhysicalMmio {
         for (uint8_t i = 0; i < size; ++i) {
             const uint16_t at = static_cast<uint16_t>(off + i);
             if (at < 4 || at == 0x0E) continue; // read-only ID and header type
-            (*c)[at] = static_cast<uint8_t>(v >> (8 * i));
+            uint8_t keep = 0;
+            auto w = writable.find({key(a), static_cast<uint16_t>(at & ~3u)});
+            if (w != writable.end()) keep = static_cast<uint8_t>(~(w->second >> (8 * (at & 3))));
+            (*c)[at] = static_cast<uint8_t>(((*c)[at] & keep) | (static_cast<uint8_t>(v >> (8 * i)) & ~keep));
         }
+        if (after_write) after_write();
+    }
+    // A memory BAR at `offset` (32-bit, or 64-bit over two dwords) of
+    // `size` bytes, placed at `base`.
+    void add_memory_bar(Address a, uint16_t offset, uint64_t size, uint64_t base, bool is64) {
+        const uint64_t mask = ~(size - 1);
+        std::vector<uint8_t>& c = functions[key(a)];
+        const uint64_t value = (base & mask) | (is64 ? 0x4 : 0x0);
+        for (unsigned i = 0; i < (is64 ? 8u : 4u); ++i) c[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+        writable[{key(a), offset}] = static_cast<uint32_t>(mask) & ~0xFu;
+        if (is64) writable[{key(a), static_cast<uint16_t>(offset + 4)}] = static_cast<uint32_t>(mask >> 32);
     }
     static Address decode(uint32_t latch) {
         return Address{static_cast<uint8_t>(latch >> 16), static_cast<uint8_t>((latch >> 11) & 31),
