@@ -4,6 +4,7 @@
 // enable it and run the guest. Each step fails closed with a
 // clear console message: no guest starts on bad input.
 #include "arch/x86/cpu.hpp"
+#include "platform/stops.hpp"
 #include "platform/boot_options.hpp"
 #include "platform/devices_setup.hpp"
 #include "core/guest_entry.hpp"
@@ -27,13 +28,6 @@
 extern "C" void (*__init_array_start[])();
 extern "C" void (*__init_array_end[])();
 
-namespace sv {
-[[noreturn]] void fatal_stop();
-[[noreturn]] void reset_platform(const char* why);
-namespace x86 {
-void install_idt();
-}
-} // namespace sv
 
 namespace sv {
 namespace {

@@ -5,6 +5,7 @@
 // a stopped hypervisor must not leave it in RAM for whoever resets next).
 #include "arch/x86/cpu.hpp"
 #include "platform/devices_setup.hpp"
+#include "platform/stops.hpp"
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 

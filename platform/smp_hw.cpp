@@ -1,4 +1,5 @@
 #include "platform/smp.hpp"
+#include "platform/stops.hpp"
 
 #include <new>
 
@@ -15,13 +16,6 @@ extern "C" const uint8_t sv_boot_gdt_ptr[6]; // lgdt operand: u16 limit, u32 bas
 extern "C" const uint8_t sv_ap_gdtr_offset[]; // absolute symbol: its address is the offset
 extern "C" uint64_t sv_ap_cr3, sv_ap_stack;
 
-namespace sv {
-[[noreturn]] void fatal_stop();
-[[noreturn]] void reset_platform(const char* why);
-namespace x86 {
-void install_idt();
-}
-} // namespace sv
 
 namespace sv::smp {
 namespace {

@@ -1,6 +1,7 @@
 // S3 engine, privileged half: the request on the BSP and the resume entry
 // (sequence and spec citations in platform/suspend.hpp). The backend
 // (core/virt_backend.hpp) is platform/main_hw.cpp's, behind the Platform hooks.
+#include "platform/stops.hpp"
 #include "platform/suspend_hw.hpp"
 
 #include "arch/x86/cpu.hpp"
@@ -16,12 +17,6 @@ extern "C" const uint8_t sv_resume_gdtr_offset[]; // absolute symbol: its addres
 extern "C" const uint8_t sv_boot_gdt_ptr[6];
 extern "C" uint64_t sv_resume_cr3, sv_resume_stack;
 
-namespace sv {
-[[noreturn]] void fatal_stop();
-namespace x86 {
-void install_idt();
-}
-} // namespace sv
 
 namespace sv::suspend {
 namespace {
