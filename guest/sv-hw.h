@@ -87,6 +87,23 @@ static inline void sv_pci_write(unsigned bus, unsigned dev, unsigned fn, unsigne
         outb((uint8_t)v, 0xcfc + (reg & 3));
 }
 
+// The first MCFG allocation's ECAM base (PCI Firmware 3.0 §4.1.2: entries
+// from byte 44, base address first), 0 without an MCFG.
+static inline uint64_t sv_mcfg_base(void)
+{
+    unsigned char t[64];
+    int fd = open("/sys/firmware/acpi/tables/MCFG", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, t, sizeof t);
+    close(fd);
+    if (n < 52)
+        return 0;
+    uint64_t base;
+    memcpy(&base, t + 44, 8);
+    return base;
+}
+
 // --- memory -----------------------------------------------------------------------
 // /proc/self/pagemap, opened once; -1 if it cannot be.
 static inline int sv_pagemap_fd(void)

@@ -80,21 +80,6 @@ static volatile uint8_t *ecam_at(struct bdf d, unsigned reg)
     return ecam + ((uint64_t)d.bus << 20 | d.dev << 15 | d.fn << 12 | reg);
 }
 
-static uint64_t mcfg_base(void)
-{
-    unsigned char t[64];
-    int fd = open("/sys/firmware/acpi/tables/MCFG", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, t, sizeof t);
-    close(fd);
-    if (n < 60)
-        return 0;
-    uint64_t b = 0;
-    for (int i = 7; i >= 0; i--)
-        b = b << 8 | t[44 + i];
-    return b;
-}
 
 // --- sysfs ------------------------------------------------------------------
 static unsigned read_hex(const char *dir, const char *file)
@@ -384,7 +369,7 @@ int main(int argc, char **argv)
         return 1;
     }
     memfd = open("/dev/mem", O_RDWR | O_SYNC);
-    const uint64_t base = mcfg_base();
+    const uint64_t base = sv_mcfg_base();
     int have_ecam = base && memfd >= 0 && map_ecam(base, 256u << 20) == 0;
     if (!have_ecam && (need_ecam || base))
         sv_result("pci-setup-ecam", 0, "no ECAM mapping (MCFG base %llx, /dev/mem %s): boot with iomem=relaxed on q35",

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sv-hw.h"
+
 #define BME 0x4u
 #define AHCI_DEV 0x1f
 #define AHCI_FN 2
@@ -58,35 +60,6 @@ static void result(const char *name, int pass, const char *detail)
         failures++;
 }
 
-static uint32_t cfg_addr(unsigned dev, unsigned fn, unsigned reg)
-{
-    return 0x80000000u | dev << 11 | fn << 8 | (reg & 0xFC);
-}
-static uint32_t cf8_read32(unsigned dev, unsigned fn, unsigned reg)
-{
-    outl(cfg_addr(dev, fn, reg), 0xCF8);
-    return inl(0xCFC);
-}
-static void cf8_write32(unsigned dev, unsigned fn, unsigned reg, uint32_t v)
-{
-    outl(cfg_addr(dev, fn, reg), 0xCF8);
-    outl(v, 0xCFC);
-}
-
-static uint64_t mcfg_base(void)
-{
-    unsigned char t[64];
-    int fd = open("/sys/firmware/acpi/tables/MCFG", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, t, sizeof t);
-    close(fd);
-    if (n < 52)
-        return 0;
-    uint64_t base;
-    memcpy(&base, t + 44, 8); // first allocation: base address (PCI Firmware 3.0 §4.1.2)
-    return base;
-}
 
 static uint64_t rdtsc(void)
 {
@@ -143,8 +116,8 @@ int main(void)
         result("tlbkick-setup", 0, "iopl failed");
         return 1;
     }
-    const uint32_t pciexbar = cf8_read32(0, 0, 0x60);
-    const uint64_t base = mcfg_base();
+    const uint32_t pciexbar = sv_pci_read32(0, 0, 0, 0x60);
+    const uint64_t base = sv_mcfg_base();
     if (!(pciexbar & 1) || !base || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
         snprintf(d, sizeof d, "needs q35 (PCIEXBAR %x, MCFG %llx) and 2 CPUs", pciexbar, (unsigned long long)base);
         result("tlbkick-setup", 0, d);
@@ -159,7 +132,7 @@ int main(void)
         result("tlbkick-setup", 0, "cannot map the AHCI function's ECAM page (iomem=relaxed?)");
         return 1;
     }
-    const uint16_t command = (uint16_t)cf8_read32(AHCI_DEV, AHCI_FN, 4);
+    const uint16_t command = (uint16_t)sv_pci_read32(0, AHCI_DEV, AHCI_FN, 4);
     const pid_t pid = fork();
     if (pid == 0)
         spinner(sh, (volatile uint16_t *)(fn + 4), (uint16_t)(command | BME));
@@ -167,11 +140,11 @@ int main(void)
         sleep_ms(10);
     int ok = sh->ready && wait_writes(sh, 0, 10, 5000);
     // Window off: the pages are released, CPU 1 caches a writable translation.
-    cf8_write32(0, 0, 0x60, pciexbar & ~1u);
+    sv_pci_write(0, 0, 0, 0x60, 4, pciexbar & ~1u);
     sh->phase = 1;
     ok = ok && wait_writes(sh, 1, 100000, 5000);
     // Window on again: trapped; CPU 1 must be kicked, flush, and exit from now on.
-    cf8_write32(0, 0, 0x60, pciexbar);
+    sv_pci_write(0, 0, 0, 0x60, 4, pciexbar);
     sh->phase = 2;
     sleep_ms(20);
     const uint64_t phase2_start = sh->writes[2];
@@ -179,7 +152,7 @@ int main(void)
     sh->stop = 1;
     int status = 0;
     waitpid(pid, &status, 0);
-    const uint16_t after = (uint16_t)cf8_read32(AHCI_DEV, AHCI_FN, 4);
+    const uint16_t after = (uint16_t)sv_pci_read32(0, AHCI_DEV, AHCI_FN, 4);
     snprintf(d, sizeof d, "CPU 1 wrote %llu/%llu/%llu times (window on/off/on), %llu after the re-enable settled",
              (unsigned long long)sh->writes[0], (unsigned long long)sh->writes[1],
              (unsigned long long)sh->writes[2], (unsigned long long)(sh->writes[2] - phase2_start));
@@ -191,7 +164,7 @@ int main(void)
     result("tlbkick-no-direct-writes", sh->fast[1] > 0 && sh->fast[2] == 0, d);
     snprintf(d, sizeof d, "AHCI command %04x -> %04x (BME must stay off)", command, after);
     result("tlbkick-bme-blocked", !(after & BME), d);
-    snprintf(d, sizeof d, "PCIEXBAR %x", cf8_read32(0, 0, 0x60));
-    result("tlbkick-window-restored", cf8_read32(0, 0, 0x60) == pciexbar, d);
+    snprintf(d, sizeof d, "PCIEXBAR %x", sv_pci_read32(0, 0, 0, 0x60));
+    result("tlbkick-window-restored", sv_pci_read32(0, 0, 0, 0x60) == pciexbar, d);
     return failures ? 1 : 0;
 }
