@@ -41,4 +41,20 @@ class FakePageTableMemory final : public PageTableMemory {
     std::vector<std::unique_ptr<std::array<uint64_t, 512>>> pages_;
 };
 
+// Raw entries along the 4-level walk for `gpa`, root first, down to the leaf
+// or the first entry with none of `present` set (NPT: P; EPT: R|W|X).
+inline std::vector<uint64_t> raw_walk(FakePageTableMemory& mem, uint64_t root, uint64_t gpa, uint64_t present) {
+    constexpr uint64_t large = 1ull << 7;
+    constexpr uint64_t address = 0x000FFFFFFFFFF000ull;
+    std::vector<uint64_t> out;
+    uint64_t* table = mem.table(root);
+    for (int l = 4; l >= 1; --l) {
+        const uint64_t e = table[(gpa >> (12 + 9 * (l - 1))) & 511];
+        out.push_back(e);
+        if (!(e & present) || l == 1 || (e & large)) break;
+        table = mem.table(e & address);
+    }
+    return out;
+}
+
 } // namespace sv

@@ -21,19 +21,9 @@ constexpr uint64_t addr_mask = 0x000FFFFFFFFFF000ull;
 constexpr uint64_t type(uint64_t t) { return t << 3; } // EPT memory type, bits 5:3
 constexpr uint64_t UC = type(0), WC = type(1), WT = type(4), WP = type(5), WB = type(6);
 
-unsigned idx(uint64_t gpa, int level) { return (gpa >> (12 + 9 * (level - 1))) & 511; }
 
-// Raw entries along the EPT walk for `gpa`, root first, down to the leaf.
 std::vector<uint64_t> raw_walk(FakePageTableMemory& mem, uint64_t root, uint64_t gpa) {
-    std::vector<uint64_t> out;
-    uint64_t* table = mem.table(root);
-    for (int l = 4; l >= 1; --l) {
-        const uint64_t e = table[idx(gpa, l)];
-        out.push_back(e);
-        if (!(e & (R | W | X)) || l == 1 || (e & PS)) break;
-        table = mem.table(e & addr_mask);
-    }
-    return out;
+    return sv::raw_walk(mem, root, gpa, R | W | X);
 }
 
 class CoreNestedPagingEpt : public ::testing::Test {

@@ -18,19 +18,9 @@ constexpr uint64_t KiB = 1024, MiB = 1024 * KiB, GiB = 1024 * MiB;
 constexpr uint64_t P = 1ull << 0, W = 1ull << 1, U = 1ull << 2, PS = 1ull << 7;
 constexpr uint64_t addr_mask = 0x000FFFFFFFFFF000ull;
 
-unsigned idx(uint64_t gpa, int level) { return (gpa >> (12 + 9 * (level - 1))) & 511; }
 
-// Raw entries along the walk for `gpa`, root first, down to the leaf.
 std::vector<uint64_t> raw_walk(FakePageTableMemory& mem, uint64_t root, uint64_t gpa) {
-    std::vector<uint64_t> out;
-    uint64_t* table = mem.table(root);
-    for (int l = 4; l >= 1; --l) {
-        const uint64_t e = table[idx(gpa, l)];
-        out.push_back(e);
-        if (!(e & P) || l == 1 || (e & PS)) break;
-        table = mem.table(e & addr_mask);
-    }
-    return out;
+    return sv::raw_walk(mem, root, gpa, P);
 }
 
 class CoreNestedPaging : public ::testing::Test {
