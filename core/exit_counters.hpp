@@ -25,10 +25,11 @@ struct ExitCounters {
     uint64_t other_ports = 0; // ports beyond the table
     // IN/OUT whose bytes went to more than one owner (issue 7 class 2), and
     // accesses refused for it (string I/O straddling owners, MMIO writes
-    // straddling a trapped range's edge).
+    // straddling a trapped range's edge; MMIO reads likewise).
     uint64_t split_port_accesses = 0;
     uint64_t refused_port_accesses = 0;
     uint64_t refused_mmio_writes = 0;
+    uint64_t refused_mmio_reads = 0;
 
     void count(ExitReason r) { ++by_reason[static_cast<unsigned>(r)]; }
     void count_port(uint16_t port) {

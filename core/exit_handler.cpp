@@ -1,5 +1,6 @@
 #include "core/exit_handler.hpp"
 
+#include "core/guest_cpu.hpp"
 #include "core/xcr0_policy.hpp"
 
 #include "arch/x86/guest_page_walk.hpp"
@@ -32,35 +33,10 @@ SpinLock msr_lock;
 // short; a config write reaches the same mediator through 0xCFC or ECAM).
 SpinLock io_lock;
 
-x86::GuestPagingState paging(const VcpuState& s) { return {s.cr0, s.cr3, s.cr4, s.efer}; }
-
-x86::CpuMode cpu_mode(const VcpuState& s) {
-    if (!(s.cr0 & 1)) return x86::CpuMode::Real16;
-    if ((s.efer & (1ull << 10)) && s.cs.long_mode()) return x86::CpuMode::Long64;
-    return s.cs.default_32() ? x86::CpuMode::Protected32 : x86::CpuMode::Protected16;
-}
-
-bool user_mode(const VcpuState& s) { return (s.ss.attributes >> 5 & 3) == 3; }
-
-Result<x86::Instruction> decode_at_rip(const VcpuState& s, GuestMemory& mem) {
-    uint8_t bytes[x86::kMaxInstructionLength];
-    const uint64_t linear = s.cs.base + s.rip;
-    const size_t got = TRY(x86::fetch_linear(paging(s), mem, linear, bytes, user_mode(s)));
-    return x86::decode(std::span<const uint8_t>(bytes, got), cpu_mode(s));
-}
-
-uint64_t segment_base(const VcpuState& s, x86::Segment seg) {
-    switch (seg) {
-    case x86::Segment::Es: return s.es.base;
-    case x86::Segment::Cs: return s.cs.base;
-    case x86::Segment::Ss: return s.ss.base;
-    case x86::Segment::Fs: return s.fs.base;
-    case x86::Segment::Gs: return s.gs.base;
-    case x86::Segment::Ds:
-    case x86::Segment::None: return s.ds.base;
-    }
-    return 0;
-}
+using guest_cpu::decode_at_rip;
+using guest_cpu::paging;
+using guest_cpu::segment_base;
+using guest_cpu::user_mode;
 
 // The bytes of RAX an IN/OUT of `size` bytes uses: AL, AX or EAX.
 uint64_t io_size_mask(uint8_t size) { return size >= 4 ? 0xFFFFFFFFull : (1ull << (8 * size)) - 1; }
@@ -123,9 +99,10 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
             LockGuard guard(io_lock);
             const MmioRange* r = mmio_->find(exit.fault.gpa);
             if (r && (exit.fault.write || r->reader)) {
-                const bool done = exit.fault.write ? emulate_mmio_write(s, exit, *r)
-                                                   : emulate_mmio_read(s, exit, *r->reader);
-                if (!done) s.raise_exception(exception_vector::gp, 0);
+                // The whole instruction is re-done (core/mmio_emulate.hpp);
+                // on refusal it has injected #GP/#UD/#PF itself.
+                mmio_emulator_.set_ranges(mmio_);
+                (void)mmio_emulator_.emulate(s);
                 return Action::Resume;
             }
             // No range (any more) takes this access. If the trap layout
@@ -164,118 +141,6 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         warned_unknown_exit_ = true;
     }
     return Action::Resume;
-}
-
-// The write that faulted, re-done by us: MOV r/m,reg / MOV r/m,imm / STOS
-// (single, not REP) are what drivers use on MMIO registers.
-// Guest-physical address of the first byte of the decoded write, if the
-// write's bytes are contiguous in guest-physical memory (a write across a
-// page boundary maps each page separately, SDM vol. 3A §4.1: both must
-// translate, and to consecutive frames, for it to be one range).
-Result<uint64_t> ExitHandler::mmio_write_gpa(const VcpuState& s, const x86::Instruction& insn, uint8_t size) {
-    x86::GuestGprs gprs{};
-    for (unsigned i = 0; i < 16; ++i) gprs.r[i] = s.gpr[i];
-    gprs.rip = s.rip;
-    const uint64_t offset = TRY(x86::effective_address(insn, gprs));
-    const x86::Segment seg = insn.kind == x86::InsnKind::Stos ? x86::Segment::Es : x86::memory_segment(insn);
-    // 64-bit mode: only FS and GS bases apply (SDM vol. 1 §3.7.4.1).
-    const bool long64 = cpu_mode(s) == x86::CpuMode::Long64;
-    const uint64_t base = (!long64 || seg == x86::Segment::Fs || seg == x86::Segment::Gs) ? segment_base(s, seg) : 0;
-    uint64_t linear = base + offset;
-    if (!long64) linear &= 0xFFFFFFFFull;
-    const x86::GuestPagingState ps = paging(s);
-    const x86::Translation first = TRY(x86::translate(ps, memory_, linear));
-    const uint64_t last_linear = long64 ? linear + size - 1 : ((linear + size - 1) & 0xFFFFFFFFull);
-    const x86::Translation last = TRY(x86::translate(ps, memory_, last_linear));
-    if (last.gpa != first.gpa + size - 1) return fail(Error::Unsupported);
-    return first.gpa;
-}
-
-bool ExitHandler::emulate_mmio_write(VcpuState& s, const VmExit& exit, const MmioRange& range) {
-    MmioWriteHandler& handler = *range.handler;
-    Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
-    if (!decoded.ok()) return false;
-    const x86::Instruction& insn = decoded.value();
-    uint64_t value;
-    switch (insn.kind) {
-    case x86::InsnKind::MovToMem:
-        value = s.gpr[insn.reg];
-        if (insn.reg_high_byte) value >>= 8;
-        break;
-    case x86::InsnKind::MovImmToMem: value = insn.immediate; break;
-    case x86::InsnKind::Stos:
-        if (insn.prefixes.rep || insn.prefixes.repne) return false;
-        value = s.reg(Gpr::Rax);
-        break;
-    default:
-        if (!warned_mmio_) {
-            log::warn("unsupported MMIO write instruction at rip {:x} (gpa {:x})", s.rip, exit.fault.gpa);
-            warned_mmio_ = true;
-        }
-        return false;
-    }
-    const uint8_t size = insn.access_size;
-    if (size == 0 || size > 8) return false;
-    if (size < 8) value &= (1ull << (8 * size)) - 1;
-    // The fault names one guest-physical byte of the write, not necessarily
-    // its first: a write that starts in the page below and ends in the
-    // trapped page faults on the trapped page (issue 7 class 2, MMIO). Find
-    // where the write really is and hand it over only if all of it lies in
-    // the trapped range; a write that straddles the range's edge is refused
-    // (#GP), so no byte of a trapped register is written around the mediator.
-    Result<uint64_t> gpa = mmio_write_gpa(s, insn, size);
-    if (!gpa.ok() || range.length < size || gpa.value() < range.base ||
-        gpa.value() - range.base > range.length - size) {
-        ++counters_.refused_mmio_writes;
-        if (!warned_mmio_straddle_) {
-            log::warn("MMIO write of {} bytes at rip {:x} straddles the edge of the trapped range at {:x}: refused",
-                      size, s.rip, range.base);
-            warned_mmio_straddle_ = true;
-        }
-        return false;
-    }
-    handler.mmio_write(gpa.value(), size, value);
-    if (insn.kind == x86::InsnKind::Stos) {
-        const uint64_t amask = address_mask(insn.address_size);
-        const uint64_t rdi = s.reg(Gpr::Rdi);
-        const uint64_t next = (s.rflags & rflags_df) ? rdi - size : rdi + size;
-        s.reg(Gpr::Rdi) = (rdi & ~amask) | (next & amask);
-    }
-    s.rip += insn.length;
-    return true;
-}
-
-// The read that faulted on a range with a read handler, re-done by us:
-// MOV reg,r/m / MOVZX / MOVSX (SDM vol. 2: a 32-bit destination is
-// zero-extended into the 64-bit register, 8/16-bit destinations merge).
-bool ExitHandler::emulate_mmio_read(VcpuState& s, const VmExit& exit, MmioReadHandler& reader) {
-    Result<x86::Instruction> decoded = decode_at_rip(s, memory_);
-    if (!decoded.ok()) return false;
-    const x86::Instruction& insn = decoded.value();
-    const uint8_t size = insn.access_size;
-    if (size == 0 || size > 8) return false;
-    if (insn.kind != x86::InsnKind::MovFromMem && insn.kind != x86::InsnKind::MovZx &&
-        insn.kind != x86::InsnKind::MovSx) {
-        if (!warned_mmio_) {
-            log::warn("unsupported MMIO read instruction at rip {:x} (gpa {:x})", s.rip, exit.fault.gpa);
-            warned_mmio_ = true;
-        }
-        return false;
-    }
-    uint64_t v = reader.mmio_read(exit.fault.gpa, size);
-    const unsigned bits = 8u * size;
-    if (size < 8) {
-        v &= (1ull << bits) - 1;
-        if (insn.kind == x86::InsnKind::MovSx && (v >> (bits - 1)) & 1) v |= ~0ull << bits;
-    }
-    const uint8_t dest = insn.kind == x86::InsnKind::MovFromMem ? size : insn.operand_size;
-    uint64_t& reg = s.gpr[insn.reg];
-    if (insn.reg_high_byte) reg = (reg & ~0xFF00ull) | ((v & 0xFF) << 8);
-    else if (dest == 8) reg = v;
-    else if (dest == 4) reg = v & 0xFFFFFFFFull;
-    else reg = (reg & ~((1ull << (8 * dest)) - 1)) | (v & ((1ull << (8 * dest)) - 1));
-    s.rip += insn.length;
-    return true;
 }
 
 VirtualMsrs& ExitHandler::shared_virtual_msrs() {

@@ -10,6 +10,7 @@
 #include "core/hypercall.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio_dispatch.hpp"
+#include "core/mmio_emulate.hpp"
 #include "core/msr_policy.hpp"
 #include "core/vendor_msrs.hpp"
 #include "core/vcpu_state.hpp"
@@ -40,9 +41,13 @@ class ExitHandler {
     // that merely overlaps a trapped port). Without it such accesses read
     // as an empty bus and writes are dropped.
     void set_passthrough(PortIo* io) { passthrough_ = io; }
-    // The shared MMIO ranges (mapped read-only in the nested page tables):
-    // guest writes there are decoded and handed to the range's handler.
+    // The shared MMIO ranges (read-only or not present in the nested page
+    // tables): the faulting instruction is emulated against the range's
+    // handlers (core/mmio_emulate.hpp).
     void set_mmio(MmioDispatcher* mmio) { mmio_ = mmio; }
+    // Direct access to device memory for reads of write-only trapped ranges
+    // by read-modify-write instructions (without: those are refused).
+    void set_mmio_device_memory(GuestMemory* device) { mmio_emulator_.set_device_memory(device); }
     const MmioDispatcher* mmio() const { return mmio_; }
     // The physical MSRs, for the intercepted MSRs that pass through after a
     // check (IA32_APIC_BASE). Without them such accesses raise #GP.
@@ -77,9 +82,6 @@ class ExitHandler {
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
     void split_io(VcpuState& state, const IoAccess& io, const IoRoute& route);
     void handle_msr(VcpuState& state, const VmExit& exit);
-    bool emulate_mmio_write(VcpuState& state, const VmExit& exit, const MmioRange& range);
-    bool emulate_mmio_read(VcpuState& state, const VmExit& exit, MmioReadHandler& reader);
-    Result<uint64_t> mmio_write_gpa(const VcpuState& state, const x86::Instruction& insn, uint8_t size);
     bool handle_table_msr(VcpuState& state, uint32_t msr, bool write, uint64_t value, uint64_t& result);
     void handle_xsetbv(VcpuState& state, const VmExit& exit);
     GuestCpuidState cpuid_state(const VcpuState& state, uint32_t leaf) const;
@@ -99,13 +101,12 @@ class ExitHandler {
     VendorMsrPolicy vendor_msrs_;
     bool warned_msr_write_ = false;
     uint64_t virtual_msr_writes_ = 0;
-    bool warned_mmio_ = false;
     uint32_t version_;
     ExitCounters counters_;
+    MmioEmulator mmio_emulator_{memory_, counters_};
     bool warned_unknown_exit_ = false;
     bool warned_hidden_write_ = false;
     bool warned_split_io_ = false;
-    bool warned_mmio_straddle_ = false;
     uint8_t bounce_[4096]; // string I/O staging, one chunk at a time
 };
 

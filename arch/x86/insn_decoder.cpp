@@ -321,6 +321,57 @@ void set_reg_operand(Instruction& insn, const Extension& ext, bool byte_operand)
     }
 }
 
+// The eight classic ALU operations in opcode order (SDM vol. 2 table A-2
+// rows 0-3 and group 1, table A-6: ModRM.reg of 80-83).
+constexpr AluOp kGroup1[8] = {AluOp::Add, AluOp::Or,  AluOp::Adc, AluOp::Sbb,
+                              AluOp::And, AluOp::Sub, AluOp::Xor, AluOp::Cmp};
+
+void set_alu(Instruction& insn, AluOp op, AluSource source, uint8_t size) {
+    insn.kind = InsnKind::Alu;
+    insn.alu = op;
+    insn.alu_source = source;
+    insn.access_size = size;
+}
+
+// ALU forms with a memory operand (SDM vol. 2 table A-2, groups 1, 3, 4, 5 in
+// table A-6). Returns whether `op` was one of them.
+bool classify_one_byte_alu(Instruction& insn, const Extension& ext) {
+    const uint8_t op = insn.opcode;
+    const uint8_t wide = insn.operand_size;
+    const uint8_t size = (op & 1) ? wide : 1;
+    const uint8_t reg = insn.modrm_reg;
+    if (op < 0x40 && (op & 7) <= 3) { // 00-03, 08-0B, ... 38-3B: op Eb,Gb / Ev,Gv / Gb,Eb / Gv,Ev
+        set_alu(insn, kGroup1[op >> 3], AluSource::Register, size);
+        insn.reg_is_destination = op & 2;
+        set_reg_operand(insn, ext, !(op & 1));
+        return true;
+    }
+    switch (op) {
+    case 0x80: case 0x81: case 0x82: case 0x83: // group 1: Eb,Ib / Ev,Iz / Eb,Ib / Ev,Ib (sign-extended)
+        set_alu(insn, kGroup1[reg], AluSource::Immediate, (op == 0x81 || op == 0x83) ? wide : 1);
+        if (op == 0x83) insn.immediate = static_cast<uint64_t>(sign_extend(insn.immediate, 1));
+        return true;
+    case 0x84: case 0x85: // TEST Eb,Gb / Ev,Gv
+        set_alu(insn, AluOp::Test, AluSource::Register, size);
+        set_reg_operand(insn, ext, !(op & 1));
+        return true;
+    case 0x86: case 0x87: // XCHG Eb,Gb / Ev,Gv
+        insn.kind = InsnKind::Xchg;
+        insn.access_size = size;
+        set_reg_operand(insn, ext, !(op & 1));
+        return true;
+    case 0xf6: case 0xf7: // group 3: TEST Ib/Iz (reg 0, 1), NOT, NEG; MUL/DIV are not emulated
+        if (reg <= 1) set_alu(insn, AluOp::Test, AluSource::Immediate, size);
+        if (reg == 2) set_alu(insn, AluOp::Not, AluSource::None, size);
+        if (reg == 3) set_alu(insn, AluOp::Neg, AluSource::None, size);
+        return true;
+    case 0xfe: case 0xff: // groups 4 and 5: INC, DEC (FF /2-/7 are branches and PUSH)
+        if (reg <= 1) set_alu(insn, reg == 0 ? AluOp::Inc : AluOp::Dec, AluSource::None, size);
+        return true;
+    default: return false;
+    }
+}
+
 void classify_one_byte(Instruction& insn, const Extension& ext) {
     const uint8_t op = insn.opcode;
     const bool mem = insn.memory.present;
@@ -330,6 +381,7 @@ void classify_one_byte(Instruction& insn, const Extension& ext) {
         insn.kind = kind;
         insn.access_size = size;
     };
+    if (mem && classify_one_byte_alu(insn, ext)) return;
     switch (op) {
     case 0x88: case 0x89: case 0x8a: case 0x8b:
         if (!mem) return;
@@ -365,6 +417,31 @@ void classify_two_byte(Instruction& insn, const Extension& ext) {
         if (insn.modrm_reg == 3 && insn.modrm_rm == 1) insn.kind = InsnKind::Vmmcall; // 0F 01 D9
         if (insn.modrm_reg == 0 && insn.modrm_rm == 1) insn.kind = InsnKind::Vmcall;  // 0F 01 C1
         if (insn.modrm_reg == 2 && insn.modrm_rm == 1) insn.kind = InsnKind::Xsetbv;  // 0F 01 D1
+        return;
+    case 0xa3: case 0xab: case 0xb3: case 0xbb: // BT, BTS, BTR, BTC Ev,Gv
+        if (!insn.memory.present) return;
+        set_alu(insn, insn.opcode == 0xa3 ? AluOp::Bt : insn.opcode == 0xab ? AluOp::Bts
+                      : insn.opcode == 0xb3 ? AluOp::Btr : AluOp::Btc,
+                AluSource::Register, insn.operand_size);
+        set_reg_operand(insn, ext, false);
+        return;
+    case 0xba: { // group 8: BT, BTS, BTR, BTC Ev,Ib (SDM vol. 2 table A-6)
+        if (!insn.memory.present || insn.modrm_reg < 4) return;
+        constexpr AluOp kGroup8[4] = {AluOp::Bt, AluOp::Bts, AluOp::Btr, AluOp::Btc};
+        set_alu(insn, kGroup8[insn.modrm_reg - 4], AluSource::Immediate, insn.operand_size);
+        return;
+    }
+    case 0xb0: case 0xb1: case 0xc0: case 0xc1: // CMPXCHG, XADD Eb,Gb / Ev,Gv
+        if (!insn.memory.present) return;
+        insn.kind = insn.opcode <= 0xb1 ? InsnKind::Cmpxchg : InsnKind::Xadd;
+        insn.access_size = (insn.opcode & 1) ? insn.operand_size : 1;
+        set_reg_operand(insn, ext, !(insn.opcode & 1));
+        return;
+    case 0xc3: // MOVNTI My,Gy: a plain store as far as the device can tell
+        if (!insn.memory.present || insn.prefixes.opsize || insn.prefixes.rep || insn.prefixes.repne) return;
+        insn.kind = InsnKind::MovToMem;
+        insn.access_size = insn.operand_size == 8 ? 8 : 4;
+        set_reg_operand(insn, ext, false);
         return;
     case 0xb6: case 0xb7: case 0xbe: case 0xbf:
         if (!insn.memory.present) return;

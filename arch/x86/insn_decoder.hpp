@@ -5,9 +5,10 @@
 //
 // decode() finds the length of any instruction in every mode (legacy prefixes,
 // REX, VEX, EVEX, XOP, the 1-, 2- and 3-byte opcode maps) and fills in the
-// semantics of the memory-access forms Linux uses on MMIO (MOV, MOVZX/MOVSX,
-// STOS, MOVS, LODS) and a few instructions that cause exits (CPUID, RDMSR,
-// WRMSR, VMMCALL, IN/OUT, HLT ...). Pure logic over a byte span: it never reads
+// semantics of the memory-access forms a driver (or a hostile guest) may use
+// on MMIO (MOV, MOVNTI, MOVZX/MOVSX, STOS, MOVS, LODS, the read-modify-write
+// ALU forms, XCHG, CMPXCHG, XADD, BT*) and a few instructions that cause exits
+// (CPUID, RDMSR, WRMSR, VMMCALL, IN/OUT, HLT ...). Pure logic over a byte span: it never reads
 // outside the span and never trusts a byte.
 //
 // References: Intel SDM vol. 2 ch. 2 "Instruction Format" (2.1 prefixes and
@@ -32,7 +33,7 @@ inline constexpr size_t kMaxInstructionLength = 15;
 
 enum class InsnKind : uint8_t {
     Other,       // length only
-    MovToMem,    // 88/89, A2/A3: memory <- reg
+    MovToMem,    // 88/89, A2/A3, 0F C3 (MOVNTI): memory <- reg
     MovFromMem,  // 8A/8B, A0/A1: reg <- memory
     MovImmToMem, // C6 /0, C7 /0: memory <- imm
     MovZx,       // 0F B6/B7: reg <- zero_extend(memory)
@@ -40,6 +41,10 @@ enum class InsnKind : uint8_t {
     Stos,        // AA/AB: ES:[rDI] <- AL/AX/EAX/RAX
     Movs,        // A4/A5: ES:[rDI] <- seg:[rSI]
     Lods,        // AC/AD: AL/AX/EAX/RAX <- seg:[rSI]
+    Alu,         // memory operand of an ALU/BT form: see Instruction::alu
+    Xchg,        // 86/87: reg <-> memory (implicitly locked)
+    Cmpxchg,     // 0F B0/B1
+    Xadd,        // 0F C0/C1
     Cpuid,       // 0F A2
     Rdmsr,       // 0F 32
     Wrmsr,       // 0F 30
@@ -52,6 +57,12 @@ enum class InsnKind : uint8_t {
     Ins,         // 6C/6D
     Outs,        // 6E/6F
 };
+
+// The operation of an InsnKind::Alu instruction (SDM vol. 2 ch. 3-4 per
+// mnemonic). Source: ModRM.reg (Register), the immediate (Immediate, already
+// sign-extended for 83 /r ib) or none (the unary INC/DEC/NOT/NEG).
+enum class AluOp : uint8_t { None, Add, Or, Adc, Sbb, And, Sub, Xor, Cmp, Test, Inc, Dec, Not, Neg, Bt, Bts, Btr, Btc };
+enum class AluSource : uint8_t { None, Register, Immediate };
 
 enum class Segment : uint8_t { None, Es, Cs, Ss, Ds, Fs, Gs };
 
@@ -86,11 +97,17 @@ struct Instruction {
     uint8_t operand_size = 0; // 2, 4 or 8: effective operand size (66 / REX.W)
     uint8_t address_size = 0; // 2, 4 or 8: effective address size (67)
 
-    // Register operand of MOV/MOVZX/MOVSX (ModRM.reg + REX.R), or 0 (rAX) for
-    // A0-A3, STOS, LODS. High-byte registers AH/CH/DH/BH (8-bit operand, reg
+    // Register operand of MOV/MOVZX/MOVSX/ALU/XCHG/CMPXCHG/XADD (ModRM.reg +
+    // REX.R), or 0 (rAX) for A0-A3, STOS, LODS. High-byte registers AH/CH/DH/BH (8-bit operand, reg
     // 4-7 and no REX prefix) are reported as reg 0-3 with reg_high_byte set.
     uint8_t reg = 0;
     bool reg_high_byte = false;
+
+    // InsnKind::Alu: the operation, its source, and whether the register is
+    // the destination (02/03-style "op reg, r/m": memory is only read).
+    AluOp alu = AluOp::None;
+    AluSource alu_source = AluSource::None;
+    bool reg_is_destination = false;
 
     // Immediate as the instruction uses it: Iz with 64-bit operand size is
     // sign-extended to 64 bits, otherwise zero-extended. second_immediate holds

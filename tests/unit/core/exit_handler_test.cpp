@@ -740,7 +740,7 @@ TEST_F(CoreExitHandlerMmio, ReadsAreEmulatedWithTheCpusRegisterRules) {
 }
 
 TEST_F(CoreExitHandlerMmio, UnsupportedReadInstructionRaisesGp) {
-    code({0x03, 0x03}); // add eax, [ebx]
+    code({0x0F, 0x10, 0x03}); // movups xmm0, [ebx]: SSE is not emulated on MMIO
     fault(false);
     EXPECT_TRUE(s.inject.valid);
     EXPECT_EQ(s.inject.vector, exception_vector::gp);
