@@ -1,8 +1,6 @@
 // MMIO instruction emulation (see mmio_emulate.hpp for what and why).
 #include "core/mmio_emulate.hpp"
 
-#include <cstring>
-
 #include "core/guest_cpu.hpp"
 #include "arch/x86/alu.hpp"
 #include "arch/x86/guest_page_walk.hpp"
@@ -88,8 +86,16 @@ uint64_t load(const uint8_t* p, uint8_t size) {
         }
     }
     uint64_t v = 0;
-    std::memcpy(&v, p, size);
+    for (unsigned i = 0; i < size; ++i) v |= uint64_t{p[i]} << (8 * i);
     return v;
+}
+
+// Little-endian bytes [from, from + n) of an access's value.
+void get_bytes(uint64_t& value, const uint8_t* p, unsigned from, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) value |= uint64_t{p[i]} << (8 * (from + i));
+}
+void put_bytes(uint64_t value, uint8_t* p, unsigned from, unsigned n) {
+    for (unsigned i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(value >> (8 * (from + i)));
 }
 
 bool lockable(const x86::Instruction& insn) {
@@ -124,7 +130,8 @@ MmioOutcome MmioEmulator::refuse(VcpuState& s, MmioOutcome why, const char* what
                    : why == MmioOutcome::NotMmio ? &warned_not_mmio_
                                                  : &warned_unsupported_;
     if (!*warned) {
-        log::warn("MMIO emulation at rip {:x}: {} (#GP, logged once)", s.rip, what);
+        log::warn("MMIO emulation at rip {:x}: {}: {} (logged once)", s.rip, what,
+                  why == MmioOutcome::InvalidLock ? "#UD" : "#GP");
         *warned = true;
     }
     if (why == MmioOutcome::InvalidLock) s.raise_exception(exception_vector::ud);
@@ -209,8 +216,8 @@ MmioOutcome MmioEmulator::read(const Operand& op, uint64_t& value) {
     const uint8_t* a = ram_.map(op.gpa, op.first_bytes);
     const uint8_t* b = op.first_bytes < op.size ? ram_.map(op.gpa_second, op.size - op.first_bytes) : nullptr;
     if (!a || (op.first_bytes < op.size && !b)) return MmioOutcome::NotMmio;
-    std::memcpy(&value, a, op.first_bytes);
-    if (b) std::memcpy(reinterpret_cast<uint8_t*>(&value) + op.first_bytes, b, op.size - op.first_bytes);
+    get_bytes(value, a, 0, op.first_bytes);
+    if (b) get_bytes(value, b, op.first_bytes, op.size - op.first_bytes);
     return MmioOutcome::Done;
 }
 
@@ -223,8 +230,8 @@ MmioOutcome MmioEmulator::write(const Operand& op, uint64_t value) {
     uint8_t* a = ram_.map(op.gpa, op.first_bytes);
     uint8_t* b = op.first_bytes < op.size ? ram_.map(op.gpa_second, op.size - op.first_bytes) : nullptr;
     if (!a || (op.first_bytes < op.size && !b)) return MmioOutcome::NotMmio;
-    std::memcpy(a, &value, op.first_bytes);
-    if (b) std::memcpy(b, reinterpret_cast<const uint8_t*>(&value) + op.first_bytes, op.size - op.first_bytes);
+    put_bytes(value, a, 0, op.first_bytes);
+    if (b) put_bytes(value, b, op.first_bytes, op.size - op.first_bytes);
     return MmioOutcome::Done;
 }
 
@@ -245,7 +252,7 @@ MmioOutcome MmioEmulator::emulate(VcpuState& s, const x86::Instruction& insn) {
     if (!memory_kind || size == 0 || size > 8 || (insn.kind == InsnKind::Alu && insn.alu == AluOp::None))
         return refuse(s, MmioOutcome::Unsupported, "instruction not emulated on MMIO");
     if (insn.prefixes.lock && !lockable(insn))
-        return refuse(s, MmioOutcome::InvalidLock, "LOCK on an instruction that does not take it (#UD)");
+        return refuse(s, MmioOutcome::InvalidLock, "LOCK on an instruction that does not take it");
     switch (insn.kind) {
     case InsnKind::Stos:
     case InsnKind::Lods:

@@ -109,7 +109,9 @@ void compare(const OpCase& c, uint64_t (*host)(T&, T, uint64_t), unsigned& check
                     << c.name << " size " << int(size) << " d " << std::hex << d << " s " << s << " in " << in;
                 ASSERT_EQ(r.rflags & ~rflags::arithmetic, in & ~rflags::arithmetic) << c.name;
                 ASSERT_EQ(r.writes, c.writes) << c.name;
-                if (c.writes) ASSERT_EQ(r.value, uint64_t{hd}) << c.name << " size " << int(size) << std::hex << d << " " << s;
+                if (c.writes) {
+                    ASSERT_EQ(r.value, uint64_t{hd}) << c.name << " size " << int(size) << std::hex << d << " " << s;
+                }
                 ++checked;
             }
         }
