@@ -349,7 +349,6 @@ bool classify_one_byte_alu(Instruction& insn, const Extension& ext) {
     switch (op) {
     case 0x80: case 0x81: case 0x82: case 0x83: // group 1: Eb,Ib / Ev,Iz / Eb,Ib / Ev,Ib (sign-extended)
         set_alu(insn, kGroup1[reg], AluSource::Immediate, (op == 0x81 || op == 0x83) ? wide : 1);
-        if (op == 0x83) insn.immediate = static_cast<uint64_t>(sign_extend(insn.immediate, 1));
         return true;
     case 0x84: case 0x85: // TEST Eb,Gb / Ev,Gv
         set_alu(insn, AluOp::Test, AluSource::Register, size);
@@ -381,6 +380,8 @@ void classify_one_byte(Instruction& insn, const Extension& ext) {
         insn.kind = kind;
         insn.access_size = size;
     };
+    // 83 /r ib: the imm8 is sign-extended to the operand size (SDM vol. 2 ADD "83 /0 ib").
+    if (op == 0x83) insn.immediate = static_cast<uint64_t>(sign_extend(insn.immediate, 1));
     if (mem && classify_one_byte_alu(insn, ext)) return;
     switch (op) {
     case 0x88: case 0x89: case 0x8a: case 0x8b:

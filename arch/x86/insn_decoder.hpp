@@ -109,8 +109,8 @@ struct Instruction {
     AluSource alu_source = AluSource::None;
     bool reg_is_destination = false;
 
-    // Immediate as the instruction uses it: Iz with 64-bit operand size is
-    // sign-extended to 64 bits, otherwise zero-extended. second_immediate holds
+    // Immediate as the instruction uses it: Iz with 64-bit operand size and
+    // the imm8 of 83 /r are sign-extended to 64 bits, others zero-extended. second_immediate holds
     // ENTER's imm8 and EXTRQ/INSERTQ's second imm8.
     uint64_t immediate = 0;
     uint64_t second_immediate = 0;

@@ -264,6 +264,49 @@ TEST_F(MmioEmulate, SixteenBitModeAddressing) {
     EXPECT_EQ(s.rip, 5u);
 }
 
+// The same operations in each mode (the 16-bit encodings use [bx] and 66h
+// for 32-bit operands; DS/ES bases reach the device from real mode).
+TEST_F(MmioEmulate, OneTableAcrossModes) {
+    struct Row {
+        const char* what;
+        std::vector<uint8_t> wide, narrow; // 64/32-bit [rbx]/[ebx], 16-bit [bx]
+        uint32_t before, after;
+        uint64_t eax_after; // ~0: not checked
+    };
+    const Row rows[] = {
+        {"mov [b], eax", {0x89, 0x03}, {0x66, 0x89, 0x07}, 0, 0x11223344, ~0ull},
+        {"mov eax, [b]", {0x8B, 0x03}, {0x66, 0x8B, 0x07}, 0xCAFEF00D, 0xCAFEF00D, 0xCAFEF00D},
+        {"add dword [b], 5", {0x83, 0x03, 0x05}, {0x66, 0x83, 0x07, 0x05}, 10, 15, ~0ull},
+        {"lock or dword [b], eax", {0xF0, 0x09, 0x03}, {0xF0, 0x66, 0x09, 0x07}, 0x80000000, 0x91223344, ~0ull},
+        {"xchg [b], eax", {0x87, 0x03}, {0x66, 0x87, 0x07}, 0x5A5A5A5A, 0x11223344, 0x5A5A5A5A},
+        {"lock xadd [b], eax", {0xF0, 0x0F, 0xC1, 0x03}, {0xF0, 0x66, 0x0F, 0xC1, 0x07}, 1, 0x11223345, 1},
+        {"movzx eax, byte [b]", {0x0F, 0xB6, 0x03}, {0x66, 0x0F, 0xB6, 0x07}, 0x1FF, 0x1FF, 0xFF},
+    };
+    unsigned done = 0;
+    for (Mode m : {Mode::Long64, Mode::Prot32, Mode::Real16}) {
+        for (const Row& row : rows) {
+            mode(m);
+            s.inject = {};
+            const bool real = m == Mode::Real16;
+            r(Gpr::Rbx) = real ? 0x700 : kDev + 0x700;
+            r(Gpr::Rax) = 0x11223344;
+            dev.set32(kDev + 0x700, row.before);
+            const std::vector<uint8_t>& bytes = real ? row.narrow : row.wide;
+            ram.write(s.cs.base + s.rip, bytes.data(), bytes.size());
+            const uint64_t rip = s.rip;
+            ASSERT_EQ(run(), MmioOutcome::Done) << row.what << " mode " << int(m);
+            EXPECT_EQ(dev.get32(kDev + 0x700), row.after) << row.what << " mode " << int(m);
+            if (row.eax_after != ~0ull) {
+                EXPECT_EQ(r(Gpr::Rax) & 0xFFFFFFFF, row.eax_after) << row.what;
+            }
+            EXPECT_EQ(s.rip, rip + bytes.size()) << row.what;
+            EXPECT_FALSE(s.inject.valid);
+            ++done;
+        }
+    }
+    EXPECT_EQ(done, 3 * (sizeof rows / sizeof rows[0]));
+}
+
 // --- straddles and page crossings ---
 
 TEST_F(MmioEmulate, ReadsAndWritesStraddlingTheRangeEdgeAreRefused) {
