@@ -45,6 +45,18 @@ BootInfo boot_info;
 BootMemory boot_memory;
 HypervisorMemory hv_memory;
 GuestRam guest_ram;
+
+// Reads of write-trapped-only MMIO ranges (the local APIC page) by the
+// read-modify-write forms the MMIO emulator re-does (core/mmio_emulate.hpp):
+// the host page tables map [0, map top) 1:1, and the guest reads those pages
+// natively anyway. Never hypervisor memory.
+class DeviceMemory final : public GuestMemory {
+  public:
+    uint8_t* map(uint64_t pa, uint64_t len) override {
+        if (!hv_memory.nested_mapped(pa, len) || hv_memory.overlaps(pa, len)) return nullptr;
+        return reinterpret_cast<uint8_t*>(pa);
+    }
+} device_memory;
 IoDispatcher io_dispatcher;
 MmioDispatcher mmio_dispatcher; // shared by all vCPUs, like io_dispatcher
 VirtBackend* backend = nullptr; // chosen once, before any other use (select_backend)
@@ -89,6 +101,7 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_host_msr([](uint32_t msr) { return x86::rdmsr(msr); },
                          [](uint32_t msr, uint64_t value) { x86::wrmsr(msr, value); });
     handler.set_mmio(&mmio_dispatcher);
+    handler.set_mmio_device_memory(&device_memory);
     handler.set_vendor_msrs(backend->vendor_msrs());
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
 }
