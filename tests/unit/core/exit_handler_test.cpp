@@ -739,6 +739,29 @@ TEST_F(CoreExitHandlerMmio, ReadsAreEmulatedWithTheCpusRegisterRules) {
     EXPECT_FALSE(s.inject.valid);
 }
 
+TEST_F(CoreExitHandlerMmio, ReadModifyWriteFormsAreEmulatedWhole) {
+    dev.next = 0x0F;
+    s.reg(Gpr::Rax) = 0xF0;
+    code({0xF0, 0x09, 0x03}); // lock or [ebx], eax: read, then write the OR
+    fault(true);
+    ASSERT_EQ(dev.writes.size(), 1u);
+    EXPECT_EQ(dev.writes[0], std::make_tuple(uint64_t{0xFEB00010}, uint8_t{4}, uint64_t{0xFF}));
+    EXPECT_EQ(s.rip, code_at + 3);
+    EXPECT_FALSE(s.inject.valid);
+}
+
+TEST_F(CoreExitHandlerMmio, ReadStraddlingTheRangeEdgeIsRefused) {
+    s.reg(Gpr::Rbx) = 0xFEB00FFE;
+    code({0x8B, 0x03}); // mov eax, [ebx]: 2 bytes past the range's end
+    VmExit e = exit(ExitReason::NestedPageFault);
+    e.fault = NestedFault{0xFEB00FFE, false, false, false};
+    run(e);
+    EXPECT_TRUE(s.inject.valid);
+    EXPECT_EQ(s.inject.vector, exception_vector::gp);
+    EXPECT_EQ(s.rip, code_at);
+    EXPECT_GT(handler->counters().refused_mmio_reads, 0u);
+}
+
 TEST_F(CoreExitHandlerMmio, UnsupportedReadInstructionRaisesGp) {
     code({0x0F, 0x10, 0x03}); // movups xmm0, [ebx]: SSE is not emulated on MMIO
     fault(false);
