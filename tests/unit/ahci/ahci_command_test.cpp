@@ -329,6 +329,31 @@ TEST_F(SlotRig, NonDataCommandsNeverGiveTheHbaAPrdt) {
     EXPECT_TRUE(hba_touched_only_shadows());
 }
 
+TEST_F(SlotRig, PioDataCommandsTakeTheSameShadowPath) {
+    // On AHCI the HBA moves PIO data through the PRDT too (AHCI 1.3.1 §5.3.9):
+    // WRITE SECTOR(S) EXT is encrypted like WRITE DMA EXT, READ SECTOR(S)
+    // (28-bit) decrypted like READ DMA.
+    const auto data = pattern(4 * 512, 11);
+    std::memcpy(ram(kBuf), data.data(), data.size());
+    uint8_t f[20];
+    fis_rw_ext(f, true, 400, 4);
+    f[2] = 0x34;
+    put_command(kDisk, 15, f, {{kBuf, 1536}, {kBuf + 0x3000, 512}}, true);
+    std::memcpy(ram(kBuf + 0x3000), data.data() + 1536, 512);
+    EXPECT_TRUE(run(kDisk, 15).ok);
+    EXPECT_EQ(platter(400, 4), oracle_xts(key, data.data(), data.size(), 400, true));
+    fis_command(f, 0x20);
+    f[4] = static_cast<uint8_t>(400);
+    f[5] = static_cast<uint8_t>(400 >> 8);
+    f[12] = 4;
+    std::memset(ram(kBuf + 0x8000), 0, data.size());
+    put_command(kDisk, 16, f, {{kBuf + 0x8000, 2048}}, false);
+    EXPECT_TRUE(run(kDisk, 16).ok);
+    EXPECT_EQ(0, std::memcmp(ram(kBuf + 0x8000), data.data(), data.size()));
+    EXPECT_EQ(hba.device(kDisk).commands.back(), 0x20);
+    EXPECT_TRUE(hba_touched_only_shadows());
+}
+
 TEST_F(SlotRig, AbandonGivesEverythingBackAndCopiesNothing) {
     uint8_t f[20];
     read_ext(f, 0, 8);
