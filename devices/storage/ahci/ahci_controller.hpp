@@ -92,13 +92,20 @@ class AhciController {
     };
 
     uint32_t read_register(uint32_t offset);
-    void write_register(uint32_t offset, uint32_t value, uint32_t byte_mask);
-    uint32_t read_host_register(uint32_t offset);
-    void write_host_register(uint32_t offset, uint32_t value, uint32_t byte_mask);
+    uint32_t peek_register(uint32_t offset);
+    void write_register(uint32_t offset, uint32_t value);
+    uint32_t read_host(uint32_t offset);
+    void write_host(uint32_t offset, uint32_t value);
+    AhciPort* port_at(uint32_t offset) const;
+    // Work owed at every trapped access: an HBA reset seen finished,
+    // zombies let go, waiting commands retried once the pool has room.
     void before_access();
+    void retry_waiting();
     void complete_all_ports();
-    void hba_reset();
-    uint32_t virtual_cap() const;
+    void start_hba_reset();
+    void finish_hba_reset();
+    // CAP as the guest sees it (hidden features cleared).
+    uint32_t virtual_cap();
 
     GuestMemory& memory_;
     storage::ShadowPool& pool_;
@@ -111,6 +118,8 @@ class AhciController {
     uint32_t pi_ = 0;
     unsigned implemented_ = 0;
     unsigned retry_cursor_ = 0; // round robin over ports for waiting commands
+    uint64_t logged_faults_ = 0; // CommandFault values logged once already
+    bool hr_pending_ = false;    // GHC.HR written, not yet read back clear
     bool ready_ = false;
     ControllerStats stats_;
     alignas(16) uint8_t bounce_[512] = {};
