@@ -78,7 +78,7 @@ TEST_F(AhciLinux, WriteDmaExtIsXtsCiphertextOnThePlatterAndReadsBackPlaintext) {
         EXPECT_GT(exits, 0u);
         EXPECT_LE(exits, 8u); // issue #9 item 10
         EXPECT_EQ(platter(kDisk, lba, plain.size()), oracle_xts(key, plain.data(), plain.size(), lba, true));
-        EXPECT_FALSE(contains_plaintext_run(hba.device(kDisk).platter, plain.data(), plain.size()));
+        EXPECT_FALSE(contains_plaintext_run(platter(kDisk, lba, plain.size()), plain.data(), plain.size()));
         std::memset(ram(kBuf + 0x1000000), 0, plain.size());
         c = rw(kDisk, false, lba, sectors, kBuf + 0x1000000, 0x1000);
         ASSERT_FALSE(c.error);
