@@ -142,8 +142,6 @@ class CommandSlot {
 
   private:
     enum class Data : uint8_t { None, Encrypted, Plain, Identify };
-    struct Walk; // PRDT walk state (ahci_command.cpp)
-
     Prepared refuse_now(CommandFault why);
     CommandFault check_command(const FisCommand& c, uint32_t dw0, bool atapi, bool sact_set, unsigned slot) const;
     CommandFault walk_prdt(uint64_t table, uint32_t prdtl, uint64_t bytes, bool write, uint64_t& total);
@@ -153,7 +151,7 @@ class CommandSlot {
     void build_shadow_prdt(uint32_t dw0);
     void write_nop();
     void release();
-    void copy_to_guest(uint64_t bytes);
+    void copy_to_guest();
 
     SlotEnv env_{};
     volatile CommandHeader* shadow_header_ = nullptr;
