@@ -123,8 +123,8 @@ using AhciClient = ahci::ControllerClient<ahci::AhciController>;
 alignas(ahci::AhciController) uint8_t ahci_controller_storage[max_ahci_functions][sizeof(ahci::AhciController)];
 alignas(AhciClient) uint8_t ahci_client_storage[max_ahci_functions][sizeof(AhciClient)];
 ahci::AhciController* ahci_controllers[max_ahci_functions] = {};
-constexpr uint64_t ahci_pool_bytes(unsigned ports) { return ahci::AhciController::pool_bytes(ports); }
-constexpr uint64_t ahci_heap_bytes(unsigned ports) { return ahci::AhciController::heap_bytes(ports); }
+uint64_t ahci_pool_bytes(unsigned ports) { return ahci::AhciController::pool_bytes(ports); }
+uint64_t ahci_heap_bytes(unsigned ports) { return ahci::AhciController::heap_bytes(ports); }
 #else
 constexpr uint64_t ahci_pool_bytes(unsigned) { return 0; }
 constexpr uint64_t ahci_heap_bytes(unsigned) { return 0; }
