@@ -196,7 +196,7 @@ AHCI_STATS_RE = re.compile(r"\[sv\] info\s+(ahci\d+): commands (\d+) queued (\d+
                            r"port-resets (\d+) dropped (\d+)")
 AHCI_TRAPS_RE = re.compile(r"\[sv\] info\s+(ahci\d+): trapped reads (\d+) writes (\d+)")
 AHCI_REFUSED_RE = re.compile(r"\[sv\] info\s+(ahci\d+): refused ([^:\n]+): (\d+)")
-MEDIATED_RE = re.compile(r"(ahci\d+): PCI [0-9a-f]+:[0-9a-f]+\.[0-9a-f]+ ABAR [0-9a-f]+ \(\d+ KiB\) ports (\d+) "
+MEDIATED_RE = re.compile(r"(ahci\d+): PCI [0-9a-f]+:[0-9a-f]+\.[0-9a-f]+ ABAR (?:0x)?[0-9a-f]+ \(\d+ KiB\) ports (\d+) "
                          r"mediated")
 
 
