@@ -18,6 +18,26 @@
 //   bad-fis       a command table whose FIS type is not 27h
 //   ncq-read      READ FPDMA QUEUED, tag = slot 3 (the NCQ path works)
 //   tag-game      READ FPDMA QUEUED with tag 9 issued from slot 4
+// Against hypervisor memory (the reserved ranges of /sys/firmware/memmap of
+// at least 1 MiB, as guest/sv-idehostile.c finds them; "skipped" when there
+// are none, e.g. on bare QEMU, where such an address would be the guest's
+// own kernel):
+//   prdt-hv-in    READ DMA EXT into the first page of a reserved range
+//   prdt-hv-out   WRITE DMA EXT from it to LBA 6144
+//   prdt-straddle READ DMA EXT into 4 KiB straddling a reserved range's start
+//   ctba-hv       the command header's CTBA in a reserved range
+//   clb-hv        PxCLB in a reserved range (then restored)
+//   fb-hv         PxFB in a reserved range, a valid READ (then restored)
+// Shape and opcode games:
+//   prdtl-absurd  PRDTL 65535 (only the first entry meaningful)
+//   prdt-long     two 4 KiB entries for 8 sectors (valid: more than the count)
+//   dsm           DATA SET MANAGEMENT (06h, TRIM) with a 512-byte range list
+//   microcode     DOWNLOAD MICROCODE (92h) with a 512-byte PRDT
+//   pmport        READ DMA EXT with port multiplier port 1 in the command FIS
+//   changed-after WRITE DMA EXT of a pattern to LBA 2560, then right after
+//                 PxCI its PRDT entry re-aimed at hypervisor memory (or the
+//                 victim page) and the FIS's LBA changed to 6144
+//   ncq-nosact    READ FPDMA QUEUED from slot 5 without its PxSACT bit
 // Each prints "SV-INFO ahcihostile NAME OUTCOME tfd=.. is=.." with OUTCOME
 // done (PxCI cleared, no error), error (PxIS error bit), timeout, reached
 // (the data arrived where aimed) or missed; the host judges (tests/system/
@@ -46,6 +66,9 @@
 #define LBA_OUT 4096
 #define PLAIN "SV-AHCIHOSTILE-PLAINTEXT-PATTERN"
 #define VICTIM "SV-AHCIHOSTILE-VICTIM-PAGE-MARK"
+#define CHANGED "SV-AHCIHOSTILE-CHANGED-AFTER-ISSUE"
+#define LBA_CHANGED 2560
+#define LBA_HV 6144
 
 // ABAR offsets (AHCI 1.3.1 §3.1, §3.3), port 0.
 #define GHC 0x04
@@ -70,6 +93,39 @@
 #define IS_ERRORS 0x7d800010u // TFES HBFS HBDS IFS INFS OFS IPMS UFS
 
 static uint8_t *page[NPAGES];
+static uint64_t hv_target; // first byte of a reserved range (hypervisor memory), 0: none
+
+// The first reserved range of at least 1 MiB above 1 MiB and below the MMIO
+// hole: under shadowvisor its image or heap (firmware tables are small).
+static void find_hv_target(void)
+{
+    for (int i = 0; i < 256; i++) {
+        char path[128], buf[128];
+        uint64_t start, end;
+        FILE *f;
+        snprintf(path, sizeof path, "/sys/firmware/memmap/%d/start", i);
+        if (!(f = fopen(path, "r")))
+            break;
+        start = fgets(buf, sizeof buf, f) ? strtoull(buf, NULL, 0) : 0;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/firmware/memmap/%d/end", i);
+        if (!(f = fopen(path, "r")))
+            break;
+        end = fgets(buf, sizeof buf, f) ? strtoull(buf, NULL, 0) : 0;
+        fclose(f);
+        snprintf(path, sizeof path, "/sys/firmware/memmap/%d/type", i);
+        if (!(f = fopen(path, "r")))
+            break;
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = 0;
+        fclose(f);
+        if (strncmp(buf, "Reserved", 8) || start < 0x100000 || end >= 0xfec00000ull || end - start + 1 < (1u << 20))
+            continue;
+        hv_target = start;
+        printf("SV-INFO ahcihostile-target %llx %llx\n", (unsigned long long)start, (unsigned long long)end);
+        return;
+    }
+}
 static uint64_t phys[NPAGES];
 static volatile uint32_t *abar;
 
@@ -168,6 +224,14 @@ struct prd {
 // Builds command slot `slot` (header, CFIS, PRDT) and issues it; with
 // ncq_tag >= 0 as READ/WRITE FPDMA QUEUED with that tag (PxSACT, then PxCI).
 // Returns the outcome word.
+// Knobs of the shape games (reset after each command).
+static unsigned opt_prdtl;        // non-zero: PRDTL in the header instead of n
+static uint8_t opt_pmp;           // port multiplier port in the FIS (byte 1 bits 3:0)
+static uint64_t opt_ctba;         // non-zero: CTBA instead of the table page
+static int opt_no_sact;           // FPDMA without setting its PxSACT bit
+static uint8_t opt_features;      // FEATURES 7:0 of a non-queued command
+static void (*opt_after_issue)(void); // runs right after the PxCI write
+
 static const char *issue_slot(unsigned slot, int ncq_tag, uint8_t fis_type, uint8_t op, uint64_t lba,
                               uint16_t count, int write, const struct prd *prdt, unsigned n,
                               uint32_t *tfd, uint32_t *is)
@@ -175,12 +239,13 @@ static const char *issue_slot(unsigned slot, int ncq_tag, uint8_t fis_type, uint
     uint8_t *t = page[PG_TABLE];
     memset(t, 0, 4096);
     t[0] = fis_type;
-    t[1] = 0x80; // C: command
+    t[1] = (uint8_t)(0x80 | (opt_pmp & 0xf)); // C: command; PM port
     t[2] = op;
     t[4] = (uint8_t)lba, t[5] = (uint8_t)(lba >> 8), t[6] = (uint8_t)(lba >> 16);
     t[7] = 0x40; // LBA mode
     t[8] = (uint8_t)(lba >> 24), t[9] = (uint8_t)(lba >> 32), t[10] = (uint8_t)(lba >> 40);
     t[12] = (uint8_t)count, t[13] = (uint8_t)(count >> 8);
+    t[3] = opt_features;
     if (ncq_tag >= 0) { // ATA8-ACS §7.21: count in FEATURES, tag in COUNT 7:3
         t[3] = (uint8_t)count, t[11] = (uint8_t)(count >> 8);
         t[12] = (uint8_t)(ncq_tag << 3), t[13] = 0;
@@ -193,15 +258,18 @@ static const char *issue_slot(unsigned slot, int ncq_tag, uint8_t fis_type, uint
     }
     uint32_t *h = (uint32_t *)(page[PG_CL] + 32 * slot);
     memset(h, 0, 32);
-    h[0] = n << 16 | (write ? 1u << 6 : 0) | 5;
-    h[2] = (uint32_t)phys[PG_TABLE];
-    h[3] = (uint32_t)(phys[PG_TABLE] >> 32);
+    const uint64_t ctba = opt_ctba ? opt_ctba : phys[PG_TABLE];
+    h[0] = (opt_prdtl ? opt_prdtl : n) << 16 | (write ? 1u << 6 : 0) | (uint32_t)(opt_pmp & 0xf) << 12 | 5;
+    h[2] = (uint32_t)ctba;
+    h[3] = (uint32_t)(ctba >> 32);
     __sync_synchronize();
     const uint32_t bit = 1u << slot;
     const uint32_t sact = ncq_tag >= 0 ? bit | 1u << ncq_tag : 0;
-    if (ncq_tag >= 0)
+    if (ncq_tag >= 0 && !opt_no_sact)
         wr(P0 + PSACT, bit);
     wr(P0 + PCI_, bit);
+    if (opt_after_issue)
+        opt_after_issue();
     const char *outcome = "timeout";
     for (int i = 0; i < 1000; i++) {
         const uint32_t s = rd(P0 + PIS);
@@ -222,6 +290,7 @@ static const char *issue_slot(unsigned slot, int ncq_tag, uint8_t fis_type, uint
         start_port();
     }
     wr(P0 + PIS, 0xffffffff);
+    opt_prdtl = 0, opt_pmp = 0, opt_features = 0, opt_ctba = 0, opt_no_sact = 0, opt_after_issue = NULL;
     return outcome;
 }
 
@@ -234,6 +303,37 @@ static const char *issue(uint8_t fis_type, uint8_t op, uint64_t lba, uint16_t co
 static void report(const char *name, const char *outcome, uint32_t tfd, uint32_t is)
 {
     printf("SV-INFO ahcihostile %s %s tfd=%04x is=%08x\n", name, outcome, tfd & 0xffff, is);
+}
+
+static uint64_t changed_aim;
+
+// changed-after: the guest's copy changes once the command is issued; the
+// device must only ever see what was validated at the PxCI write.
+static void change_after_issue(void)
+{
+    uint8_t *t = page[PG_TABLE];
+    uint32_t *e = (uint32_t *)(t + 0x80);
+    e[0] = (uint32_t)changed_aim;
+    e[1] = (uint32_t)(changed_aim >> 32);
+    t[4] = (uint8_t)LBA_HV, t[5] = (uint8_t)(LBA_HV >> 8), t[6] = 0;
+    ((uint32_t *)page[PG_CL])[0] |= 0xffffu << 16; // PRDTL 65535
+    __sync_synchronize();
+}
+
+// PxCLB/PxFB may only change while the port is stopped (AHCI 1.3.1 §3.3.1,
+// §3.3.3: ST and FRE clear, CR and FR read back clear).
+static void set_port_bases(uint64_t clb, uint64_t fb)
+{
+    stop_port();
+    wr(P0 + PCMD, rd(P0 + PCMD) & ~CMD_FRE);
+    for (int i = 0; i < 500 && (rd(P0 + PCMD) & CMD_FR); i++)
+        msleep(1);
+    wr(P0 + PCLB, (uint32_t)clb);
+    wr(P0 + PCLBU, (uint32_t)(clb >> 32));
+    wr(P0 + PFB, (uint32_t)fb);
+    wr(P0 + PFBU, (uint32_t)(fb >> 32));
+    wr(P0 + PCMD, rd(P0 + PCMD) | CMD_FRE);
+    start_port();
 }
 
 static void fill(uint8_t *p, size_t n, const char *s)
@@ -276,6 +376,7 @@ int main(int argc, char **argv)
     }
     const uint64_t target = argc > 1 ? strtoull(argv[1], NULL, 16) : phys[PG_VICTIM];
     fill(page[PG_VICTIM], 4096, VICTIM);
+    find_hv_target();
     if (port_up()) {
         printf("SV-INFO ahcihostile-error port 0 did not come up: ssts %x cmd %x tfd %x\n",
                rd(P0 + PSSTS), rd(P0 + PCMD), rd(P0 + PTFD));
@@ -336,6 +437,65 @@ int main(int argc, char **argv)
     o = issue_slot(4, 9, 0x27, 0x60, LBA_PLAIN, 8, 0, &nq, 1, &tfd, &is);
     report("tag-game", !strcmp(o, "done") && !memcmp(nb, page[PG_DATA], 4096) ? "reached" : o, tfd, is);
     printf("SV-INFO ahcihostile-note tag-game: FPDMA tag 9 issued from slot 4\n");
+
+    // --- hypervisor memory -------------------------------------------------
+    struct prd good = {phys[PG_DATA + 6], 4096};
+    if (hv_target) {
+        struct prd hv = {hv_target, 4096};
+        o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &hv, 1, &tfd, &is);
+        report("prdt-hv-in", o, tfd, is);
+        o = issue(0x27, 0x35, LBA_HV, 8, 1, &hv, 1, &tfd, &is);
+        report("prdt-hv-out", o, tfd, is);
+        printf("SV-INFO ahcihostile-lba hv %u 8\n", LBA_HV);
+        struct prd st = {hv_target - 2048, 4096};
+        o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &st, 1, &tfd, &is);
+        report("prdt-straddle", o, tfd, is);
+        opt_ctba = hv_target;
+        o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+        report("ctba-hv", o, tfd, is);
+        set_port_bases(hv_target, phys[PG_FIS]);
+        o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+        report("clb-hv", o, tfd, is);
+        set_port_bases(phys[PG_CL], hv_target);
+        o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+        report("fb-hv", o, tfd, is);
+        set_port_bases(phys[PG_CL], phys[PG_FIS]);
+    } else {
+        const char *hvs[] = {"prdt-hv-in", "prdt-hv-out", "prdt-straddle", "ctba-hv", "clb-hv", "fb-hv"};
+        for (unsigned i = 0; i < sizeof hvs / sizeof hvs[0]; i++)
+            report(hvs[i], "skipped", 0, 0);
+    }
+
+    // --- shapes and opcodes ------------------------------------------------
+    opt_prdtl = 65535;
+    o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+    report("prdtl-absurd", o, tfd, is);
+    memset(page[PG_DATA + 6], 0, 8192);
+    struct prd two[2] = {{phys[PG_DATA + 6], 4096}, {phys[PG_DATA + 7], 4096}};
+    o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, two, 2, &tfd, &is);
+    report("prdt-long", !strcmp(o, "done") && !memcmp(page[PG_DATA + 6], page[PG_DATA], 4096) ? "reached" : o,
+           tfd, is);
+    memset(page[PG_DATA + 4], 0, 4096);
+    uint64_t *range = (uint64_t *)page[PG_DATA + 4];
+    range[0] = (uint64_t)LBA_PLAIN | (uint64_t)8 << 48; // ACS-2 §7.10 range entry: LBA, 8 sectors
+    opt_features = 1; // TRIM
+    o = issue(0x27, 0x06, 0, 1, 1, &buf, 1, &tfd, &is);
+    report("dsm", o, tfd, is);
+    o = issue(0x27, 0x92, 0, 1, 1, &buf, 1, &tfd, &is);
+    report("microcode", o, tfd, is);
+    opt_pmp = 1;
+    o = issue(0x27, 0x25, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+    report("pmport", o, tfd, is);
+    fill(page[PG_DATA + 7], 4096, CHANGED);
+    struct prd chg = {phys[PG_DATA + 7], 4096};
+    changed_aim = hv_target ? hv_target : phys[PG_VICTIM];
+    opt_after_issue = change_after_issue;
+    o = issue(0x27, 0x35, LBA_CHANGED, 8, 1, &chg, 1, &tfd, &is);
+    report("changed-after", o, tfd, is);
+    printf("SV-INFO ahcihostile-lba changed %u 8\n", LBA_CHANGED);
+    opt_no_sact = 1;
+    o = issue_slot(5, 5, 0x27, 0x60, LBA_PLAIN, 8, 0, &good, 1, &tfd, &is);
+    report("ncq-nosact", o, tfd, is);
     stop_port();
     return 0;
 }

@@ -20,8 +20,12 @@ namespace sv {
 
 struct StorageInventory {
     size_t ide_functions = 0;
+    size_t ahci_functions = 0;
+    // AHCI controllers' share: AhciController::pool_bytes / heap_bytes of
+    // each, for the ports it implements.
+    uint64_t ahci_pool = 0, ahci_heap = 0;
     // Shadow pool for the controllers found (each IDE channel's largest
-    // request), bytes.
+    // request, each AHCI controller's pool_bytes), bytes.
     uint64_t shadow_pool_bytes() const;
     // Heap the mediators will need (the pool, its bookkeeping, descriptor
     // tables), bytes.

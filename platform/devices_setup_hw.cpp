@@ -13,9 +13,20 @@
 #include "devices/pci/ecam.hpp"
 #include "devices/isa/isa_dma_guard.hpp"
 #include "devices/pci/pci_config.hpp"
+#include "devices/storage/ahci/ahci_pci_function.hpp"
 #include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
+
+// The AHCI mediator (devices/storage/ahci/ahci_controller.hpp) lands from its
+// own branch; until then AHCI functions stay unmediated (kept from DMA with a
+// key) as before.
+#if __has_include("devices/storage/ahci/ahci_controller.hpp")
+#include "devices/storage/ahci/ahci_controller.hpp"
+#define SV_AHCI_MEDIATOR 1
+#else
+#define SV_AHCI_MEDIATOR 0
+#endif
 
 namespace sv {
 namespace {
@@ -36,7 +47,13 @@ alignas(16) uint8_t key_bytes[64];
 
 pci::Address ide_addresses[max_ide_functions];
 size_t ide_count = 0;
-// Storage controllers without a mediator yet (AHCI, NVMe, ...).
+// AHCI HBAs (class 01h/06h/01h): q35's built-in one and any added.
+constexpr size_t max_ahci_functions = 4;
+constexpr const char* ahci_names[max_ahci_functions] = {"ahci0", "ahci1", "ahci2", "ahci3"};
+pci::Address ahci_addresses[max_ahci_functions];
+unsigned ahci_ports_at_boot[max_ahci_functions] = {};
+size_t ahci_count = 0;
+// Storage controllers without a mediator yet (NVMe, ...).
 constexpr size_t max_other_storage = 8;
 pci::Address other_storage[max_other_storage];
 uint8_t other_storage_subclass[max_other_storage];
@@ -84,10 +101,34 @@ class TrappablePlacement final : public pci::EcamPlacement {
     const MemoryMap* map_ = nullptr;
 };
 
+// A BAR's real registers (pci::BarRegisters): DWORD volatile accesses at the
+// physical address, through the same 1:1 map.
+class HardwareRegisters final : public pci::PhysicalRegisters {
+  public:
+    uint32_t read32(uint64_t pa) override { return *reinterpret_cast<volatile uint32_t*>(pa); }
+    void write32(uint64_t pa, uint32_t value) override { *reinterpret_cast<volatile uint32_t*>(pa) = value; }
+};
+
 HardwareMmio hardware_mmio;
+HardwareRegisters hardware_registers;
+// Where trapped MMIO (the ECAM window, AHCI ABARs) may be placed.
 TrappablePlacement ecam_placement;
 alignas(pci::EcamMediator) uint8_t ecam_storage[sizeof(pci::EcamMediator)];
 pci::EcamMediator* ecam = nullptr;
+
+alignas(ahci::AhciPciFunction) uint8_t ahci_function_storage[max_ahci_functions][sizeof(ahci::AhciPciFunction)];
+ahci::AhciPciFunction* ahci_functions[max_ahci_functions] = {};
+#if SV_AHCI_MEDIATOR
+using AhciClient = ahci::ControllerClient<ahci::AhciController>;
+alignas(ahci::AhciController) uint8_t ahci_controller_storage[max_ahci_functions][sizeof(ahci::AhciController)];
+alignas(AhciClient) uint8_t ahci_client_storage[max_ahci_functions][sizeof(AhciClient)];
+ahci::AhciController* ahci_controllers[max_ahci_functions] = {};
+uint64_t ahci_pool_bytes(unsigned ports) { return ahci::AhciController::pool_bytes(ports); }
+uint64_t ahci_heap_bytes(unsigned ports) { return ahci::AhciController::heap_bytes(ports); }
+#else
+constexpr uint64_t ahci_pool_bytes(unsigned) { return 0; }
+constexpr uint64_t ahci_heap_bytes(unsigned) { return 0; }
+#endif
 
 // Calls fn(identity) for every present PCI function (PCI 3.0 §3.2.2.3.2
 // enumeration: function 0 absent or single-function ends the device).
@@ -186,6 +227,17 @@ void log_statistics() {
                   shadow_pool.free_chunks(), shadow_pool.total_chunks(), ps.peak_chunks, ps.borrows, ps.returns,
                   ps.waits);
     }
+#if SV_AHCI_MEDIATOR
+    for (size_t f = 0; f < ahci_count; ++f) {
+        if (!ahci_controllers[f]) continue;
+        ahci_controllers[f]->log_statistics(ahci_names[f]);
+        // Trapped ABAR accesses (every one is a VM exit): the bench's exits per command.
+        const ahci::ControllerStats& s = ahci_controllers[f]->stats();
+        const ahci::AhciBindingStats& b = ahci_functions[f]->stats();
+        log::info("{}: trapped reads {} writes {} outside the ABAR {} placements refused {}", ahci_names[f],
+                  s.guest_reads, s.guest_writes, b.outside_abar, ahci_functions[f]->abar().stats().refused);
+    }
+#endif
     for (size_t f = 0; f < ide_count; ++f) {
         log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());
         for (unsigned c = 0; c < 2; ++c) {
@@ -227,11 +279,43 @@ acpi::PmBaseTracker* pm_tracker = nullptr;
 
 Result<void> setup_power_control(HypervisorMemory& hv, GuestMemory& firmware_memory, IoDispatcher& io);
 
-uint64_t StorageInventory::shadow_pool_bytes() const { return ide_functions * 2 * pool_per_ide_channel; }
+namespace {
+// Every AHCI function found: ABAR trapped, controller set up with bus
+// mastering off, then mediated (bus-master rule). One that fails stays
+// unmediated: with a key it is kept from DMA like any unmediated function.
+void setup_ahci(GuestMemory& guest_ram, DmaAllocator& heap, MmioDispatcher& mmio, const crypto::Xts* cipher) {
+    for (size_t i = 0; i < ahci_count; ++i) {
+        const pci::Address a = ahci_addresses[i];
+        ahci_functions[i] = new (ahci_function_storage[i])
+            ahci::AhciPciFunction(a, config_mediator, config_space, mmio, ecam_placement, hardware_registers);
+        if (!ahci_functions[i]->attach(ahci_names[i]).ok()) continue;
+#if SV_AHCI_MEDIATOR
+        if (!shadow_pool.ready()) {
+            log::error("{}: no shadow pool: not mediated", ahci_names[i]);
+            continue;
+        }
+        ahci::AhciController* c = new (ahci_controller_storage[i])
+            ahci::AhciController(guest_ram, shadow_pool, cipher, ahci_functions[i]->registers());
+        AhciClient* client = new (ahci_client_storage[i]) AhciClient(*c);
+        if (ahci_functions[i]->bind(*client, heap, bus_master_rule).ok()) ahci_controllers[i] = c;
+#else
+        (void)guest_ram;
+        (void)heap;
+        (void)cipher;
+#endif
+    }
+}
+} // namespace
+
+uint64_t StorageInventory::shadow_pool_bytes() const { return ide_functions * 2 * pool_per_ide_channel + ahci_pool; }
 
 uint64_t StorageInventory::shadow_bytes() const {
-    return storage::pool_heap_bytes(shadow_pool_bytes()) + ide_functions * 2 * heap_per_ide_channel;
+    return storage::pool_heap_bytes(shadow_pool_bytes()) + ide_functions * 2 * heap_per_ide_channel + ahci_heap;
 }
+
+namespace {
+StorageInventory scanned; // what scan_storage() sized the heap for
+} // namespace
 
 StorageInventory scan_storage() {
     StorageInventory inv;
@@ -254,6 +338,14 @@ StorageInventory scan_storage() {
                 if (cls == 0x01 && sub == 0x01 && ide_count < max_ide_functions) {
                     log::info("PCI {}:{}.{}: IDE controller {:x}", bus, dev, fn, id);
                     ide_addresses[ide_count++] = a;
+                } else if (SV_AHCI_MEDIATOR && ahci::is_ahci_function(cls, sub, config_space.read8(a, pci::reg::prog_if)) &&
+                           ahci_count < max_ahci_functions) {
+                    const unsigned ports = ahci::AhciPciFunction::ports_at_boot(config_space, a, hardware_registers);
+                    log::info("PCI {}:{}.{}: AHCI controller {:x}, {} ports", bus, dev, fn, id, ports);
+                    ahci_ports_at_boot[ahci_count] = ports;
+                    ahci_addresses[ahci_count++] = a;
+                    inv.ahci_pool += ahci_pool_bytes(ports);
+                    inv.ahci_heap += ahci_heap_bytes(ports);
                 } else if (cls == 0x01 && other_storage_count < max_other_storage) {
                     log::info("PCI {}:{}.{}: storage controller {:x} (class 01h, subclass {:x}), not mediated", bus, dev, fn,
                               id, sub);
@@ -265,6 +357,8 @@ StorageInventory scan_storage() {
         }
     }
     inv.ide_functions = ide_count;
+    inv.ahci_functions = ahci_count;
+    scanned = inv;
     return inv;
 }
 
@@ -335,15 +429,15 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     }
     TRY(isa_dma_guard.install(io));
     log::info("ISA DMA: high page registers 0x480-0x48F pinned to 0 (legacy DMA stays below 16 MiB)");
-    StorageInventory inventory;
-    inventory.ide_functions = ide_count;
+    const StorageInventory& inventory = scanned;
     if (inventory.shadow_pool_bytes()) {
         // Sized for the controllers found; on failure every channel fails
         // closed (aborts DMA) as before.
         if (shadow_pool.init(hv.heap(), inventory.shadow_pool_bytes()).ok())
-            log::info("shadow pool: {} KiB in {} KiB chunks below 4 GiB ({} IDE channels, {} KiB reserved each)",
+            log::info("shadow pool: {} KiB in {} KiB chunks below 4 GiB ({} IDE channels, {} KiB reserved each; "
+                      "{} AHCI controllers, {} KiB)",
                       shadow_pool.total_bytes() >> 10, shadow_pool.chunk_bytes() >> 10, ide_count * 2,
-                      pool_per_ide_channel >> 10);
+                      pool_per_ide_channel >> 10, ahci_count, inventory.ahci_pool >> 10);
         else
             log::error("shadow pool: cannot carve {} KiB from the hypervisor heap: storage DMA is refused",
                        inventory.shadow_pool_bytes() >> 10);
@@ -355,6 +449,8 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
         if (!config_mediator.watch(ide_addresses[i], *ide_functions[i]) || !config_mediator.add_rule(*ide_functions[i]))
             return fail(Error::OutOfMemory);
     }
+    ecam_placement.init(hv, hv.guest_map());
+    setup_ahci(guest_ram, hv.heap(), mmio, cipher);
     // With a key loaded, a storage controller we do not mediate could write
     // plaintext to its disks and DMA into hypervisor memory (the key!): it
     // may not master the bus at all (fail closed), like every other
@@ -451,12 +547,18 @@ namespace {
 // firmware restores chipset state, BARs before the command register.
 constexpr uint8_t saved_dwords[] = {0x10, 0x14, 0x18, 0x1C, 0x20, 0x3C, 0x40, 0x44, 0x48, 0x04};
 uint32_t ide_saved_config[max_ide_functions][sizeof saved_dwords];
+// An AHCI function's (PCI 3.0 §6.2: ABAR, interrupt line, command last).
+constexpr uint8_t ahci_saved_dwords[] = {0x24, 0x3C, 0x04};
+uint32_t ahci_saved_config[max_ahci_functions][sizeof ahci_saved_dwords];
 } // namespace
 
 void save_devices_for_sleep() {
     for (size_t f = 0; f < ide_count; ++f)
         for (size_t i = 0; i < sizeof saved_dwords; ++i)
             ide_saved_config[f][i] = config_space.read32(ide_addresses[f], saved_dwords[i]);
+    for (size_t f = 0; f < ahci_count; ++f)
+        for (size_t i = 0; i < sizeof ahci_saved_dwords; ++i)
+            ahci_saved_config[f][i] = config_space.read32(ahci_addresses[f], ahci_saved_dwords[i]);
 }
 
 void resync_devices_after_resume() {
@@ -473,6 +575,18 @@ void resync_devices_after_resume() {
         log::info("IDE {}:{}.{}: configuration restored, mediators re-synced after the S3 reset",
                   ide_addresses[f].bus, ide_addresses[f].device, ide_addresses[f].function);
     }
+#if SV_AHCI_MEDIATOR
+    for (size_t f = 0; f < ahci_count; ++f) {
+        if (!ahci_controllers[f]) continue;
+        for (size_t i = 0; i < sizeof ahci_saved_dwords; ++i) {
+            uint32_t v = ahci_saved_config[f][i];
+            if (ahci_saved_dwords[i] == 0x04) v &= 0xFFFF;
+            config_space.write32(ahci_addresses[f], ahci_saved_dwords[i], v);
+        }
+        ahci_controllers[f]->resync();
+        log::info("{}: configuration restored, mediator re-synced after the S3 reset", ahci_names[f]);
+    }
+#endif
 }
 
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }

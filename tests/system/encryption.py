@@ -547,19 +547,31 @@ def t_unmediated_blocked(h):
     h.require_clean(b)
     if b.results.get("disk-ata_piix-4K", ("FAIL",))[0] != "PASS":
         raise svtest.Fail("the mediated IDE disk did not work: %s" % (b.results.get("disk-ata_piix-4K"),))
-    for drv in ("ahci", "nvme"):
+    # Once the AHCI mediator is in (issue #9) the AHCI disk works, encrypted;
+    # NVMe stays unmediated.
+    ahci_mediated = re.search(r"ahci0: PCI \S+ ABAR \S+ \(\d+ KiB\) ports \d+ mediated", b.log) is not None
+    unmediated = [("nvme", nvme)] + ([] if ahci_mediated else [("ahci", ahci)])
+    for drv, _ in unmediated:
         if any(n.startswith("disk-" + drv) and r[0] == "PASS" for n, r in b.results.items()):
             raise svtest.Fail("unmediated %s disk completed I/O while encryption was on" % drv)
-    if b.log.count("not mediated yet: DMA disabled") < 2:
-        raise svtest.Fail("the hypervisor did not report disabling DMA of both unmediated controllers")
-    for name, path in (("ahci", ahci), ("nvme", nvme)):
+    if b.log.count("not mediated yet: DMA disabled") < len(unmediated):
+        raise svtest.Fail("the hypervisor did not report disabling DMA of every unmediated controller")
+    if ahci_mediated:
+        if b.results.get("disk-ahci-4K", ("FAIL",))[0] != "PASS":
+            raise svtest.Fail("the mediated AHCI disk did not work: %s" % (b.results.get("disk-ahci-4K"),))
+        err = xts.check_encrypted_image(ahci, key, SEED + 1, 1 << 20, 64 << 10)
+        if err:
+            raise svtest.Fail("AHCI image is not aes-xts-plain64 of the pattern: %s" % err)
+        print("svtest: AHCI mediated: its disk is encrypted")
+    for name, path in unmediated:
         with open(path, "rb") as f:
             if any(f.read()):
                 raise svtest.Fail("the unmediated %s disk was written to" % name)
     err = xts.check_encrypted_image(ide, key, SEED, 1 << 20, 64 << 10)
     if err:
         raise svtest.Fail("IDE image is not aes-xts-plain64 of the pattern: %s" % err)
-    print("svtest: AHCI and NVMe disks untouched with encryption on; IDE encrypted")
+    print("svtest: %s untouched with encryption on; IDE encrypted"
+          % " and ".join(n.upper() + " disk" for n, _ in unmediated))
 
 
 TESTS = {

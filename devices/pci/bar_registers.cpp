@@ -1,0 +1,25 @@
+#include "devices/pci/bar_registers.hpp"
+
+namespace sv::pci {
+
+bool BarRegisters::reachable(uint32_t offset) const {
+    return bar_.decoding() && (offset & 3) == 0 && uint64_t{offset} + 4 <= bar_.bar().size;
+}
+
+uint32_t BarRegisters::read32(uint32_t offset) {
+    if (!reachable(offset)) {
+        ++refused_;
+        return 0xFFFFFFFFu;
+    }
+    return physical_.read32(bar_.address() + offset);
+}
+
+void BarRegisters::write32(uint32_t offset, uint32_t value) {
+    if (!reachable(offset)) {
+        ++refused_;
+        return;
+    }
+    physical_.write32(bar_.address() + offset, value);
+}
+
+} // namespace sv::pci
