@@ -202,12 +202,13 @@ TEST_F(PrpRig, HypervisorMemoryIsNeverAccepted) {
     // Past the end of RAM, and a PRP1 whose page straddles it.
     EXPECT_EQ(walk(kRam, 0, 512).fault, PrpFault::DataNotRam);
     EXPECT_EQ(walk(~0ull & ~3ull, 0, 4).fault, PrpFault::DataNotRam);
-    // A list whose used entries run past the end of RAM.
-    EXPECT_EQ(walk(0x10000, kRam - 8, 3 * kPage).fault, PrpFault::ListNotRam);
+    // A list page past the end of RAM.
+    EXPECT_EQ(walk(0x10000, kRam, 3 * kPage).fault, PrpFault::ListNotRam);
 }
 
-// A GuestMemory that rewrites the guest's list as soon as the walk maps any
-// data page: the walk must keep using what it copied (the entries checked).
+// A GuestMemory that rewrites the guest's list as soon as the walk maps a
+// data page after having read the list: the walk must keep using what it
+// copied (the entries it checked).
 struct RewritingMemory final : sv::GuestMemory {
     SimPhysMemory& phys;
     uint64_t list_at, evil;
@@ -217,7 +218,7 @@ struct RewritingMemory final : sv::GuestMemory {
     uint8_t* map(uint64_t gpa, uint64_t len) override {
         if (len == 0 || gpa + len < gpa || gpa + len > phys.ram_size()) return nullptr;
         if (gpa >= list_at && gpa < list_at + kPage) ++list_maps;
-        else if (!rewritten) {
+        else if (list_maps > 0 && !rewritten) {
             for (int i = 0; i < 4; ++i) std::memcpy(phys.ram(list_at + 8 * i), &evil, 8);
             rewritten = true;
         }

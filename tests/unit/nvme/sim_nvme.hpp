@@ -23,6 +23,7 @@
 
 #include "core/mmio_registers.hpp"
 #include "devices/storage/nvme/nvme_queues.hpp"
+#include "devices/storage/nvme/nvme_registers.hpp"
 #include "ide/sim_piix.hpp"
 
 namespace svtest {
