@@ -3,7 +3,7 @@
 or directly (--no-hypervisor).
 
 Stable interface (see ./shadowvisor help run):
-  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE]...
+  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE[,lbs=4096]]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
       [--allow-dma ID[,ID...]] [--machine pc|q35]
