@@ -192,6 +192,8 @@ def t_hostile(h, lbs):
             print("svtest: %s" % i)
     got = hostile_outcomes(b)
     bad = []
+    if not any(i.startswith("nvmehostile-msix ") for i in b.infos):
+        bad.append("the program found no MSI-X capability on the NVMe function")
     for name, want in HOSTILE_BARE.items():
         g = got.get(name)
         print("svtest: nvmehostile %-13s %-8s %s" % (name, g[0] if g else "-", g[2] if g else ""))
