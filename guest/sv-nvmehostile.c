@@ -355,9 +355,12 @@ int main(int argc, char **argv)
                           (uint64_t)sv_pci_read32(bus, dev, fn, 0x14) << 32;
     printf("SV-INFO nvmehostile-device %02x:%02x.%x bar0 %llx command %04x bme %u\n", bus, dev, fn,
            (unsigned long long)bar0, command, (command >> 2) & 1);
-    // PCI 3.0 §6.7 capability list: where MSI-X puts its table and PBA (§6.8.2).
+    // PCI 3.0 §6.7 capability list: which capabilities (MSI 05h, MSI-X 11h,
+    // PM 01h, PCIe 10h) and where MSI-X puts its table and PBA (§6.8.2).
+    char caps[160] = "";
     for (unsigned at = sv_pci_read32(bus, dev, fn, 0x34) & 0xfc, n = 0; at && n < 48; n++) {
         const uint32_t hdr = sv_pci_read32(bus, dev, fn, at);
+        snprintf(caps + strlen(caps), sizeof caps - strlen(caps), "%s%02x@%02x", n ? "," : "", hdr & 0xff, at);
         if ((hdr & 0xff) == 0x11) {
             const uint32_t t = sv_pci_read32(bus, dev, fn, at + 4), pb = sv_pci_read32(bus, dev, fn, at + 8);
             printf("SV-INFO nvmehostile-msix vectors %u table bir %u offset %x pba bir %u offset %x\n",
@@ -365,6 +368,7 @@ int main(int argc, char **argv)
         }
         at = (hdr >> 8) & 0xfc;
     }
+    printf("SV-INFO nvmehostile-caps %s\n", caps);
     snprintf(path, sizeof path, "%s/resource0", sysdir);
     int rfd = open(path, O_RDWR | O_SYNC);
     bar = rfd < 0 ? MAP_FAILED : mmap(NULL, 0x2000, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);

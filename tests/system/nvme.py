@@ -188,7 +188,7 @@ def t_hostile(h, lbs):
     b.expect(["nvmehostile-ran"])
     for i in b.infos:
         if i.startswith(("nvmehostile-ctrl", "nvmehostile-identify", "nvmehostile-namespace",
-                         "nvmehostile-unbind", "nvmehostile-device", "nvmehostile-msix")):
+                         "nvmehostile-unbind", "nvmehostile-device", "nvmehostile-msix", "nvmehostile-caps")):
             print("svtest: %s" % i)
     got = hostile_outcomes(b)
     bad = []
