@@ -144,6 +144,24 @@ TEST_F(NvmeSimRig, PhaseTagAcrossWrapAround) {
     EXPECT_EQ(c.status & status::kPhase, status::kPhase); // still from the 5th pass
 }
 
+TEST_F(NvmeSimRig, FullCompletionQueueHoldsBackTheController) {
+    // §4.1: a CQ is full when tail + 1 == head; the controller may not post
+    // until the host moves the head (the mediator's shadow CQs rely on it).
+    ASSERT_TRUE(drv.delete_io_queues());
+    ASSERT_TRUE(drv.create_io_queues(1, 4));
+    put(kBuf, fill(4096, 12));
+    ctrl.hold_io = true;
+    for (int i = 0; i < 3; ++i) drv.rw(1, false, 1, 0, 8, kBuf + 0x1000 * (i + 1));
+    ctrl.complete_held();
+    drv.rw(1, false, 1, 0, 8, kBuf + 0x8000); // the SQ has room again (fetched), the CQ has not
+    ctrl.complete_held();
+    EXPECT_EQ(ctrl.cq_tail(1), 3u); // three posted, the fourth waits
+    EXPECT_EQ(drv.interrupt(1).size(), 3u); // consuming them moves the head (doorbell)...
+    const auto late = drv.interrupt(1);    // ...and the waiting completion is posted
+    ASSERT_EQ(late.size(), 1u);
+    EXPECT_EQ(late[0].status, 0u);
+}
+
 TEST_F(NvmeSimRig, ReorderedCompletionsCarryTheirOwnCommandIds) {
     ctrl.hold_io = true;
     std::vector<uint16_t> cids;
