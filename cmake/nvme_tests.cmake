@@ -19,10 +19,12 @@ if(SV_SYSTEM_TESTS)
   endforeach()
   # Control run of the hostile NVMe guest program: on bare QEMU every attack
   # reaches its target and QEMU's status for each malformed case is pinned.
-  add_test(NAME system.baseline.nvme-hostile
-           COMMAND ${SV_PYTHON3} ${sv_nvme_py} hostile --no-hypervisor --build-dir ${CMAKE_BINARY_DIR})
-  set_tests_properties(system.baseline.nvme-hostile PROPERTIES
-    FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;nvme;hardening" TIMEOUT 600)
+  foreach(lbs 512 4096)
+    add_test(NAME system.baseline.nvme-hostile-${lbs}
+             COMMAND ${SV_PYTHON3} ${sv_nvme_py} hostile --no-hypervisor --lbs ${lbs} --build-dir ${CMAKE_BINARY_DIR})
+    set_tests_properties(system.baseline.nvme-hostile-${lbs} PROPERTIES
+      FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;nvme;hardening" TIMEOUT 600)
+  endforeach()
   if(TARGET shadowvisor.elf)
     foreach(m pc q35)
       add_test(NAME system.nvme.blocked-${m}
