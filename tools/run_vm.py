@@ -3,7 +3,7 @@
 or directly (--no-hypervisor).
 
 Stable interface (see ./shadowvisor help run):
-  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE]...
+  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE[,lbs=4096]]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
       [--allow-dma ID[,ID...]] [--machine pc|q35]
@@ -25,6 +25,9 @@ disks on its four slots, so the IDE mediator and encryption work there too.
 --allow-dma ID,... lets these bus masters keep Bus Master Enable while a key
 is loaded (ID is VVVV:DDDD vendor:device or BB:DD.F, hex); it is passed on as
 the hypervisor option allow_dma=... (same as --hypervisor-append).
+--disk nvme:IMAGE[,lbs=4096] adds one QEMU NVMe controller (-device nvme) per
+disk, one namespace each; lbs=4096 formats it with 4096-byte logical blocks
+(logical_block_size/physical_block_size, a 4Kn namespace; default 512).
 
 Guest console and hypervisor log go to stdout; the standard input is passed
 to the guest's serial console. Exit status:
@@ -66,7 +69,8 @@ def parse_args(argv):
     p.add_argument("--iso", metavar="FILE",
                    help="boot this GRUB ISO (tools/build-grub-iso.sh) from the CD-ROM instead")
     p.add_argument("--append", default="", help="guest kernel command line")
-    p.add_argument("--disk", action="append", default=[], metavar="ide|ahci|nvme:IMAGE")
+    p.add_argument("--disk", action="append", default=[], metavar="ide|ahci|nvme:IMAGE",
+                   help="attach a raw disk image; nvme:IMAGE,lbs=4096 for 4096-byte logical blocks")
     p.add_argument("--key-file", help="disk encryption key: 64 raw bytes (AES-256-XTS) or 32 (AES-128-XTS)")
     p.add_argument("--no-hypervisor", action="store_true", help="boot the guest kernel directly")
     p.add_argument("--cpus", type=int, default=1)
@@ -155,6 +159,13 @@ def qemu_command(a):
     counts = {"ide": 0, "ahci": 0, "nvme": 0}
     for n, spec in enumerate(a.disk):
         kind, sep, image = spec.partition(":")
+        lbs = None
+        if kind == "nvme":
+            m = re.match(r"^(.*),lbs=(\d+)$", image)
+            if m:
+                image, lbs = m.group(1), int(m.group(2))
+                if lbs not in (512, 4096):
+                    die("--disk %s: lbs must be 512 or 4096" % spec)
         if not sep or kind not in counts or not image:
             die("--disk %s: expected ide:IMAGE, ahci:IMAGE or nvme:IMAGE" % spec)
         if not os.path.isfile(image):
@@ -195,7 +206,8 @@ def qemu_command(a):
                     "-device", "ide-hd,drive=d%d,bus=ahci0.%d" % (n, i)]
         else:
             cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
-                    "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n)]
+                    "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n)
+                    + (",logical_block_size=%d,physical_block_size=%d" % (lbs, lbs) if lbs else "")]
     cmd += a.qemu_arg
     return cmd
 
