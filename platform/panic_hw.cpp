@@ -3,6 +3,8 @@
 // 33, which `./shadowvisor run` reports as a hypervisor failure; on real
 // hardware the write goes nowhere and the CPU halts (with the key wiped:
 // a stopped hypervisor must not leave it in RAM for whoever resets next).
+// Emulators without that port (Bochs) see the stop by its console line,
+// written without the log lock (a stop may come from inside a log call).
 #include "arch/x86/cpu.hpp"
 #include "platform/devices_setup.hpp"
 #include "platform/stops.hpp"
@@ -10,9 +12,13 @@
 #include "lib/panic.hpp"
 
 namespace sv {
+namespace log {
+void write_console(const char* text); // lib/log.cpp: provided by the platform
+} // namespace log
 
 [[noreturn]] void fatal_stop() {
     wipe_secrets();
+    log::write_console("[sv] ERROR hypervisor stopped\n");
     x86::outb(0xF4, 0x10);
     x86::halt_forever();
 }

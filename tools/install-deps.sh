@@ -8,7 +8,7 @@ PACKAGES=(cmake ninja-build g++ gcc libgtest-dev libssl-dev pkg-config
           qemu-system-x86 busybox-static cpio cryptsetup-bin e2fsprogs kmod
           zstd xz-utils gzip python3 libc6-dev linux-libc-dev binutils
           dpkg-dev ca-certificates grub-pc-bin grub-common xorriso mtools
-          gcovr)
+          gcovr bochs bochs-term bochsbios vgabios)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -7,7 +7,7 @@ Stable interface (see ./shadowvisor help run):
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
       [--allow-dma ID[,ID...]] [--machine pc|q35]
-      [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
+      [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run] [--emulator qemu|bochs]
   run --iso FILE [--disk ide|ahci|nvme:IMAGE]... [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
       boots a GRUB ISO from tools/build-grub-iso.sh (hypervisor, guest kernel,
@@ -22,6 +22,9 @@ disk takes the next of its 6 ports). --disk ide and --disk ahci mix. On q35,
 --disk ide adds one PIIX3 IDE controller (-device piix3-ide; it decodes the
 legacy ports 1F0h/170h, which the AHCI controller leaves free) and puts the
 disks on its four slots, so the IDE mediator and encryption work there too.
+--emulator bochs boots the same VM under Bochs instead (tools/run_bochs.py:
+a GRUB ISO, the pc machine, --disk ide only; --cpu-model is a Bochs CPU
+model, default corei7_haswell_4770, which has VMX with EPT).
 --allow-dma ID,... lets these bus masters keep Bus Master Enable while a key
 is loaded (ID is VVVV:DDDD vendor:device or BB:DD.F, hex); it is passed on as
 the hypervisor option allow_dma=... (same as --hypervisor-append).
@@ -84,12 +87,22 @@ def parse_args(argv):
     p.add_argument("--allow-dma", action="append", default=[], metavar="ID[,ID...]",
                    help="with a key: let these unmediated bus masters DMA (VVVV:DDDD or BB:DD.F); "
                         "becomes the hypervisor option allow_dma=...")
-    p.add_argument("--cpu-model", default=DEFAULT_CPU, help="QEMU -cpu (default %s)" % DEFAULT_CPU)
+    p.add_argument("--cpu-model", default=None,
+                   help="QEMU -cpu (default %s); with --emulator bochs a Bochs CPU model "
+                        "(default corei7_haswell_4770)" % DEFAULT_CPU)
+    p.add_argument("--emulator", choices=("qemu", "bochs"), default="qemu",
+                   help="QEMU TCG (default) or Bochs (tools/run_bochs.py)")
+    p.add_argument("--bochs-ips", type=int, default=100_000_000, metavar="N",
+                   help="Bochs emulated instructions per second (guest time base)")
     p.add_argument("--qemu-arg", action="append", default=[], metavar="ARG",
                    help="extra QEMU argument (repeatable)")
     p.add_argument("--qemu", default=os.environ.get("SV_QEMU", "qemu-system-x86_64"))
     p.add_argument("--dry-run", action="store_true", help="print the QEMU command and exit")
     a = p.parse_args(argv)
+    if a.cpu_model is None and a.emulator == "qemu":
+        a.cpu_model = DEFAULT_CPU
+    if a.emulator == "bochs" and a.qemu_arg:
+        p.error("--qemu-arg cannot be used with --emulator bochs")
     if a.iso is None:
         missing = [o for o, v in (("--kernel", a.kernel), ("--initrd", a.initrd)) if v is None]
         if missing:
@@ -302,6 +315,10 @@ def main(argv):
     a = parse_args(argv)
     if a.key_file is not None:
         check_key_file(a)
+    if a.emulator == "bochs":
+        import run_bochs  # tools/run_bochs.py, beside this file
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        return run_bochs.main(a)
     if shutil.which(a.qemu) is None and not os.path.isfile(a.qemu):
         die("%s not found (install qemu-system-x86)" % a.qemu)
     cmd = qemu_command(a)
