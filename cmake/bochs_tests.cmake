@@ -5,6 +5,11 @@
 # ctest -L bochs); vmx-refused stops before any guest runs and stays in the
 # default set (and so in CI). Bochs runs share the emulator lock with QEMU:
 # the machine has two cores.
+# Measured on the shared 2-core machine (load average ~18, Bochs getting
+# 10-25 % of a core): vmx-refused 119-168 s wall (~30 s of Bochs CPU: GRUB,
+# multiboot2, the hypervisor up to the backend choice); a Linux boot did not
+# reach power-off within 30 min wall (2.4 min of Bochs CPU, bare) or 40 min
+# (10 min of Bochs CPU, under SVM): hence `slow`.
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
   set(sv_bochs ${CMAKE_SOURCE_DIR}/tests/system/bochs.py)
   foreach(t bare-cpuid svm-cpuid vmx-refused)
