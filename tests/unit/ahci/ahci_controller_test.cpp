@@ -216,6 +216,25 @@ TEST_F(AhciRegs, DeviceErrorFailsTheSlotUntilTheGuestRecovers) {
     read_ok(kDisk, 20, 4, 2);
 }
 
+TEST_F(AhciRegs, ErrorWithPxciClearedLikeQemuStillFailsAndCopiesNothing) {
+    // The shadow chunks still hold the last read's data: a failed read that
+    // were taken as good would decrypt them into the guest's buffer.
+    write_ok(kDisk, 60, 8, 3);
+    read_ok(kDisk, 60, 8, 3);
+    hba.clear_ci_on_error = true;
+    std::memset(ram(kBuf), 0xee, 8 * 512);
+    drv.rw(kDisk, 0, false, kSectors - 4, 8, kBuf); // past the end: aborted
+    EXPECT_EQ(real(kDisk, preg::kCi), 0u);          // the HBA let go of it
+    const AhciCompletion c = drv.interrupt(kDisk);
+    EXPECT_TRUE(c.error);
+    EXPECT_EQ(c.completed, 0u);
+    EXPECT_EQ(vreg(kDisk, preg::kCi), 1u); // failed: the guest does not see it done
+    EXPECT_TRUE(std::all_of(ram(kBuf), ram(kBuf) + 8 * 512, [](uint8_t b) { return b == 0xee; }));
+    drv.stop_engine(kDisk);
+    drv.start_engine(kDisk);
+    read_ok(kDisk, 60, 8, 3);
+}
+
 TEST_F(AhciRegs, RefusedCommandsFailWithTaskFileErrorAndAreCounted) {
     // WRITE BUFFER (E8h) moves data the mediator does not understand.
     uint8_t f[20];

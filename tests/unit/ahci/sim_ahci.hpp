@@ -67,6 +67,9 @@ class SimAhci final : public sv::MmioRegisters {
     // Non-queued commands issued while `hold_commands` wait for this.
     void complete_held(unsigned port);
     bool hold_commands = false;
+    // QEMU-like: a command the device aborts also has its PxCI bit cleared
+    // (AHCI 1.3.1 §6.2.2.1 leaves it set; QEMU's ahci clears it).
+    bool clear_ci_on_error = false;
 
     // INTx line: GHC.IE and any IS bit (AHCI 1.3.1 §10.7.1.1).
     bool irq() const;

@@ -129,7 +129,10 @@ void SimAhci::pio_setup(unsigned p, uint8_t e_status, uint16_t bytes) {
     raise(p, pis::kPss);
 }
 
-void SimAhci::abort_command(unsigned p, uint8_t error, uint8_t status) { d2h(p, status, error); }
+void SimAhci::abort_command(unsigned p, uint8_t error, uint8_t status) {
+    if (clear_ci_on_error) finish(p, (ports_[p].cmd & pcmd::kCcsMask) >> pcmd::kCcsShift);
+    d2h(p, status, error);
+}
 
 void SimAhci::finish(unsigned p, unsigned slot) {
     ports_[p].ci &= ~(1u << slot);
