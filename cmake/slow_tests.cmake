@@ -13,12 +13,6 @@ set(sv_slow_tests
   # never comes back from the forged waking vector); system.s3.facsmove,
   # the hypervisor side, stays in the default set.
   system.s3.facsmove-baseline
-  # AHCI under the mediator (cmake/ahci_tests.cmake): each boots the Debian
-  # guest two or three times under TCG; encrypted-pc/-q35, hostile-pc and
-  # mixed-pc stay in the default set and cover the same mediator paths.
-  system.ahci.fs-pc
-  system.ahci.simd-pc
-  system.ahci.smp-pc
 )
 foreach(t ${sv_slow_tests})
   if(TEST ${t})
