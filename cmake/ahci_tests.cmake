@@ -18,10 +18,8 @@ if(SV_SYSTEM_TESTS)
            COMMAND ${SV_PYTHON3} ${sv_ahci_py} hostile --no-hypervisor --build-dir ${CMAKE_BINARY_DIR})
   set_tests_properties(system.baseline.ahci-hostile PROPERTIES
     FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;baseline;ahci;hardening" TIMEOUT 600)
-  # With the AHCI mediator (devices/storage/ahci/ahci_controller.*) in the
-  # tree the keyed hypervisor mediates the HBA (label `system;hypervisor;ahci`);
-  # without it the Bus Master rule keeps the HBA from DMA (the blocked tests).
-  if(TARGET shadowvisor.elf AND EXISTS ${CMAKE_SOURCE_DIR}/devices/storage/ahci/ahci_controller.cpp)
+  # The keyed hypervisor mediates the HBA (devices/storage/ahci/).
+  if(TARGET shadowvisor.elf)
     set(sv_ahci_runs encrypted-pc encrypted-q35 hostile-pc mixed-pc fs-pc simd-pc smp-pc)
     foreach(run ${sv_ahci_runs})
       string(REGEX REPLACE "-(pc|q35)$" "" t ${run})
@@ -31,14 +29,6 @@ if(SV_SYSTEM_TESTS)
       set_tests_properties(system.ahci.${run} PROPERTIES
         FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;hypervisor;ahci"
         ENVIRONMENT ${sv_hv_env} SKIP_RETURN_CODE 77 TIMEOUT 2400)
-    endforeach()
-  elseif(TARGET shadowvisor.elf)
-    foreach(m pc q35)
-      add_test(NAME system.ahci.blocked-${m}
-               COMMAND ${SV_PYTHON3} ${sv_ahci_py} blocked --machine ${m} --build-dir ${CMAKE_BINARY_DIR})
-      set_tests_properties(system.ahci.blocked-${m} PROPERTIES
-        FIXTURES_REQUIRED sv_guest RESOURCE_LOCK sv_qemu LABELS "system;hypervisor;ahci"
-        ENVIRONMENT ${sv_hv_env} SKIP_RETURN_CODE 77 TIMEOUT 1200)
     endforeach()
   endif()
 endif()

@@ -14,19 +14,11 @@
 #include "devices/isa/isa_dma_guard.hpp"
 #include "devices/pci/pci_config.hpp"
 #include "devices/storage/ahci/ahci_pci_function.hpp"
+#include "devices/storage/ahci/ahci_controller.hpp"
 #include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
 #include "lib/log.hpp"
 
-// The AHCI mediator (devices/storage/ahci/ahci_controller.hpp) lands from its
-// own branch; until then AHCI functions stay unmediated (kept from DMA with a
-// key) as before.
-#if __has_include("devices/storage/ahci/ahci_controller.hpp")
-#include "devices/storage/ahci/ahci_controller.hpp"
-#define SV_AHCI_MEDIATOR 1
-#else
-#define SV_AHCI_MEDIATOR 0
-#endif
 
 namespace sv {
 namespace {
@@ -118,17 +110,12 @@ pci::EcamMediator* ecam = nullptr;
 
 alignas(ahci::AhciPciFunction) uint8_t ahci_function_storage[max_ahci_functions][sizeof(ahci::AhciPciFunction)];
 ahci::AhciPciFunction* ahci_functions[max_ahci_functions] = {};
-#if SV_AHCI_MEDIATOR
 using AhciClient = ahci::ControllerClient<ahci::AhciController>;
 alignas(ahci::AhciController) uint8_t ahci_controller_storage[max_ahci_functions][sizeof(ahci::AhciController)];
 alignas(AhciClient) uint8_t ahci_client_storage[max_ahci_functions][sizeof(AhciClient)];
 ahci::AhciController* ahci_controllers[max_ahci_functions] = {};
 uint64_t ahci_pool_bytes(unsigned ports) { return ahci::AhciController::pool_bytes(ports); }
 uint64_t ahci_heap_bytes(unsigned ports) { return ahci::AhciController::heap_bytes(ports); }
-#else
-constexpr uint64_t ahci_pool_bytes(unsigned) { return 0; }
-constexpr uint64_t ahci_heap_bytes(unsigned) { return 0; }
-#endif
 
 // Calls fn(identity) for every present PCI function (PCI 3.0 §3.2.2.3.2
 // enumeration: function 0 absent or single-function ends the device).
@@ -207,9 +194,9 @@ void log_statistics() {
         for (size_t i = 0; i < exit_counters->ports; ++i)
             log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
         if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
-        log::info("exits: port accesses split per owner {}, refused {}; MMIO writes refused {}",
+        log::info("exits: port accesses split per owner {}, refused {}; MMIO writes refused {}, reads refused {}",
                   exit_counters->split_port_accesses, exit_counters->refused_port_accesses,
-                  exit_counters->refused_mmio_writes);
+                  exit_counters->refused_mmio_writes, exit_counters->refused_mmio_reads);
     }
     const pci::ConfigStats& cs = config_mediator.stats();
     log::info("pci: config writes {} changed {} refused {}", cs.writes, cs.changed, cs.refused);
@@ -227,7 +214,6 @@ void log_statistics() {
                   shadow_pool.free_chunks(), shadow_pool.total_chunks(), ps.peak_chunks, ps.borrows, ps.returns,
                   ps.waits);
     }
-#if SV_AHCI_MEDIATOR
     for (size_t f = 0; f < ahci_count; ++f) {
         if (!ahci_controllers[f]) continue;
         ahci_controllers[f]->log_statistics(ahci_names[f]);
@@ -237,7 +223,6 @@ void log_statistics() {
         log::info("{}: trapped reads {} writes {} outside the ABAR {} placements refused {}", ahci_names[f],
                   s.guest_reads, s.guest_writes, b.outside_abar, ahci_functions[f]->abar().stats().refused);
     }
-#endif
     for (size_t f = 0; f < ide_count; ++f) {
         log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());
         for (unsigned c = 0; c < 2; ++c) {
@@ -289,7 +274,6 @@ void setup_ahci(GuestMemory& guest_ram, DmaAllocator& heap, MmioDispatcher& mmio
         ahci_functions[i] = new (ahci_function_storage[i])
             ahci::AhciPciFunction(a, config_mediator, config_space, mmio, ecam_placement, hardware_registers);
         if (!ahci_functions[i]->attach(ahci_names[i]).ok()) continue;
-#if SV_AHCI_MEDIATOR
         if (!shadow_pool.ready()) {
             log::error("{}: no shadow pool: not mediated", ahci_names[i]);
             continue;
@@ -298,11 +282,6 @@ void setup_ahci(GuestMemory& guest_ram, DmaAllocator& heap, MmioDispatcher& mmio
             ahci::AhciController(guest_ram, shadow_pool, cipher, ahci_functions[i]->registers());
         AhciClient* client = new (ahci_client_storage[i]) AhciClient(*c);
         if (ahci_functions[i]->bind(*client, heap, bus_master_rule).ok()) ahci_controllers[i] = c;
-#else
-        (void)guest_ram;
-        (void)heap;
-        (void)cipher;
-#endif
     }
 }
 } // namespace
@@ -338,7 +317,7 @@ StorageInventory scan_storage() {
                 if (cls == 0x01 && sub == 0x01 && ide_count < max_ide_functions) {
                     log::info("PCI {}:{}.{}: IDE controller {:x}", bus, dev, fn, id);
                     ide_addresses[ide_count++] = a;
-                } else if (SV_AHCI_MEDIATOR && ahci::is_ahci_function(cls, sub, config_space.read8(a, pci::reg::prog_if)) &&
+                } else if (ahci::is_ahci_function(cls, sub, config_space.read8(a, pci::reg::prog_if)) &&
                            ahci_count < max_ahci_functions) {
                     const unsigned ports = ahci::AhciPciFunction::ports_at_boot(config_space, a, hardware_registers);
                     log::info("PCI {}:{}.{}: AHCI controller {:x}, {} ports", bus, dev, fn, id, ports);
@@ -575,7 +554,6 @@ void resync_devices_after_resume() {
         log::info("IDE {}:{}.{}: configuration restored, mediators re-synced after the S3 reset",
                   ide_addresses[f].bus, ide_addresses[f].device, ide_addresses[f].function);
     }
-#if SV_AHCI_MEDIATOR
     for (size_t f = 0; f < ahci_count; ++f) {
         if (!ahci_controllers[f]) continue;
         for (size_t i = 0; i < sizeof ahci_saved_dwords; ++i) {
@@ -586,7 +564,6 @@ void resync_devices_after_resume() {
         ahci_controllers[f]->resync();
         log::info("{}: configuration restored, mediator re-synced after the S3 reset", ahci_names[f]);
     }
-#endif
 }
 
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }

@@ -10,11 +10,6 @@ usage: ahci.py TEST [--no-hypervisor] [--machine pc|q35] [--build-dir DIR]
             /dev/sdX; the host finds the plaintext pattern on each image at
             the offsets written and zeros around it. A second boot reads it
             back (readback after a reboot).
-  blocked   (hypervisor, with a key) AHCI is not mediated yet, so the keyed
-            hypervisor keeps the controller from DMA (Bus Master rule): the
-            guest cannot read a pattern the host put on the disk, cannot
-            write it, and the hypervisor log says why. Becomes the
-            "encrypted" test when the AHCI mediator lands.
   hostile   --no-hypervisor: control run of guest/sv-ahcihostile.c: with the
             ahci driver left out, a guest program drives the HBA itself and
             each attack reaches its target on bare QEMU (plaintext on the
@@ -60,7 +55,6 @@ SEEDS = (31, 32)       # the two AHCI disks
 IDE_SEED = 33
 # offset, size, request size: small and large direct-I/O requests
 REGIONS = [(1 << 20, 256 << 10, "4K"), (8 << 20, 4 << 20, "1M")]
-BLOCKED_RE = re.compile(r"storage controller \(subclass (?:0x)?6\) is not mediated yet: DMA disabled")
 
 
 def regions_arg():
@@ -126,40 +120,6 @@ def t_io(h):
     pass_lines_per_disk(r, 2)
     expect_ahci_devices(r, 2)
     print("svtest: %s: readback after a reboot matches on every disk" % h.machine)
-
-
-def t_blocked(h):
-    if not h.hv:
-        raise svtest.Fail("blocked needs the hypervisor")
-    key_path = os.path.join(h.work, "disk.key")
-    with open(key_path, "wb") as f:
-        f.write(bytes(range(64)))
-    img = h.disk("disk-ahci.img", mib=16)
-    off, size, req = REGIONS[0]
-    with open(img, "r+b") as f:
-        f.seek(off)
-        f.write(pattern.pattern_bytes(SEEDS[0], off, size))
-    with open(img, "rb") as f:
-        before = f.read()
-    b = h.boot("sv.test=disks sv.disks=ahci:%d sv.regions=%dK:%dK:%s sv.diskmode=verify"
-               % (SEEDS[0], off >> 10, size >> 10, req),
-               disks=[("ahci", img)], extra=["--key-file", key_path], timeout=900)
-    h.require_clean(b)
-    if not BLOCKED_RE.search(b.log):
-        raise svtest.Fail("the hypervisor log does not say the AHCI controller's DMA is disabled")
-    refused = re.search(r"\(0x8086:0x2922\): Bus Master Enable refused[^\n]*", b.log)
-    if refused:
-        print("svtest: hypervisor: %s" % refused.group(0).strip())
-    res = b.results.get("disk-ahci-%s" % req) or b.results.get("disk-ahci")
-    if res is None:
-        raise svtest.Fail("the guest reported nothing about the AHCI disk")
-    if res[0] == "PASS":
-        raise svtest.Fail("the guest read the AHCI disk although the controller may not DMA: %s" % (res,))
-    with open(img, "rb") as f:
-        if f.read() != before:
-            raise svtest.Fail("the AHCI image changed although the controller may not DMA")
-    print("svtest: %s: keyed AHCI controller kept from DMA (guest: %s %s); image unchanged"
-          % (h.machine, res[0], res[1][:120]))
 
 
 HOSTILE_PLAIN = b"SV-AHCIHOSTILE-PLAINTEXT-PATTERN"
@@ -484,7 +444,7 @@ def t_hostile(h):
     print("svtest: %s: every hostile AHCI scenario reached its target on bare QEMU" % h.machine)
 
 
-TESTS = {"io": t_io, "blocked": t_blocked, "hostile": t_hostile, "encrypted": t_encrypted, "fs": t_fs,
+TESTS = {"io": t_io, "hostile": t_hostile, "encrypted": t_encrypted, "fs": t_fs,
          "simd": t_simd, "smp": t_smp, "mixed": t_mixed}
 
 

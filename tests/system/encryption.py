@@ -285,9 +285,9 @@ def check_simd(b, img, key):
     irqs = int(b.info("simd-ata-irqs") or 0)
     loops = int(b.info("simd-io-loops") or 0)
     if irqs <= 0 or loops <= 0:
-        raise svtest.Fail("no disk I/O during the SIMD check (%d ata_piix interrupts, %d loops)"
+        raise svtest.Fail("no disk I/O during the SIMD check (%d disk interrupts, %d loops)"
                           % (irqs, loops))
-    print("svtest: %s registers unchanged over %s iterations while %d I/O loops (%d ata_piix "
+    print("svtest: %s registers unchanged over %s iterations while %d I/O loops (%d disk "
           "interrupts) ran through the hypervisor; a deliberate change is detected"
           % (m.group(1), m.group(2), loops, irqs))
     off, size, _ = SIMD_IO
