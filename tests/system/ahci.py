@@ -58,20 +58,11 @@ REGIONS = [(1 << 20, 256 << 10, "4K"), (8 << 20, 4 << 20, "1M")]
 
 
 def regions_arg():
-    return ",".join("%dK:%dK:%s" % (o >> 10, s >> 10, r) for o, s, r in REGIONS)
+    return pattern.regions_arg(REGIONS)
 
 
 def check_pattern(path, seed, what):
-    problems = []
-    for off, size, _ in REGIONS:
-        err = pattern.check_image(path, seed, off, size)
-        if err:
-            problems.append("%s, region at %d: %s" % (what, off, err))
-        for zoff in (off - 65536, off + size):
-            err = pattern.check_zero(path, zoff, 65536)
-            if err:
-                problems.append("%s, guard at %d: %s" % (what, zoff, err))
-    return problems
+    return pattern.check_regions(path, seed, REGIONS, what)
 
 
 def expect_ahci_devices(b, n):

@@ -69,7 +69,7 @@ IDE_STATS_RE = re.compile(r"\[sv\] info\s+(ide\d+\.\d+): dma (\d+) encrypted (\d
 
 
 def regions_arg(regions=None):
-    return ",".join("%dK:%dK:%s" % (o >> 10, s >> 10, r) for o, s, r in (regions or REGIONS))
+    return pattern.regions_arg(regions or REGIONS)
 
 
 def ide_stats(b, channel="ide0.0"):

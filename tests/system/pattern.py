@@ -53,3 +53,23 @@ def check_zero(path: str, offset: int, size: int) -> str | None:
         i = next(k for k in range(len(data)) if data[k] != 0)
         return "unexpected data at byte %d (%02x)" % (offset + i, data[i])
     return None
+
+
+def regions_arg(regions) -> str:
+    """`sv.regions=` value for (offset, size, request size) regions."""
+    return ",".join("%dK:%dK:%s" % (o >> 10, s >> 10, r) for o, s, r in regions)
+
+
+def check_regions(path: str, seed: int, regions, what: str) -> list[str]:
+    """Problems found: each region must hold the pattern, with 64 KiB of
+    zeros on either side (nothing written around it)."""
+    problems = []
+    for off, size, _ in regions:
+        err = check_image(path, seed, off, size)
+        if err:
+            problems.append("%s, region at %d: %s" % (what, off, err))
+        for zoff in (off - 65536, off + size):
+            err = check_zero(path, zoff, 65536)
+            if err:
+                problems.append("%s, guard at %d: %s" % (what, zoff, err))
+    return problems
