@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+import run_outcome  # tools/run_outcome.py, beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_ISO = os.path.join(ROOT, "tools", "build-grub-iso.sh")
 BIOS = "/usr/share/bochs/BIOS-bochs-latest"
@@ -220,14 +222,9 @@ def main(a):
             print("\nshadowvisor run: guest powered off after %.1f s (%s, Bochs %s)"
                   % (elapsed, mode, a.cpu_model), file=sys.stderr, flush=True)
             return 0
-        if reason == "timeout":
-            print("\nshadowvisor run: error: timeout: guest did not power off within %g s" % a.timeout,
-                  file=sys.stderr, flush=True)
-            return 124
-        if reason == "panic":
-            print("\nshadowvisor run: error: guest kernel panic after %.1f s" % elapsed,
-                  file=sys.stderr, flush=True)
-            return 4
+        ended = run_outcome.timeout_or_panic(reason, elapsed, a.timeout)
+        if ended is not None:
+            return ended
         if reason == "hvstop" and not a.no_hypervisor:
             print("\nshadowvisor run: error: hypervisor failure after %.1f s" % elapsed,
                   file=sys.stderr, flush=True)

@@ -51,6 +51,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_outcome  # noqa: E402  tools/run_outcome.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_HYPERVISOR = os.path.join(ROOT, "build", "shadowvisor.elf")
 # AES-NI/PCLMULQDQ let the hypervisor (and the guest) use their fast XTS
@@ -332,14 +335,9 @@ def main(argv):
     mode = ("directly" if a.no_hypervisor else
             "under the hypervisor, booted by GRUB from %s" % a.iso if a.iso is not None else
             "under the hypervisor")
-    if reason == "timeout":
-        print("\nshadowvisor run: error: timeout: guest did not power off within %g s" % a.timeout,
-              file=sys.stderr, flush=True)
-        return 124
-    if reason == "panic":
-        print("\nshadowvisor run: error: guest kernel panic after %.1f s" % elapsed,
-              file=sys.stderr, flush=True)
-        return 4
+    ended = run_outcome.timeout_or_panic(reason, elapsed, a.timeout)
+    if ended is not None:
+        return ended
     if status == 0:
         print("\nshadowvisor run: guest powered off after %.1f s (%s)" % (elapsed, mode),
               file=sys.stderr, flush=True)
