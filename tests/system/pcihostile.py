@@ -4,7 +4,7 @@ classes 4 and 6), through `./shadowvisor run`:
 
   q35-hostile   q35 with a key, an IDE disk on an added PIIX3 IDE function and
                 an e1000 NIC: guest/sv-pcihostile sets Bus Master Enable on
-                the ICH9 AHCI controller and the NIC through ECAM (1, 2, 4,
+                an ICH9 EHCI USB controller and the NIC through ECAM (1, 2, 4,
                 8-byte and STOS stores at the MCFG base, via /dev/mem with
                 iomem=relaxed) and through 0xCF8/0xCFC (dword, word, byte,
                 reserved CONFIG_ADDRESS bits, a word straddling 0xCFB/0xCFC,
@@ -14,7 +14,9 @@ classes 4 and 6), through `./shadowvisor run`:
                 length (refused, old value kept); moves the IDE bus-master BAR
                 through ECAM (the IDE mediator must follow). BME must stay
                 off everywhere; the mediated IDE function keeps its BME; the
-                hypervisor must count the refusals.
+                hypervisor must count the refusals. (The unmediated target
+                beside the NIC is an ICH9 EHCI USB controller: ICH9 AHCI is
+                mediated since issue #9 and keeps its BME like IDE.)
   q35-control   the same attacks without the hypervisor: each one sets BME
                 (the attacks are real), the window moves.
   pc-hostile    the 0xCF8/0xCFC attacks on the pc machine (no ECAM there) on
@@ -22,7 +24,7 @@ classes 4 and 6), through `./shadowvisor run`:
   pc-control    the same without the hypervisor.
   allow-dma     q35 with a key and --allow-dma 8086:100e: the NIC may master
                 the bus, the boot log warns that it can reach all memory, the
-                AHCI controller stays blocked.
+                (unmediated) EHCI USB controller stays blocked.
   bad-allow-dma a malformed allow_dma= stops the hypervisor with a clear
                 message before any guest runs.
   nic-dma       a real DMA attempt (guest/sv-nicdma.c), q35 with a key: the
@@ -45,8 +47,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import svtest  # noqa: E402
 
-AHCI, NIC, IDE = "8086:2922", "8086:100e", "8086:7010"
+USB, NIC, IDE = "8086:293a", "8086:100e", "8086:7010"
 NIC_ARGS = ["--qemu-arg=-device", "--qemu-arg=e1000"]
+USB_ARGS = ["--qemu-arg=-device", "--qemu-arg=ich9-usb-ehci1"]
 STATS_RE = {
     "bme_refused": re.compile(r"pci: bus master enable refused (\d+)"),
     "ecam_writes": re.compile(r"pci: ecam writes (\d+)"),
@@ -93,10 +96,10 @@ def boot_attack(h, hv, targets, ide=None, ecam=False, allowed=(), extra=()):
 
 
 def t_q35_hostile(h):
-    b = boot_attack(h, True, [AHCI, NIC], ide=IDE, ecam=True)
+    b = boot_attack(h, True, [USB, NIC], ide=IDE, ecam=True, extra=USB_ARGS)
     names = ["pci-ide-bme-allowed", "pci-ide-bar-move-ecam", "pci-pciexbar-move-cf8", "pci-pciexbar-move-ecam",
              "pci-pciexbar-over-ram", "pci-pciexbar-over-hv", "pci-pciexbar-reserved-length",
-             "pci-80862922-ecam-word", "pci-8086100e-ecam-qword", "pci-8086100e-cf8-byte",
+             "pci-8086293a-ecam-word", "pci-8086100e-ecam-qword", "pci-8086100e-cf8-byte",
              "pci-moved-cf8-ecam-byte", "pci-moved-ecam-ecam-dword"]
     b.expect(names)
     counts = {k: stat(b, k) for k in STATS_RE}
@@ -110,8 +113,8 @@ def t_q35_hostile(h):
 
 
 def t_q35_control(h):
-    b = boot_attack(h, False, [AHCI, NIC], ide=IDE, ecam=True)
-    b.expect(["pci-80862922-ecam-dword", "pci-8086100e-ecam-qword", "pci-8086100e-cf8-word",
+    b = boot_attack(h, False, [USB, NIC], ide=IDE, ecam=True, extra=USB_ARGS)
+    b.expect(["pci-8086293a-ecam-dword", "pci-8086100e-ecam-qword", "pci-8086100e-cf8-word",
               "pci-pciexbar-move-cf8", "pci-moved-cf8-ecam-byte", "pci-ide-bar-move-ecam"])
 
 
@@ -129,8 +132,8 @@ def t_pc_control(h):
 
 
 def t_allow_dma(h):
-    b = boot_attack(h, True, [AHCI], allowed=[NIC], extra=["--allow-dma", NIC])
-    b.expect(["pci-allowed-8086100e", "pci-80862922-ecam-byte", "pci-80862922-cf8-word"])
+    b = boot_attack(h, True, [USB], allowed=[NIC], extra=["--allow-dma", NIC] + USB_ARGS)
+    b.expect(["pci-allowed-8086100e", "pci-8086293a-ecam-byte", "pci-8086293a-cf8-word"])
     if not re.search(r"\[sv\] WARN\s+PCI 0:\d+\.0 0x8086:0x100e: DMA allowed by allow_dma: this device can "
                      r"read and write ALL memory", b.log):
         raise svtest.Fail("the boot log does not warn about the allowed e1000")
