@@ -4,7 +4,8 @@
 //
 // CPU 1 (pinned, a tight loop: it exits only at its timer ticks, whose
 // local APIC EOI write is trapped) keeps writing Bus Master Enable into the
-// q35 AHCI function's command register through the ECAM window (/dev/mem at
+// command register of an unmediated function (an ICH9 EHCI USB controller
+// the test adds at 00:10.0) through the ECAM window (/dev/mem at
 // the MCFG base; boot with iomem=relaxed), timing each write with the TSC.
 // CPU 0 disables the ECAM window (PCIEXBAR bit 0 through 0xCF8/0xCFC): the
 // hypervisor releases the window's pages, CPU 1's writes go to unassigned
@@ -37,8 +38,9 @@
 #include "sv-hw.h"
 
 #define BME 0x4u
-#define AHCI_DEV 0x1f
-#define AHCI_FN 2
+// The unmediated bus master the test adds (tests/system/tlbkick.py).
+#define TARGET_DEV 0x10
+#define TARGET_FN 0
 
 struct shared {
     volatile int ready, phase, stop;
@@ -126,13 +128,13 @@ int main(void)
     int fd = open("/dev/mem", O_RDWR | O_SYNC);
     volatile uint8_t *fn = fd < 0 ? MAP_FAILED
                                   : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                                         (off_t)(base + ((uint64_t)AHCI_DEV << 15 | AHCI_FN << 12)));
+                                         (off_t)(base + ((uint64_t)TARGET_DEV << 15 | TARGET_FN << 12)));
     struct shared *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (fn == MAP_FAILED || sh == MAP_FAILED) {
-        result("tlbkick-setup", 0, "cannot map the AHCI function's ECAM page (iomem=relaxed?)");
+        result("tlbkick-setup", 0, "cannot map the target function's ECAM page (iomem=relaxed?)");
         return 1;
     }
-    const uint16_t command = (uint16_t)sv_pci_read32(0, AHCI_DEV, AHCI_FN, 4);
+    const uint16_t command = (uint16_t)sv_pci_read32(0, TARGET_DEV, TARGET_FN, 4);
     const pid_t pid = fork();
     if (pid == 0)
         spinner(sh, (volatile uint16_t *)(fn + 4), (uint16_t)(command | BME));
@@ -152,7 +154,7 @@ int main(void)
     sh->stop = 1;
     int status = 0;
     waitpid(pid, &status, 0);
-    const uint16_t after = (uint16_t)sv_pci_read32(0, AHCI_DEV, AHCI_FN, 4);
+    const uint16_t after = (uint16_t)sv_pci_read32(0, TARGET_DEV, TARGET_FN, 4);
     snprintf(d, sizeof d, "CPU 1 wrote %llu/%llu/%llu times (window on/off/on), %llu after the re-enable settled",
              (unsigned long long)sh->writes[0], (unsigned long long)sh->writes[1],
              (unsigned long long)sh->writes[2], (unsigned long long)(sh->writes[2] - phase2_start));
@@ -162,7 +164,7 @@ int main(void)
     snprintf(d, sizeof d, "writes that did not exit: %llu with the window off, %llu after it was trapped again",
              (unsigned long long)sh->fast[1], (unsigned long long)sh->fast[2]);
     result("tlbkick-no-direct-writes", sh->fast[1] > 0 && sh->fast[2] == 0, d);
-    snprintf(d, sizeof d, "AHCI command %04x -> %04x (BME must stay off)", command, after);
+    snprintf(d, sizeof d, "target command %04x -> %04x (BME must stay off)", command, after);
     result("tlbkick-bme-blocked", !(after & BME), d);
     snprintf(d, sizeof d, "PCIEXBAR %x", sv_pci_read32(0, 0, 0, 0x60));
     result("tlbkick-window-restored", sv_pci_read32(0, 0, 0, 0x60) == pciexbar, d);

@@ -4,7 +4,7 @@ virt/svm/svm_kick.hpp), through `./shadowvisor run`:
 
   cpus2   q35, 2 CPUs, a key: guest/sv-tlbkick keeps CPU 1 (a tight loop
           that exits only at its timer ticks) writing Bus Master Enable into
-          the AHCI function through the ECAM window while CPU 0 switches the
+          an unmediated EHCI USB function (00:10.0) through the ECAM window while CPU 0 switches the
           window off (pages released: CPU 1 caches a writable translation)
           and on (pages trapped again). Only the hypervisor's NMI kick makes
           CPU 1 flush its nested TLB at once; without it its writes until
@@ -44,7 +44,9 @@ def t_cpus2(h):
     with open(key_path, "wb") as f:
         f.write(os.urandom(64))
     b = h.boot("iomem=relaxed sv.skipmod=ahci sv.test=tlbkick",
-               extra=["--cpus", "2", "--key-file", key_path], timeout=600)
+               extra=["--cpus", "2", "--key-file", key_path,
+                      # the unmediated bus master sv-tlbkick attacks (00:10.0)
+                      "--qemu-arg=-device", "--qemu-arg=ich9-usb-ehci1,addr=10.0"], timeout=600)
     h.require_clean(b)
     b.expect(["tlbkick-spinner", "tlbkick-no-direct-writes", "tlbkick-bme-blocked", "tlbkick-window-restored",
               "tlbkick-guest-nmi", "tlbkick"])
