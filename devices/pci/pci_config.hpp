@@ -100,8 +100,8 @@ struct ConfigStats {
 // reset register, another handler) and the one guest write path.
 class ConfigMediator final : public IoHandler {
   public:
-    static constexpr size_t max_watchers = 8;
-    static constexpr size_t max_rules = 8;
+    static constexpr size_t max_watchers = 16;
+    static constexpr size_t max_rules = 16;
     explicit ConfigMediator(PortIo& io) : io_(io) {}
     bool watch(Address a, ConfigWatcher& watcher);
     bool add_rule(ConfigRule& rule);
