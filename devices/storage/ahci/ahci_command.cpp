@@ -277,20 +277,20 @@ void CommandSlot::store_region(const storage::GuestRegion& r) {
         inline_regions_[regions_++] = r;
         return;
     }
-    const uint64_t off = uint64_t{regions_ - kInlineRegions} * sizeof(storage::GuestRegion);
-    const uint64_t cb = env_.pool->chunk_bytes();
-    uint8_t* p = env_.pool->host(list_.chunk(data_chunks_ + static_cast<uint32_t>(off / cb))) + off % cb;
-    __builtin_memcpy(p, &r, sizeof r); // chunk sizes are multiples of 16: never split
+    __builtin_memcpy(spilled_region(regions_), &r, sizeof r); // chunk sizes are multiples of 16: never split
     ++regions_;
+}
+
+uint8_t* CommandSlot::spilled_region(uint32_t i) const {
+    const uint64_t off = uint64_t{i - kInlineRegions} * sizeof(storage::GuestRegion);
+    const uint64_t cb = env_.pool->chunk_bytes();
+    return env_.pool->host(list_.chunk(data_chunks_ + static_cast<uint32_t>(off / cb))) + off % cb;
 }
 
 storage::GuestRegion CommandSlot::region(uint32_t i) const {
     if (i < kInlineRegions) return inline_regions_[i];
-    const uint64_t off = uint64_t{i - kInlineRegions} * sizeof(storage::GuestRegion);
-    const uint64_t cb = env_.pool->chunk_bytes();
     storage::GuestRegion r;
-    __builtin_memcpy(&r, env_.pool->host(list_.chunk(data_chunks_ + static_cast<uint32_t>(off / cb))) + off % cb,
-                sizeof r);
+    __builtin_memcpy(&r, spilled_region(i), sizeof r);
     return r;
 }
 

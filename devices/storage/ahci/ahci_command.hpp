@@ -148,6 +148,8 @@ class CommandSlot {
     uint64_t packet_bytes(uint64_t table, uint32_t prdtl) const;
     void store_region(const storage::GuestRegion& r);
     storage::GuestRegion region(uint32_t i) const;
+    // Where region i >= kInlineRegions lives: in the pool chunks after the data.
+    uint8_t* spilled_region(uint32_t i) const;
     void build_shadow_prdt(uint32_t dw0);
     void write_nop();
     void release();

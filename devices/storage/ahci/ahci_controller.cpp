@@ -109,16 +109,22 @@ AhciPort* AhciController::port_at(uint32_t offset) const {
 
 // --- accesses ---------------------------------------------------------------
 
+bool AhciController::begin_access(uint32_t offset, uint8_t size) {
+    if (!ready_ || (size != 1 && size != 2 && size != 4 && size != 8)) return false;
+    before_access();
+    const uint64_t end = uint64_t{offset} + size;
+    if ((offset >> 2) != ((end - 1) >> 2) && !(size == 8 && (offset & 7) == 0)) ++stats_.split_accesses;
+    return true;
+}
+
 uint64_t AhciController::read(uint32_t offset, uint8_t size) {
     ++stats_.guest_reads;
-    if (!ready_ || (size != 1 && size != 2 && size != 4 && size != 8)) return 0;
-    before_access();
+    if (!begin_access(offset, size)) return 0;
     // docs/design.md §4 rule 2: an access that straddles DWORDs is split,
     // one register read per DWORD it touches, low DWORD first.
     uint64_t value = 0;
     const uint64_t first = offset;
     const uint64_t end = first + size;
-    if ((first >> 2) != ((end - 1) >> 2) && !(size == 8 && (first & 7) == 0)) ++stats_.split_accesses;
     for (uint64_t dw = first & ~uint64_t{3}; dw < end; dw += 4) {
         if (dw > 0xffffffffu) break;
         const uint32_t v = read_register(static_cast<uint32_t>(dw));
@@ -134,11 +140,9 @@ uint64_t AhciController::read(uint32_t offset, uint8_t size) {
 
 void AhciController::write(uint32_t offset, uint8_t size, uint64_t value) {
     ++stats_.guest_writes;
-    if (!ready_ || (size != 1 && size != 2 && size != 4 && size != 8)) return;
-    before_access();
+    if (!begin_access(offset, size)) return;
     const uint64_t first = offset;
     const uint64_t end = first + size;
-    if ((first >> 2) != ((end - 1) >> 2) && !(size == 8 && (first & 7) == 0)) ++stats_.split_accesses;
     for (uint64_t dw = first & ~uint64_t{3}; dw < end; dw += 4) {
         if (dw > 0xffffffffu) break;
         uint32_t bytes = 0, mask = 0;

@@ -97,6 +97,9 @@ class AhciController {
     uint32_t read_host(uint32_t offset);
     void write_host(uint32_t offset, uint32_t value);
     AhciPort* port_at(uint32_t offset) const;
+    // A guest access of a size the controller takes (1, 2, 4, 8) once set up:
+    // the per-access work (before_access) done and a DWORD straddle counted.
+    bool begin_access(uint32_t offset, uint8_t size);
     // Work owed at every trapped access: an HBA reset seen finished,
     // zombies let go, waiting commands retried once the pool has room.
     void before_access();
