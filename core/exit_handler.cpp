@@ -102,7 +102,7 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
                 // The whole instruction is re-done (core/mmio_emulate.hpp);
                 // on refusal it has injected #GP/#UD/#PF itself.
                 mmio_emulator_.set_ranges(mmio_);
-                (void)mmio_emulator_.emulate(s);
+                emulate_mmio(s, exit.fault.gpa);
                 return Action::Resume;
             }
             // No range (any more) takes this access. If the trap layout
@@ -141,6 +141,23 @@ ExitHandler::Action ExitHandler::handle(VcpuState& s, const VmExit& exit) {
         warned_unknown_exit_ = true;
     }
     return Action::Resume;
+}
+
+void ExitHandler::emulate_mmio(VcpuState& s, uint64_t fault_gpa) {
+    if (!clock_) {
+        (void)mmio_emulator_.emulate_fault(s, fault_gpa);
+        return;
+    }
+    const uint64_t t0 = clock_();
+    Result<x86::Instruction> insn = mmio_emulator_.decode(s);
+    const uint64_t t1 = clock_();
+    (void)(insn.ok() ? mmio_emulator_.emulate_fault(s, insn.value(), fault_gpa)
+                     : mmio_emulator_.emulate_fault(s, fault_gpa));
+    const uint64_t t2 = clock_();
+    ExitCycles& c = counters_.cycles;
+    ++c.mmio_exits;
+    c.mmio_decode += t1 - t0;
+    c.mmio_emulate += t2 - t1;
 }
 
 VirtualMsrs& ExitHandler::shared_virtual_msrs() {

@@ -74,11 +74,22 @@ class ExitHandler {
     // all vCPUs by default; tests give each handler its own).
     void set_virtual_msrs(VirtualMsrs* msrs) { virtual_msrs_ = msrs; }
     const ExitCounters& counters() const { return counters_; }
+    // A cycle counter (the TSC) for ExitCounters::cycles; nullptr: not timed.
+    using Clock = uint64_t (*)();
+    void set_clock(Clock clock) { clock_ = clock; }
+    Clock clock() const { return clock_; }
+    // The backend's share of the timing: one exit's guest and handler time.
+    void add_cycles(uint64_t guest, uint64_t handler) {
+        ++counters_.cycles.exits;
+        counters_.cycles.guest += guest;
+        counters_.cycles.handler += handler;
+    }
     uint64_t virtual_msr_writes() const { return virtual_msr_writes_; }
     const IoDispatcher& io() const { return io_; }
 
   private:
     void handle_io(VcpuState& state, const VmExit& exit);
+    void emulate_mmio(VcpuState& state, uint64_t fault_gpa);
     void handle_string_io(VcpuState& state, const IoAccess& io, IoHandler& handler);
     void split_io(VcpuState& state, const IoAccess& io, const IoRoute& route);
     void handle_msr(VcpuState& state, const VmExit& exit);
@@ -103,6 +114,7 @@ class ExitHandler {
     uint64_t virtual_msr_writes_ = 0;
     uint32_t version_;
     ExitCounters counters_;
+    Clock clock_ = nullptr;
     MmioEmulator mmio_emulator_{memory_, counters_};
     bool warned_unknown_exit_ = false;
     bool warned_hidden_write_ = false;

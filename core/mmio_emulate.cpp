@@ -156,7 +156,12 @@ MmioOutcome MmioEmulator::resolve(VcpuState& s, x86::Segment seg, uint64_t offse
     const x86::AccessIntent intent{write ? x86::AccessType::Write : x86::AccessType::Read, user};
     uint64_t gpa[2] = {0, 0};
     const uint64_t at[2] = {linear, second_linear};
-    for (unsigned i = 0; i < (first < size ? 2u : 1u); ++i) {
+    // emulate_fault(): the processor translated this access already.
+    const bool faulted_here = fault_gpa_ != kNoFault && first == size &&
+                              (linear & (kPageSize - 1)) == (fault_gpa_ & (kPageSize - 1));
+    if (faulted_here) gpa[0] = fault_gpa_;
+    fault_gpa_ = kNoFault; // one operand only
+    for (unsigned i = faulted_here ? 1u : 0u; i < (first < size ? 2u : 1u); ++i) {
         Result<x86::Translation> t = x86::translate_for_access(ps, ram_, at[i], intent);
         if (t.ok()) {
             gpa[i] = t.value().gpa;
@@ -236,9 +241,24 @@ MmioOutcome MmioEmulator::write(const Operand& op, uint64_t value) {
 }
 
 MmioOutcome MmioEmulator::emulate(VcpuState& s) {
-    Result<x86::Instruction> insn = guest_cpu::decode_at_rip(s, ram_);
+    Result<x86::Instruction> insn = decode(s);
     if (!insn.ok()) return refuse(s, MmioOutcome::Undecodable, "the instruction cannot be fetched or decoded");
     return emulate(s, insn.value());
+}
+
+MmioOutcome MmioEmulator::emulate_fault(VcpuState& s, uint64_t fault_gpa) {
+    Result<x86::Instruction> insn = decode(s);
+    if (!insn.ok()) return refuse(s, MmioOutcome::Undecodable, "the instruction cannot be fetched or decoded");
+    return emulate_fault(s, insn.value(), fault_gpa);
+}
+
+MmioOutcome MmioEmulator::emulate_fault(VcpuState& s, const x86::Instruction& insn, uint64_t fault_gpa) {
+    // String instructions may have two memory operands: always walked.
+    const bool one_operand = insn.kind != InsnKind::Stos && insn.kind != InsnKind::Lods && insn.kind != InsnKind::Movs;
+    fault_gpa_ = one_operand && !guest_cpu::user_mode(s) ? fault_gpa : kNoFault;
+    const MmioOutcome r = emulate(s, insn);
+    fault_gpa_ = kNoFault;
+    return r;
 }
 
 MmioOutcome MmioEmulator::emulate(VcpuState& s, const x86::Instruction& insn) {

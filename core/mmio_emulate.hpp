@@ -50,6 +50,7 @@
 
 #include <cstdint>
 
+#include "core/decoded_insn_cache.hpp"
 #include "core/exit_counters.hpp"
 #include "core/guest_memory.hpp"
 #include "core/mmio_dispatch.hpp"
@@ -80,9 +81,27 @@ class MmioEmulator {
     // trapped ranges; nullptr: through the guest-RAM view.
     void set_device_memory(GuestMemory* device) { device_ = device; }
 
-    // Decodes the instruction at RIP and emulates it.
+    // Decodes the instruction at RIP (through the decoded-instruction cache,
+    // core/decoded_insn_cache.hpp) and emulates it.
     MmioOutcome emulate(VcpuState& s);
+    Result<x86::Instruction> decode(const VcpuState& s) {
+        Result<x86::Instruction> insn = insn_cache_.decode_at_rip(s, ram_);
+        counters_.insn_cache_hits = insn_cache_.stats().hits;
+        counters_.insn_cache_misses = insn_cache_.stats().misses;
+        return insn;
+    }
     MmioOutcome emulate(VcpuState& s, const x86::Instruction& insn);
+    // The same for a nested page fault at `fault_gpa` (the guest-physical
+    // address the processor translated the access to, AMD APM vol. 2
+    // §15.25.6 EXITINFO2). A supervisor-mode instruction with one memory
+    // operand that does not cross a page, whose linear address has the fault
+    // address's page offset, is taken to be that access: its guest page walk
+    // is skipped (the processor did it, rights and accessed bits included).
+    // The access still goes to the trapped range at that address, through
+    // its mediator, so an instruction the guest changed under the fault can
+    // only confuse the guest itself.
+    MmioOutcome emulate_fault(VcpuState& s, uint64_t fault_gpa);
+    MmioOutcome emulate_fault(VcpuState& s, const x86::Instruction& insn, uint64_t fault_gpa);
 
     struct Operand; // one resolved memory access (mmio_emulate.cpp)
 
@@ -99,6 +118,9 @@ class MmioEmulator {
     ExitCounters& counters_;
     const MmioDispatcher* ranges_ = nullptr;
     GuestMemory* device_ = nullptr;
+    DecodedInsnCache insn_cache_;
+    static constexpr uint64_t kNoFault = ~uint64_t{0};
+    uint64_t fault_gpa_ = kNoFault; // emulate_fault(): for the one operand's resolve()
     bool warned_unsupported_ = false, warned_straddle_ = false, warned_not_mmio_ = false;
 };
 

@@ -194,6 +194,11 @@ void log_statistics() {
         for (size_t i = 0; i < exit_counters->ports; ++i)
             log::info("exits: port {:x} {}", exit_counters->by_port[i].port, exit_counters->by_port[i].count);
         if (exit_counters->other_ports) log::info("exits: port other {}", exit_counters->other_ports);
+        const ExitCycles& c = exit_counters->cycles;
+        log::info("exit cycles: exits {} guest {} handler {} mmio {} decode {} emulate {}", c.exits, c.guest,
+                  c.handler, c.mmio_exits, c.mmio_decode, c.mmio_emulate);
+        log::info("exits: MMIO instructions decoded {} from the cache {}", exit_counters->insn_cache_misses,
+                  exit_counters->insn_cache_hits);
         log::info("exits: port accesses split per owner {}, refused {}; MMIO writes refused {}, reads refused {}",
                   exit_counters->split_port_accesses, exit_counters->refused_port_accesses,
                   exit_counters->refused_mmio_writes, exit_counters->refused_mmio_reads);
@@ -222,6 +227,8 @@ void log_statistics() {
         const ahci::AhciBindingStats& b = ahci_functions[f]->stats();
         log::info("{}: trapped reads {} writes {} outside the ABAR {} placements refused {}", ahci_names[f],
                   s.guest_reads, s.guest_writes, b.outside_abar, ahci_functions[f]->abar().stats().refused);
+        log::info("{}: real register reads {} writes {}", ahci_names[f], ahci_functions[f]->registers_stats().reads(),
+                  ahci_functions[f]->registers_stats().writes());
     }
     for (size_t f = 0; f < ide_count; ++f) {
         log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());

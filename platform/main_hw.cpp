@@ -104,6 +104,7 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_mmio_device_memory(&device_memory);
     handler.set_vendor_msrs(backend->vendor_msrs());
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
+    handler.set_clock(read_tsc); // exit timing (ExitCycles), logged at power-off
 }
 
 // S3 (platform/suspend.hpp): the backend's side of sleeping and waking.

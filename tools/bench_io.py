@@ -28,6 +28,9 @@ EXIT_RE = re.compile(r"\[sv\] info  exits: ([a-z-]+) (\d+)$")
 DMA_RE = re.compile(r"\[sv\] info  ide0\.0: dma (\d+)")
 AHCI_CMD_RE = re.compile(r"\[sv\] info\s+ahci0: commands (\d+) ")
 AHCI_TRAP_RE = re.compile(r"\[sv\] info\s+ahci0: trapped reads (\d+) writes (\d+)")
+CYCLES_RE = re.compile(r"\[sv\] info\s+exit cycles: exits (\d+) guest (\d+) handler (\d+) mmio (\d+) decode (\d+) "
+                       r"emulate (\d+)")
+REAL_RE = re.compile(r"\[sv\] info\s+ahci0: real register reads (\d+) writes (\d+)")
 TIME_RE = re.compile(r"(wrote|verified) (\d+) bytes .*?\(([\d.]+) s\)")
 BUSES = {"ide": ("ide", "ata_piix"), "ahci": ("ahci", "ahci")}  # --disk kind, guest driver
 
@@ -45,7 +48,7 @@ def boot(append, hypervisor, disk, key, bus):
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("bench io: boot failed (status %d):\n%s" % (r.returncode, r.stdout[-3000:]))
-    exits, commands, trapped, times = {}, 0, 0, {}
+    exits, commands, trapped, times, cycles, real = {}, 0, 0, {}, None, None
     for line in r.stdout.splitlines():
         line = line.strip()
         m = EXIT_RE.search(line)
@@ -57,12 +60,36 @@ def boot(append, hypervisor, disk, key, bus):
         m = AHCI_TRAP_RE.search(line)
         if m:
             trapped = int(m.group(1)) + int(m.group(2))
+        m = CYCLES_RE.search(line)
+        if m:
+            cycles = [int(g) for g in m.groups()]
+        m = REAL_RE.search(line)
+        if m:
+            real = int(m.group(1)) + int(m.group(2))
         for m in TIME_RE.finditer(line):  # a "both" run reports write and read on one line
             times[m.group(1)] = (int(m.group(2)), float(m.group(3)))
     if hypervisor and bus == "ahci" and not commands:
         sys.exit("bench io: the hypervisor did not mediate the AHCI disk (no 'ahci0: commands' statistics):\n%s"
                  % r.stdout[-3000:])
-    return {"exits": exits, "commands": commands, "trapped": trapped, "times": times}
+    return {"exits": exits, "commands": commands, "trapped": trapped, "times": times, "cycles": cycles,
+            "real": real}
+
+
+def cost_line(r, idle, commands):
+    """Where the time of the exits went, per command (TSC cycles, from the
+    hypervisor's 'exit cycles' statistics, minus the idle boot's)."""
+    if not commands or not r["cycles"] or not idle["cycles"]:
+        return ""
+    d = [a - b for a, b in zip(r["cycles"], idle["cycles"])]
+    exits, guest, handler, mmio, decode, emulate = d
+    text = "; per command: guest+switch %.0fk cycles, handler %.0fk (per exit %.1fk" % (
+        guest / commands / 1e3, handler / commands / 1e3, handler / exits / 1e3 if exits else 0)
+    if mmio:
+        text += ", MMIO decode %.1fk emulate %.1fk" % (decode / mmio / 1e3, emulate / mmio / 1e3)
+    text += ")"
+    if r["real"] is not None and idle["real"] is not None:
+        text += ", %.1f real register accesses" % ((r["real"] - idle["real"]) / commands)
+    return text
 
 
 def per_mib(delta, mib):
@@ -110,9 +137,9 @@ def main():
                                 commands, ", incl. the guest's cache flushes" if mode == "write" else ""))
             else:
                 counted = r["trapped"] - idle["trapped"]
-                lines.append("io %s %s: exits per MiB: %s; %.1f trapped ABAR accesses per command (%d commands)"
+                lines.append("io %s %s: exits per MiB: %s; %.1f trapped ABAR accesses per command (%d commands)%s"
                              % (req, label, per_mib(delta, mib), counted / commands if commands else float("nan"),
-                                commands))
+                                commands, cost_line(r, idle, commands)))
             per_cmd[label] = counted / commands if commands > 0 else float("nan")
         bare_t = boot(region + " sv.diskmode=both", False, disk, key, bus)["times"]
         dm_t = boot(region + " sv.diskmode=both sv.dmkey=" + key_bytes.hex(), False, disk, key, bus)["times"]

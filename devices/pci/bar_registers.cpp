@@ -11,6 +11,7 @@ uint32_t BarRegisters::read32(uint32_t offset) {
         ++refused_;
         return 0xFFFFFFFFu;
     }
+    ++reads_;
     return physical_.read32(bar_.address() + offset);
 }
 
@@ -19,6 +20,7 @@ void BarRegisters::write32(uint32_t offset, uint32_t value) {
         ++refused_;
         return;
     }
+    ++writes_;
     physical_.write32(bar_.address() + offset, value);
 }
 

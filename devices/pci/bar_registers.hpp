@@ -34,12 +34,17 @@ class BarRegisters final : public MmioRegisters {
     void write32(uint32_t offset, uint32_t value) override;
     // Accesses that did not reach the device (decode off, outside the BAR).
     uint64_t refused() const { return refused_; }
+    // Accesses that reached the device (each a bus cycle: under QEMU, a trip
+    // through its device model).
+    uint64_t reads() const { return reads_; }
+    uint64_t writes() const { return writes_; }
 
   private:
     bool reachable(uint32_t offset) const;
     const MmioBar& bar_;
     PhysicalRegisters& physical_;
     uint64_t refused_ = 0;
+    uint64_t reads_ = 0, writes_ = 0;
 };
 
 } // namespace sv::pci

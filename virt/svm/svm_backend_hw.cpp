@@ -248,8 +248,11 @@ void SvmVcpu::nmi_exit() {
 }
 
 ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
+    const ExitHandler::Clock clock = handler.clock();
     for (;;) {
+        const uint64_t entered = clock ? clock() : 0;
         enter_guest();
+        const uint64_t exited = clock ? clock() : 0;
         VmcbControl& c = vmcb_->control;
         c.tlb_control = 0;
         c.event_inject = 0;
@@ -274,6 +277,7 @@ ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
         // entries, AMD APM vol. 2 §15.16). Other vCPUs do the same at their
         // next exit.
         if (nested_tlb.flush_due(nested_tlb_seen_)) c.tlb_control = 1;
+        if (clock) handler.add_cycles(exited - entered, clock() - exited);
     }
 }
 

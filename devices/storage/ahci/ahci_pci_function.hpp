@@ -78,6 +78,7 @@ class AhciPciFunction final : public MmioReadHandler, public MmioWriteHandler {
     [[nodiscard]] Result<void> attach(const char* name);
     // The real registers for the controller's constructor.
     MmioRegisters& registers() { return registers_; }
+    const pci::BarRegisters& registers_stats() const { return registers_; }
     // Runs client.init() with Bus Master Enable off (ahci-contract §2: the
     // shadows are in place before the HBA can fetch anything), restores
     // BME, and registers the function as mediated with `bus_master`. On

@@ -53,6 +53,8 @@ void AhciPort::init_hardware() {
         set_real(preg::kCmd, cmd & ~pcmd::kFre);
         for (unsigned n = 0; n < kHbaPollReads && (real(preg::kCmd) & pcmd::kFr); ++n) {}
     }
+    fre_ = false;
+    fis_synced_ = false;
     // The guest first sees what the firmware programmed (its own addresses).
     guest_clb_ = (uint64_t{real(preg::kClbu)} << 32) | (real(preg::kClb) & ~kClbReservedMask);
     guest_fb_ = (uint64_t{real(preg::kFbu)} << 32) | (real(preg::kFb) & ~kFbReservedMask);
@@ -137,10 +139,16 @@ void AhciPort::write(uint32_t reg, uint32_t v) {
         if (!(real(preg::kCmd) & pcmd::kCr)) guest_clb_ = set_high(guest_clb_, v);
         return;
     case preg::kFb:
-        if (!(real(preg::kCmd) & pcmd::kFr)) guest_fb_ = set_low(guest_fb_, v & ~kFbReservedMask);
+        if (!(real(preg::kCmd) & pcmd::kFr)) {
+            guest_fb_ = set_low(guest_fb_, v & ~kFbReservedMask);
+            fis_synced_ = false;
+        }
         return;
     case preg::kFbu:
-        if (!(real(preg::kCmd) & pcmd::kFr)) guest_fb_ = set_high(guest_fb_, v);
+        if (!(real(preg::kCmd) & pcmd::kFr)) {
+            guest_fb_ = set_high(guest_fb_, v);
+            fis_synced_ = false;
+        }
         return;
     case preg::kIs:
         // W1C, passed; completions and an error the guest is about to clear
@@ -180,6 +188,9 @@ void AhciPort::write_cmd(uint32_t value) {
         if (st_on && zombie_) v &= ~pcmd::kSt;
     }
     set_real(preg::kCmd, v);
+    const bool fre = (v & pcmd::kFre) != 0;
+    if (fre != fre_) fis_synced_ = false;
+    fre_ = fre;
     if (st_off) {
         // §3.3.14 / §3.3.13: ST 1 -> 0 clears PxCI and PxSACT; the HBA lets
         // go of every command once CR is clear.
@@ -330,10 +341,14 @@ void AhciPort::complete_done() {
 void AhciPort::copy_received_fis() {
     // README §4 step 3, after the data of every completed slot: the guest
     // reads its own FIS area only after the register read that follows.
-    if (!(real(preg::kCmd) & pcmd::kFre)) return;
+    if (!fre_) return;
+    const uint8_t* shadow = block_.host + kShadowFisOffset;
+    if (fis_synced_ && std::memcmp(fis_copied_, shadow, rfis::kSize) == 0) return; // no FIS arrived
     uint8_t* dst = env_.memory->map(guest_fb_, rfis::kSize);
     if (!dst) return; // not guest RAM: nothing is written there
-    std::memcpy(dst, block_.host + kShadowFisOffset, rfis::kSize);
+    std::memcpy(fis_copied_, shadow, rfis::kSize);
+    std::memcpy(dst, fis_copied_, rfis::kSize);
+    fis_synced_ = true;
 }
 
 void AhciPort::drop_all(bool hba_idle) {
@@ -368,6 +383,7 @@ void AhciPort::after_hba_reset() {
     // §10.4.3: the HBA reset every port; no command is fetched any more.
     drop_all(true);
     guest_clb_ = guest_fb_ = 0;
+    fre_ = fis_synced_ = false; // §10.4.3: PxCMD is reset
     point_at_shadows();
 }
 
@@ -378,6 +394,7 @@ void AhciPort::resync() {
         set_real(preg::kCmd, cmd & ~(pcmd::kSt | pcmd::kFre));
         wait_cr_clear();
     }
+    fre_ = fis_synced_ = false;
     point_at_shadows();
 }
 

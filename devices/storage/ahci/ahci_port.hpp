@@ -123,6 +123,16 @@ class AhciPort {
     uint32_t zombie_ = 0;     // dropped while CR was still set: abandoned at CR clear
     uint32_t last_ci_ = 0;    // the real PxCI at the last completion work (plus slots issued since)
     bool error_latched_ = false; // a fatal PxIS bit was seen since the last stop/reset
+    // The guest's PxCMD.FRE as last written to the HBA (software sets and
+    // clears FRE, the HBA only on reset, §3.3.7), so the completion work
+    // need not read PxCMD on every access.
+    bool fre_ = false;
+    // What the guest's FIS area last received (copy_received_fis): the
+    // shadow area is copied again only when the HBA wrote a FIS since, as a
+    // real HBA writes the area only when a FIS arrives. fis_synced_ false:
+    // copy at the next completion work (FB or FRE changed, reset).
+    bool fis_synced_ = false;
+    uint8_t fis_copied_[rfis::kSize] = {};
     uint8_t wait_order_[kMaxCommandSlots] = {};
     unsigned wait_count_ = 0;
     uint32_t waiting_ = 0;
