@@ -17,6 +17,7 @@
 #include "devices/storage/ahci/ahci_controller.hpp"
 #include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
+#include "lib/cycle_profile.hpp"
 #include "lib/log.hpp"
 
 
@@ -199,6 +200,8 @@ void log_statistics() {
                   c.handler, c.mmio_exits, c.mmio_decode, c.mmio_emulate);
         log::info("exits: MMIO instructions decoded {} from the cache {}", exit_counters->insn_cache_misses,
                   exit_counters->insn_cache_hits);
+        log::info("exit cycles: real registers {} cipher {}", profile::total(profile::Bucket::RealRegisters),
+                  profile::total(profile::Bucket::Cipher));
         log::info("exits: port accesses split per owner {}, refused {}; MMIO writes refused {}, reads refused {}",
                   exit_counters->split_port_accesses, exit_counters->refused_port_accesses,
                   exit_counters->refused_mmio_writes, exit_counters->refused_mmio_reads);

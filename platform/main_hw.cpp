@@ -22,6 +22,7 @@
 #include "core/phys_heap.hpp"
 #include "core/tlb_shootdown.hpp"
 #include "core/virt_backend.hpp"
+#include "lib/cycle_profile.hpp"
 #include "lib/log.hpp"
 #include "platform/backend_select.hpp"
 
@@ -105,6 +106,7 @@ void configure_exit_handler(ExitHandler& handler) {
     handler.set_vendor_msrs(backend->vendor_msrs());
     if (xsave_on) handler.set_xcr0(read_xcr0, write_xcr0);
     handler.set_clock(read_tsc); // exit timing (ExitCycles), logged at power-off
+    profile::set_clock(read_tsc);
 }
 
 // S3 (platform/suspend.hpp): the backend's side of sleeping and waking.

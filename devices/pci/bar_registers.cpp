@@ -1,5 +1,7 @@
 #include "devices/pci/bar_registers.hpp"
 
+#include "lib/cycle_profile.hpp"
+
 namespace sv::pci {
 
 bool BarRegisters::reachable(uint32_t offset) const {
@@ -12,6 +14,7 @@ uint32_t BarRegisters::read32(uint32_t offset) {
         return 0xFFFFFFFFu;
     }
     ++reads_;
+    profile::Scope timed(profile::Bucket::RealRegisters);
     return physical_.read32(bar_.address() + offset);
 }
 
@@ -21,6 +24,7 @@ void BarRegisters::write32(uint32_t offset, uint32_t value) {
         return;
     }
     ++writes_;
+    profile::Scope timed(profile::Bucket::RealRegisters);
     physical_.write32(bar_.address() + offset, value);
 }
 

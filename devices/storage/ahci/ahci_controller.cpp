@@ -82,7 +82,7 @@ Result<void> AhciController::init(DmaAllocator& dma) {
     TRY(pool_.reserve(client_, pool_bytes(static_cast<unsigned>(__builtin_popcount(pi_)))));
 
     const SlotEnv slot_env{&memory_, &pool_, &client_, &cipher_, std::span<uint8_t>(bounce_), &stats_};
-    const AhciPort::Env env{&hba_, &memory_, &pool_, &waiter_, &stats_, &logged_faults_};
+    const AhciPort::Env env{&hba_, &memory_, &pool_, &waiter_, &stats_, &logged_faults_, &busy_ports_};
     for (unsigned p = 0; p < kMaxPorts; ++p) {
         if (!(pi_ & (1u << p))) continue;
         const DmaBuffer block = TRY(dma.allocate(kPortDmaBytes, kCommandListAlign));
@@ -250,8 +250,9 @@ void AhciController::finish_hba_reset() {
 
 void AhciController::before_access() {
     if (hr_pending_ && !(hba_.read32(reg::kGhc) & ghc::kHr)) finish_hba_reset();
-    for (AhciPort* p : ports_)
-        if (p) p->reap_zombies();
+    // Only busy ports can hold zombies (AhciPort::Env::busy_ports).
+    for (uint32_t busy = busy_ports_; busy; busy &= busy - 1)
+        if (AhciPort* p = ports_[__builtin_ctz(busy)]) p->reap_zombies();
     retry_waiting();
 }
 
@@ -277,8 +278,11 @@ void AhciController::retry_waiting() {
 }
 
 void AhciController::complete_all_ports() {
-    for (AhciPort* p : ports_)
-        if (p) p->complete_done();
+    // An idle port has nothing to complete; its received FISes reach the
+    // guest at its own PxIS/PxCI/PxSACT/PxTFD reads, which the driver does
+    // before it looks at its FIS area (README §4).
+    for (uint32_t busy = busy_ports_; busy; busy &= busy - 1)
+        if (AhciPort* p = ports_[__builtin_ctz(busy)]) p->complete_done();
 }
 
 void AhciController::resync() {

@@ -125,6 +125,7 @@ class AhciController {
     bool hr_pending_ = false;    // GHC.HR written, not yet read back clear
     bool ready_ = false;
     ControllerStats stats_;
+    uint32_t busy_ports_ = 0; // AhciPort::Env::busy_ports
     alignas(16) uint8_t bounce_[512] = {};
 };
 

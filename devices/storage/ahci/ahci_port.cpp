@@ -210,6 +210,12 @@ void AhciPort::write_sctl(uint32_t v) {
     }
 }
 
+void AhciPort::note_busy() {
+    if (!env_.busy_ports) return;
+    if (busy()) *env_.busy_ports |= bit(index_);
+    else *env_.busy_ports &= ~bit(index_);
+}
+
 void AhciPort::issue(uint32_t slots) {
     // §3.3.14: PxCI is only valid while ST is set.
     if (!(real(preg::kCmd) & pcmd::kSt)) return;
@@ -228,6 +234,7 @@ void AhciPort::issue(uint32_t slots) {
         }
     }
     push_real(issue_mask, queued_mask);
+    note_busy();
 }
 
 bool AhciPort::start(unsigned s, uint32_t& issue_mask, uint32_t& queued_mask) {
@@ -298,6 +305,7 @@ bool AhciPort::retry_waiting(unsigned& budget) {
         wait_count_ -= done;
     }
     push_real(issue_mask, queued_mask);
+    note_busy();
     return all;
 }
 
@@ -335,6 +343,7 @@ void AhciPort::complete_done() {
             }
         }
     }
+    note_busy();
     copy_received_fis();
 }
 
@@ -369,6 +378,7 @@ void AhciPort::drop_all(bool hba_idle) {
     guest_sact_ = 0;
     last_ci_ = 0;
     error_latched_ = false;
+    note_busy();
 }
 
 void AhciPort::reap_zombies() {
@@ -377,6 +387,7 @@ void AhciPort::reap_zombies() {
     for (unsigned s = 0; s < kMaxCommandSlots; ++s)
         if (zombie_ & bit(s)) slots_[s].abandon();
     zombie_ = 0;
+    note_busy();
 }
 
 void AhciPort::after_hba_reset() {

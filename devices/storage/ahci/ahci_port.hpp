@@ -47,6 +47,9 @@ class AhciPort {
         storage::ShadowPool::Waiter* waiter = nullptr; // the controller's
         ControllerStats* stats = nullptr;
         uint64_t* logged_faults = nullptr; // controller-wide: one log line per reason
+        // Controller-wide: bit n set while port n is busy() (kept by the
+        // port), so per-access work skips idle ports without touching them.
+        uint32_t* busy_ports = nullptr;
     };
 
     AhciPort(unsigned index, const Env& env, const SlotEnv& slot_env, DmaBuffer block);
@@ -108,6 +111,7 @@ class AhciPort {
     void drop_all(bool hba_idle);
     void copy_received_fis();
     bool wait_cr_clear();
+    void note_busy();
 
     unsigned index_;
     Env env_;

@@ -1,6 +1,8 @@
 // Sector encryption (see sector_cipher.hpp).
 #include "devices/storage/common/sector_cipher.hpp"
 
+#include "lib/cycle_profile.hpp"
+
 namespace sv::storage {
 
 bool SectorCipher::crypt(const crypto::SimdGuard* guard, uint8_t* dst, const uint8_t* src, uint64_t bytes,
@@ -11,6 +13,7 @@ bool SectorCipher::crypt(const crypto::SimdGuard* guard, uint8_t* dst, const uin
             for (uint64_t i = 0; i < bytes; ++i) dst[i] = src[i];
         return true;
     }
+    profile::Scope timed(profile::Bucket::Cipher);
     if (guard) {
         auto r = encrypt ? xts_->encrypt(*guard, dst, src, bytes, sector, sector_size_)
                          : xts_->decrypt(*guard, dst, src, bytes, sector, sector_size_);
