@@ -53,7 +53,7 @@ void AhciPort::init_hardware() {
         set_real(preg::kCmd, cmd & ~pcmd::kFre);
         for (unsigned n = 0; n < kHbaPollReads && (real(preg::kCmd) & pcmd::kFr); ++n) {}
     }
-    fre_ = false;
+    fre_ = st_ = false;
     fis_synced_ = false;
     // The guest first sees what the firmware programmed (its own addresses).
     guest_clb_ = (uint64_t{real(preg::kClbu)} << 32) | (real(preg::kClb) & ~kClbReservedMask);
@@ -165,7 +165,7 @@ void AhciPort::write(uint32_t reg, uint32_t v) {
     case preg::kSact:
         // §3.3.13: software sets bits while ST is set; the real bit is set
         // only when the command is issued (issue()), after its shadow exists.
-        if (real(preg::kCmd) & pcmd::kSt) guest_sact_ |= v;
+        if (st_) guest_sact_ |= v;
         return;
     case preg::kCi: issue(v); return;
     default: return; // PxFBS (dropped: FBS stays off), reserved, vendor specific
@@ -191,6 +191,7 @@ void AhciPort::write_cmd(uint32_t value) {
     const bool fre = (v & pcmd::kFre) != 0;
     if (fre != fre_) fis_synced_ = false;
     fre_ = fre;
+    st_ = (v & pcmd::kSt) != 0;
     if (st_off) {
         // §3.3.14 / §3.3.13: ST 1 -> 0 clears PxCI and PxSACT; the HBA lets
         // go of every command once CR is clear.
@@ -218,7 +219,7 @@ void AhciPort::note_busy() {
 
 void AhciPort::issue(uint32_t slots) {
     // §3.3.14: PxCI is only valid while ST is set.
-    if (!(real(preg::kCmd) & pcmd::kSt)) return;
+    if (!st_) return;
     reap_zombies();
     const uint32_t fresh = slots & ~(running_ | failed_ | waiting_ | zombie_);
     if (!fresh) return;
@@ -283,7 +284,7 @@ void AhciPort::note_fault(unsigned s) {
 
 bool AhciPort::retry_waiting(unsigned& budget) {
     if (!wait_count_) return true;
-    if (!(real(preg::kCmd) & pcmd::kSt)) return true; // drop_all() will clear them
+    if (!st_) return true; // drop_all() will clear them
     uint32_t issue_mask = 0, queued_mask = 0;
     bool all = true;
     unsigned done = 0;
@@ -394,7 +395,7 @@ void AhciPort::after_hba_reset() {
     // §10.4.3: the HBA reset every port; no command is fetched any more.
     drop_all(true);
     guest_clb_ = guest_fb_ = 0;
-    fre_ = fis_synced_ = false; // §10.4.3: PxCMD is reset
+    fre_ = st_ = fis_synced_ = false; // §10.4.3: PxCMD is reset
     point_at_shadows();
 }
 
@@ -405,7 +406,7 @@ void AhciPort::resync() {
         set_real(preg::kCmd, cmd & ~(pcmd::kSt | pcmd::kFre));
         wait_cr_clear();
     }
-    fre_ = fis_synced_ = false;
+    fre_ = st_ = fis_synced_ = false;
     point_at_shadows();
 }
 

@@ -131,6 +131,9 @@ class AhciPort {
     // clears FRE, the HBA only on reset, §3.3.7), so the completion work
     // need not read PxCMD on every access.
     bool fre_ = false;
+    // PxCMD.ST likewise (software sets and clears it, the HBA only on
+    // reset): checked at every PxCI / PxSACT write without a device read.
+    bool st_ = false;
     // What the guest's FIS area last received (copy_received_fis): the
     // shadow area is copied again only when the HBA wrote a FIS since, as a
     // real HBA writes the area only when a FIS arrives. fis_synced_ false:
