@@ -164,6 +164,26 @@ TEST_F(AhciLinux, ExitsPerCommandOfTheLinuxDriverStayWithinEight) {
     EXPECT_EQ(abar.exits(), 7u); // plus the PxSACT write; PxSACT read instead of PxCI
 }
 
+// The mediator's own bus cycles per command (each is a trip through the
+// device model under QEMU, README §7): for a non-queued command the PxSIG
+// read at issue (ATAPI or not decides encryption), PxCI + PxIS + IS at the
+// first completion read, PxIS for the guest's PxIS read; writes: PxCI, the
+// guest's PxIS and IS W1C. NCQ adds PxSACT (read and write).
+TEST_F(AhciLinux, RealRegisterAccessesPerCommandOfTheLinuxDriver) {
+    put(kBuf, pattern(4096, 1));
+    hba.register_reads = hba.register_writes = 0;
+    rw(kDisk, true, 10, 8, kBuf);
+    EXPECT_EQ(hba.register_reads, 5u);
+    EXPECT_EQ(hba.register_writes, 3u);
+    hba.register_reads = hba.register_writes = 0;
+    drv.rw(kDisk, 3, false, 10, 8, kBuf + 0x100000, true);
+    hba.complete_ncq(kDisk, {3});
+    drv.interrupt(kDisk);
+    EXPECT_EQ(hba.register_reads, 6u);
+    EXPECT_EQ(hba.register_writes, 4u);
+    EXPECT_EQ(get(kBuf + 0x100000, 4096), pattern(4096, 1)); // and the data came back
+}
+
 TEST_F(AhciMediatorRig, UnkeyedControllerStillUsesShadowsAndStoresPlaintext) {
     build(false);
     boot_linux();

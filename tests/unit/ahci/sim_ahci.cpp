@@ -59,6 +59,7 @@ uint64_t SimAhci::count(SimAhciAccess::What w) const {
 }
 
 uint32_t SimAhci::read32(uint32_t off) {
+    ++register_reads;
     if (off & 3) return 0xffffffff; // the model takes aligned DWORDs only
     if (off >= kPortBase) {
         const unsigned p = (off - kPortBase) / kPortStride;
@@ -78,6 +79,7 @@ uint32_t SimAhci::read32(uint32_t off) {
 }
 
 void SimAhci::write32(uint32_t off, uint32_t v) {
+    ++register_writes;
     if (off & 3) return;
     if (off >= kPortBase) {
         const unsigned p = (off - kPortBase) / kPortStride;

@@ -75,6 +75,7 @@ class SimAhci final : public sv::MmioRegisters {
     bool irq() const;
 
     std::vector<SimAhciAccess> accesses;
+    uint64_t register_reads = 0, register_writes = 0; // read32/write32 calls (the mediator's bus cycles)
     uint64_t bus_errors = 0;        // accesses to memory that is not there (HBFS)
     uint64_t bad_command_fis = 0;   // command FIS not 27h: never completed (as QEMU)
     uint64_t ignored_ci_writes = 0; // PxCI written while PxCMD.ST = 0
