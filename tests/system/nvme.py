@@ -42,7 +42,7 @@ usage: nvme.py TEST [--no-hypervisor | --stand-in] [--machine pc|q35] [--lbs 512
   smp       --cpus 2|4: the guest's driver makes one I/O queue per CPU and
             two O_DIRECT streams per CPU, pinned, issue concurrently; every
             stream passes on every CPU; the image decrypts to the pattern.
-  poll      nvme.poll_queues=2: RWF_HIPRI writes and reads (guest/sv-diskqd.c)
+  poll      nvme.poll_queues=2 (2 CPUs): RWF_HIPRI writes and reads (guest/sv-diskqd.c)
             complete on the polled queues with (almost) no nvme interrupt;
             the image decrypts to the pattern.
   ns2       one controller with two namespaces (run --disk
@@ -462,6 +462,7 @@ def t_smp(h, lbs, cpus):
 
 
 POLL_QUEUES = 2
+POLL_CPUS = 2  # Linux 6.1 refuses nvme.poll_queues above the number of possible CPUs
 POLL_IO = (1 << 20, 1 << 20, "4K", 1)  # offset, size, request, queue depth
 
 
@@ -471,7 +472,7 @@ def t_poll(h, lbs):
     off, size, req, qd = POLL_IO
     b = keyed_boot(h, key, key_path, "nvme.poll_queues=%d sv.test=diskqd sv.disks=nvme:%d sv.qdio=%dK:%dK:%s:%d "
                    "sv.qdhipri=1 sv.diskmode=both" % (POLL_QUEUES, SEED, off >> 10, size >> 10, req, qd),
-                   [("nvme", "%s,lbs=%d" % (img, lbs))], lbs)
+                   [("nvme", "%s,lbs=%d" % (img, lbs))], lbs, extra=["--cpus", str(POLL_CPUS)])
     h.require_clean(b)
     require_mediated(h, b)
     queues = guest_queues(b)
