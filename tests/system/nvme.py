@@ -595,7 +595,7 @@ def hostile_under_hypervisor(h, lbs):
     if not m:
         raise svtest.Fail("the hypervisor log has no 'heap N KiB at X' line")
     target = int(m.group(2), 16) + 0x10000
-    b = h.boot("iomem=relaxed sv.test=nvmehostile sv.target=%x" % target, disks=disks,
+    b = h.boot("sv.test=nvmehostile sv.target=%x" % target, disks=disks,
                extra=["--key-file", key_path], timeout=900)
     h.require_clean(b)  # the hypervisor stayed up: the guest powered off
     require_mediated(h, b)
