@@ -8,9 +8,11 @@
 // sv-diskio or the host (tests/system/pattern.py).
 //
 // usage: sv-diskqd write|verify DEVICE SEED OFFSET SIZE REQSIZE QD [hipri]
-//   hipri: instead of AIO, synchronous preadv2/pwritev2 with RWF_HIPRI, one
-//   request at a time: the block layer polls for the completion on a polled
-//   queue (nvme.poll_queues=N) instead of sleeping for an interrupt.
+//   hipri: instead of AIO, an io_uring with IORING_SETUP_IOPOLL (raw
+//   syscalls), one request at a time: io_uring_enter polls the device's
+//   polled queue (nvme.poll_queues=N) for the completion instead of sleeping
+//   for an interrupt. (Linux 6.1 no longer polls synchronous RWF_HIPRI
+//   preadv2, and AIO never polls.)
 // Prints "sv-diskqd: wrote|verified N bytes at O in R-byte requests, queue
 // depth Q, random order (T s)"; exit 0 on success, 1 on an I/O error or a
 // mismatch, 2 on bad usage.
@@ -19,18 +21,86 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifndef RWF_HIPRI
-#define RWF_HIPRI 0x00000001
-#endif
+// A polled io_uring of one entry (io_uring_setup(2)): the mapped rings.
+struct ring {
+    int fd;
+    unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+    struct io_uring_sqe *sqes;
+    struct io_uring_cqe *cqes;
+};
+
+static int ring_init(struct ring *r)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_IOPOLL;
+    r->fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+    if (r->fd < 0) {
+        fprintf(stderr, "sv-diskqd: io_uring_setup(IOPOLL): %s\n", strerror(errno));
+        return -1;
+    }
+    size_t sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    uint8_t *sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+    uint8_t *cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+    r->sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (sq == MAP_FAILED || cq == MAP_FAILED || r->sqes == MAP_FAILED) {
+        fprintf(stderr, "sv-diskqd: io_uring mmap: %s\n", strerror(errno));
+        return -1;
+    }
+    r->sq_tail = (unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->cq_head = (unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+}
+
+// One read or write through the polled ring; its result (bytes or -errno).
+static long ring_rw(struct ring *r, int fd, int writing, void *buf, uint64_t len, uint64_t off)
+{
+    const unsigned tail = *r->sq_tail, idx = tail & *r->sq_mask;
+    struct io_uring_sqe *e = &r->sqes[idx];
+    memset(e, 0, sizeof *e);
+    e->opcode = writing ? IORING_OP_WRITE : IORING_OP_READ;
+    e->fd = fd;
+    e->addr = (uint64_t)(uintptr_t)buf;
+    e->len = (uint32_t)len;
+    e->off = off;
+    r->sq_array[idx] = idx;
+    __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+    for (;;) {
+        long n = syscall(SYS_io_uring_enter, r->fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (n >= 0)
+            break;
+        if (errno != EINTR && errno != EAGAIN)
+            return -errno;
+    }
+    for (;;) { // IOPOLL: the completion is there once io_uring_enter returned, or after another poll
+        const unsigned head = *r->cq_head;
+        if (head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+            const long res = r->cqes[head & *r->cq_mask].res;
+            __atomic_store_n(r->cq_head, head + 1, __ATOMIC_RELEASE);
+            return res;
+        }
+        if (syscall(SYS_io_uring_enter, r->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
 
 static uint64_t pattern_word(uint64_t seed, uint64_t word_index)
 {
@@ -132,15 +202,17 @@ int main(int argc, char **argv)
     }
     double t0 = now();
     if (hipri) {
+        struct ring r;
+        if (ring_init(&r))
+            return 1;
         for (uint64_t i = 0; i < n; i++) {
             const uint64_t off = offset + order[i] * req;
-            struct iovec v = {bufs, req};
             if (writing)
                 fill(bufs, seed, off, req);
-            ssize_t r = writing ? pwritev2(fd, &v, 1, (off_t)off, RWF_HIPRI) : preadv2(fd, &v, 1, (off_t)off, RWF_HIPRI);
-            if (r != (ssize_t)req) {
-                fprintf(stderr, "sv-diskqd: %s at %" PRIu64 ": %s\n", writing ? "pwritev2" : "preadv2", off,
-                        r < 0 ? strerror(errno) : "short transfer");
+            const long got = ring_rw(&r, fd, writing, bufs, req, off);
+            if (got != (long)req) {
+                fprintf(stderr, "sv-diskqd: polled %s at %" PRIu64 ": %s\n", writing ? "write" : "read", off,
+                        got < 0 ? strerror((int)-got) : "short transfer");
                 return 1;
             }
             if (!writing && check(bufs, expect, seed, off, req))
@@ -216,7 +288,7 @@ int main(int argc, char **argv)
     }
     printf("sv-diskqd: %s %" PRIu64 " bytes at %" PRIu64 " in %" PRIu64 "-byte requests, %s %" PRIu64
            ", random order (%.2f s)\n",
-           writing ? "wrote" : "verified", size, offset, req, hipri ? "polled (RWF_HIPRI), queue depth" : "queue depth",
+           writing ? "wrote" : "verified", size, offset, req, hipri ? "polled (io_uring IOPOLL), queue depth" : "queue depth",
            hipri ? (uint64_t)1 : qd, now() - t0);
     close(fd);
     return 0;

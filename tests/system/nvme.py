@@ -42,7 +42,7 @@ usage: nvme.py TEST [--no-hypervisor | --stand-in] [--machine pc|q35] [--lbs 512
   smp       --cpus 2|4: the guest's driver makes one I/O queue per CPU and
             two O_DIRECT streams per CPU, pinned, issue concurrently; every
             stream passes on every CPU; the image decrypts to the pattern.
-  poll      nvme.poll_queues=2 (2 CPUs): RWF_HIPRI writes and reads (guest/sv-diskqd.c)
+  poll      nvme.poll_queues=2 (2 CPUs): io_uring IOPOLL writes and reads (sv-diskqd)
             complete on the polled queues with (almost) no nvme interrupt;
             the image decrypts to the pattern.
   ns2       one controller with two namespaces (run --disk
@@ -470,7 +470,7 @@ def t_poll(h, lbs):
     key, key_path = encryption.write_key(h, 64)
     img = h.disk("disk-nvme.img", mib=16)
     off, size, req, qd = POLL_IO
-    # A dm-crypt mapping does not poll (bio-based: RWF_HIPRI is dropped), so
+    # A dm-crypt mapping does not poll (bio-based: no IOPOLL), so
     # the stand-in runs the polled I/O on the raw namespace, in plaintext.
     b = keyed_boot(h, key, key_path, "nvme.poll_queues=%d sv.test=diskqd sv.disks=nvme:%d sv.qdio=%dK:%dK:%s:%d "
                    "sv.qdhipri=1 sv.diskmode=both" % (POLL_QUEUES, SEED, off >> 10, size >> 10, req, qd),
@@ -499,11 +499,11 @@ def t_poll(h, lbs):
         err = pattern.check_image(img, SEED, off, size)
         if err:
             raise svtest.Fail("stand-in: the polled writes did not reach the raw namespace: %s" % err)
-        print("svtest: %s: RWF_HIPRI I/O completed on %d polled queues (stand-in: plaintext on the raw namespace)"
+        print("svtest: %s: polled (io_uring IOPOLL) I/O completed on %d polled queues (stand-in: plaintext, raw namespace)"
               % (h.machine, POLL_QUEUES))
         return
     check_ciphertext(img, key, SEED, [(off, size, req)], lbs, "NVMe image")
-    print("svtest: %s: RWF_HIPRI I/O completed on %d polled queues; the image decrypts to the pattern"
+    print("svtest: %s: polled (io_uring IOPOLL) I/O completed on %d polled queues; the image decrypts to the pattern"
           % (h.machine, POLL_QUEUES))
 
 
