@@ -1,8 +1,11 @@
 // The NVMe controller mediator's register side (see nvme_controller.hpp).
 #include "devices/storage/nvme/nvme_controller.hpp"
 
+#include <new>
+
 #include "devices/storage/common/dword_access.hpp"
 #include "devices/storage/nvme/nvme_boot_identify.hpp"
+#include "devices/storage/nvme/nvme_queue_engine.hpp"
 #include "devices/storage/nvme/nvme_queues.hpp"
 #include "devices/storage/nvme/nvme_registers.hpp"
 #include "lib/log.hpp"
@@ -22,6 +25,38 @@ constexpr uint32_t kCstsPassed = csts::kRdy | csts::kCfs | csts::kShstMask | cst
 constexpr uint32_t kMaxVectorsInUse = kMaxMsixVectors;
 
 bool in_register_page(uint32_t offset) { return offset < reg::kDoorbellBase; }
+
+// The shipped engine behind the register side's interface.
+class EngineAdapter final : public EngineSide {
+  public:
+    explicit EngineAdapter(QueueEngine& e) : e_(e) {}
+    uint16_t guest_mqes() const override { return e_.guest_mqes(); }
+    bool enable(uint32_t aqa, uint64_t asq, uint64_t acq, uint32_t page_bytes, RealAdminQueues& out) override {
+        QueueEngine::RealAdminQueues r;
+        if (!e_.enable(aqa, asq, acq, page_bytes, r)) return false;
+        out = RealAdminQueues{r.asq, r.acq, r.aqa};
+        return true;
+    }
+    void reset() override { e_.reset(); }
+    void sq_tail_written(uint16_t qid, uint32_t value) override { e_.sq_tail_written(qid, value); }
+    void cq_head_written(uint16_t qid, uint32_t value) override { e_.cq_head_written(qid, value); }
+    bool harvest() override { return e_.harvest(); }
+    uint32_t vectors_in_use(uint16_t* out, uint32_t max) const override { return e_.vectors_in_use(out, max); }
+    void log_statistics(const char* prefix) const override { e_.log_statistics(prefix); }
+
+  private:
+    QueueEngine& e_;
+};
+
+// Built in hypervisor heap at init() (the controller object itself lives
+// in the platform's static storage; the engine's size is the engine's business).
+struct OwnedEngine {
+    OwnedEngine(GuestMemory& m, storage::ShadowPool& p, const crypto::Xts* key, ControllerPort& port,
+                const ControllerFacts& facts)
+        : engine(m, p, key, port, facts), side(engine) {}
+    QueueEngine engine;
+    EngineAdapter side;
+};
 } // namespace
 
 NvmeController::NvmeController(GuestMemory& memory, storage::ShadowPool& pool, const crypto::Xts* key,
@@ -34,8 +69,10 @@ NvmeController::NvmeController(MmioRegisters& bar0, const MsixPlacement& msix, M
                                GuestInterrupts& out, EngineSide& engine)
     : bar0_(bar0), msix_(msix_registers, msix.table_offset, msix.vectors, out), engine_(&engine) {}
 
-uint64_t NvmeController::heap_bytes() { return kBootIdentifyHeapBytes; }
-uint64_t NvmeController::pool_bytes() { return 0; }
+uint64_t NvmeController::heap_bytes() {
+    return kBootIdentifyHeapBytes + sizeof(OwnedEngine) + alignof(OwnedEngine) + QueueEngine::heap_bytes(EngineLimits{});
+}
+uint64_t NvmeController::pool_bytes() { return QueueEngine::pool_bytes(EngineLimits{}); }
 
 Result<void> NvmeController::init(DmaAllocator& dma) {
     if (ready_) return {};
@@ -45,10 +82,11 @@ Result<void> NvmeController::init(DmaAllocator& dma) {
         return fail(Error::DeviceError);
     }
     stride_ = cap::doorbell_stride(facts_.cap);
-    if (own_engine_) {
-        // The queue engine (nvme_queue_engine.hpp) is not part of this build yet: fail closed.
-        log::error("nvme: no queue engine: not mediated");
-        return fail(Error::Unsupported);
+    if (own_engine_ && !engine_) {
+        const DmaBuffer at = TRY(dma.allocate(sizeof(OwnedEngine), alignof(OwnedEngine)));
+        OwnedEngine* owned = new (at.host) OwnedEngine(*memory_, *pool_, key_, *this, facts_);
+        TRY(owned->engine.init(dma));
+        engine_ = &owned->side;
     }
     msix_.init_hardware();
     ready_ = true;
