@@ -91,8 +91,15 @@ Result<void> NvmePciFunction::bind(NvmeController& controller, DmaAllocator& dma
     if (!bar0_.decoding()) return fail(Error::Unsupported);
     const uint16_t command = config_.read16(address_, pci::reg::command);
     config_.write16(address_, pci::reg::command, static_cast<uint16_t>(command & ~pci::command_bus_master));
+    // Boot identify (controller.init) first disables the controller (CC.EN
+    // 0 until CSTS.RDY 0: no queue exists after that; before it, only the
+    // firmware's idle queues, with no command outstanding), then runs a
+    // private admin queue in hypervisor memory, which needs DMA: Bus Master
+    // Enable is on for it (the guest has not run yet).
+    config_.write16(address_, pci::reg::command, static_cast<uint16_t>(command | pci::command_bus_master));
     Result<void> r = controller.init(dma);
     if (!r.ok()) {
+        config_.write16(address_, pci::reg::command, static_cast<uint16_t>(command & ~pci::command_bus_master));
         log::error("{}: PCI {}:{}.{}: controller set-up failed ({}): bus mastering stays off", name_, address_.bus,
                    address_.device, address_.function, to_string(r.error()));
         return r;
