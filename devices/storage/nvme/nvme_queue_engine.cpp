@@ -716,15 +716,17 @@ bool QueueEngine::harvest() {
         }
         if (moved && cq.valid) port_.ring_cq_head(static_cast<uint16_t>(q), static_cast<uint16_t>(cq.shadow_head));
     }
+    // Posting frees slots and completions free chunks: then waiting commands
+    // and SQs stalled on busy slots move on.
+    post_all();
     if (found || space_ || wait_head_ != kNone) {
         retry_waiting();
         for (uint32_t q = 0; q <= limits_.max_io_queues; ++q)
             if (sqs_[q].valid && sqs_[q].head != sqs_[q].tail && sqs_[q].free != kNone)
                 consume(static_cast<uint16_t>(q));
+        ring_sqs();
+        post_all();
     }
-    post_all();
-    ring_sqs();
-    post_all();
     return found;
 }
 
