@@ -483,5 +483,36 @@ TEST(NvmeQueueAbort, UnknownCidIsNotAbortedKnownCidIsTranslated) {
     EXPECT_EQ(r.drv->interrupt(1).size(), 1u);
 }
 
+
+TEST(NvmeQueueAbort, WaitingCommandIsAbortedByTheEngine) {
+    EngineRig r;
+    ASSERT_TRUE(r.bring_up(1, 32));
+    r.sim.hold_io = true;
+    for (uint32_t i = 0; i < 8; ++i)
+        r.drv->rw(1, true, 1, uint64_t{i} * 2048, 2048, EngineRig::kBuf + uint64_t{i} * (1 << 20), true);
+    r.drv->ring(1);
+    ASSERT_GT(r.engine->waiting(), 0u);
+    const size_t held = r.sim.held();
+    SubmissionEntry e{};
+    e.cdw0 = admin::kAbort;
+    e.cdw10 = 1u | 7u << 16; // the last one: waiting for shadow space
+    const NvmeDone d = r.drv->admin(e);
+    EXPECT_EQ(d.status, 0);
+    EXPECT_EQ(d.dw0 & 1, 0u); // aborted
+    auto done = r.drv->interrupt(1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].cid, 7);
+    EXPECT_EQ(done[0].status & kMaskDnr, status_of(sct::kGeneric, sc::kAbortRequested));
+    unsigned rest = 0;
+    for (unsigned round = 0; round < 20 && rest < 7; ++round) {
+        r.sim.complete_held();
+        r.nmi();
+        rest += static_cast<unsigned>(r.drv->interrupt(1).size());
+    }
+    EXPECT_EQ(rest, 7u);
+    EXPECT_GE(held, 1u);
+    EXPECT_EQ(r.pool.free_chunks(), r.pool.total_chunks());
+}
+
 } // namespace
 } // namespace svtest
