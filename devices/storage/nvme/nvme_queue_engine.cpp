@@ -464,17 +464,17 @@ void QueueEngine::begin(uint32_t idx) {
                         complete_local_status(ti, generic(sc::kAbortRequested, false), 0);
                         return complete_local_status(idx, 0, 0);
                     }
-                    if (t.state == SlotState::Submitted && cdw0::cid(t.sqe.cdw0) == cid && &t != &s) {
-                        Slot& me = s;
-                        const uint32_t cdw10 = me.sqe.cdw10;
-                        me.sqe.cdw10 = uint32_t{sqid} | i << 16;
+                    if (t.state == SlotState::Submitted && cdw0::cid(t.sqe.cdw0) == cid) {
+                        // The real queue knows the command by its slot tag.
+                        const uint32_t guest_cdw10 = s.sqe.cdw10;
+                        s.sqe.cdw10 = uint32_t{sqid} | i << 16;
                         submit(idx, 0, 0);
-                        me.sqe.cdw10 = cdw10;
+                        s.sqe.cdw10 = guest_cdw10;
                         return;
                     }
                 }
             }
-            // §5.1: not found (completed, waiting, unknown): "not aborted" (DW0 bit 0).
+            // §5.1: not found (completed, or never submitted): "not aborted" (DW0 bit 0 set).
             return complete_local_status(idx, 0, 1);
         }
         case AdminKind::Data:
