@@ -99,12 +99,12 @@ SubmissionEntry rw(bool write, uint32_t nsid, uint64_t lba, uint32_t blocks, uin
 constexpr uint64_t kRawBase = 0x2000000; // 32 MiB: raw queues
 constexpr uint64_t kData = 0x2800000;    // 40 MiB: raw data pages
 
-struct Hostile : ::testing::Test {
+struct NvmeQueueHostile : ::testing::Test {
     EngineRig r;
     void SetUp() override { ASSERT_TRUE(r.bring_up(1, 16)); }
 };
 
-TEST_F(Hostile, QueueBasesInOrStraddlingHypervisorMemoryAreRefused) {
+TEST_F(NvmeQueueHostile, QueueBasesInOrStraddlingHypervisorMemoryAreRefused) {
     // A CQ in hypervisor memory.
     SubmissionEntry c{};
     c.cdw0 = admin::kCreateIoCq;
@@ -143,7 +143,7 @@ TEST_F(Hostile, QueueBasesInOrStraddlingHypervisorMemoryAreRefused) {
     EXPECT_GE(r.engine->stats().faults[static_cast<unsigned>(CommandFault::QueueMemory)], 5u);
 }
 
-TEST_F(Hostile, PrpsInOrStraddlingHypervisorMemoryFail) {
+TEST_F(NvmeQueueHostile, PrpsInOrStraddlingHypervisorMemoryFail) {
     RawQueue q(r, 2, kRawBase, 16, 16);
     const auto before = r.media(1, 0, 64 * 512);
     const uint64_t hv = EngineRig::kHvBase;
@@ -169,7 +169,7 @@ TEST_F(Hostile, PrpsInOrStraddlingHypervisorMemoryFail) {
     EXPECT_GE(r.engine->stats().faults[static_cast<unsigned>(CommandFault::PrpNotRam)], 5u);
 }
 
-TEST_F(Hostile, LoopingListsAndPastMdtsFail) {
+TEST_F(NvmeQueueHostile, LoopingListsAndPastMdtsFail) {
     RawQueue q(r, 2, kRawBase, 16, 16);
     // Past MDTS (2 MiB): 4 MiB.
     EXPECT_EQ(q.one(rw(true, 1, 0, 8192, kData, kData + 0x1000)), status_of(sct::kGeneric, sc::kInvalidField));
@@ -179,7 +179,7 @@ TEST_F(Hostile, LoopingListsAndPastMdtsFail) {
     EXPECT_TRUE(r.sim.opcodes_io.empty());
 }
 
-TEST(HostileLoop, ChainBackToItsOwnPageFails) {
+TEST(NvmeQueueHostileLoop, ChainBackToItsOwnPageFails) {
     EngineRigOptions o;
     o.limits.max_transfer = 8 << 20;
     EngineRig r(o);
@@ -197,7 +197,7 @@ TEST(HostileLoop, ChainBackToItsOwnPageFails) {
     EXPECT_EQ(r.engine->stats().faults[static_cast<unsigned>(CommandFault::PrpMalformed)], 1u);
 }
 
-TEST_F(Hostile, DoorbellsBeyondTheQueueAreIgnored) {
+TEST_F(NvmeQueueHostile, DoorbellsBeyondTheQueueAreIgnored) {
     RawQueue q(r, 2, kRawBase, 8, 8);
     q.put(rw(true, 1, 0, 1, kData));
     const uint64_t ignored = r.engine->stats().doorbell_ignored;
@@ -212,7 +212,7 @@ TEST_F(Hostile, DoorbellsBeyondTheQueueAreIgnored) {
     EXPECT_EQ(q.reap().size(), 1u);
 }
 
-TEST_F(Hostile, DuplicateCidsBothComplete) {
+TEST_F(NvmeQueueHostile, DuplicateCidsBothComplete) {
     RawQueue q(r, 2, kRawBase, 16, 16);
     r.sim.hold_io = true;
     const auto a = pattern(512, 1), b = pattern(512, 2);
@@ -231,7 +231,7 @@ TEST_F(Hostile, DuplicateCidsBothComplete) {
     EXPECT_EQ(r.media(1, 11, 512), r.cipher(b, 512, 11));
 }
 
-TEST_F(Hostile, EntryChangedAfterTheDoorbellIsNotExecuted) {
+TEST_F(NvmeQueueHostile, EntryChangedAfterTheDoorbellIsNotExecuted) {
     RawQueue q(r, 2, kRawBase, 16, 16);
     r.sim.hold_io = true;
     const auto a = pattern(512, 3);
@@ -250,7 +250,7 @@ TEST_F(Hostile, EntryChangedAfterTheDoorbellIsNotExecuted) {
     EXPECT_TRUE(r.device_only_touched_shadows());
 }
 
-TEST_F(Hostile, RefusedOpcodesAndFields) {
+TEST_F(NvmeQueueHostile, RefusedOpcodesAndFields) {
     RawQueue q(r, 2, kRawBase, 16, 16);
     const uint16_t invalid_opcode = status_of(sct::kGeneric, sc::kInvalidOpcode);
     const uint16_t invalid_field = status_of(sct::kGeneric, sc::kInvalidField);
@@ -295,7 +295,7 @@ TEST_F(Hostile, RefusedOpcodesAndFields) {
     EXPECT_TRUE(r.device_only_touched_shadows());
 }
 
-TEST_F(Hostile, RandomEntriesNeverReachAnythingButShadows) {
+TEST_F(NvmeQueueHostile, RandomEntriesNeverReachAnythingButShadows) {
     RawQueue q(r, 2, kRawBase, 32, 32);
     std::mt19937_64 rng(11);
     for (unsigned round = 0; round < 400; ++round) {
