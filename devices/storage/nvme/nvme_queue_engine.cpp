@@ -455,18 +455,26 @@ void QueueEngine::begin(uint32_t idx) {
             const uint16_t cid = static_cast<uint16_t>(s.sqe.cdw10 >> 16);
             if (sqid <= limits_.max_io_queues && sqs_[sqid].valid) {
                 for (uint32_t i = 0; i + 1 < sqs_[sqid].entries; ++i) {
-                    const Slot& t = slot(slot_index(sqid, i));
-                    if (t.state == SlotState::Submitted && cdw0::cid(t.sqe.cdw0) == cid && &t != &s) {
-                        Slot& me = s;
-                        const uint32_t cdw10 = me.sqe.cdw10;
-                        me.sqe.cdw10 = uint32_t{sqid} | i << 16;
+                    const uint32_t ti = slot_index(sqid, i);
+                    const Slot& t = slot(ti);
+                    if (t.state == SlotState::Waiting && cdw0::cid(t.sqe.cdw0) == cid) {
+                        // Still ours (waiting for shadow space): aborted here,
+                        // the device never saw it (§5.1: DW0 bit 0 clear).
+                        unlink_waiting(ti);
+                        complete_local_status(ti, generic(sc::kAbortRequested, false), 0);
+                        return complete_local_status(idx, 0, 0);
+                    }
+                    if (t.state == SlotState::Submitted && cdw0::cid(t.sqe.cdw0) == cid) {
+                        // The real queue knows the command by its slot tag.
+                        const uint32_t guest_cdw10 = s.sqe.cdw10;
+                        s.sqe.cdw10 = uint32_t{sqid} | i << 16;
                         submit(idx, 0, 0);
-                        me.sqe.cdw10 = cdw10;
+                        s.sqe.cdw10 = guest_cdw10;
                         return;
                     }
                 }
             }
-            // §5.1: not found (completed, waiting, unknown): "not aborted" (DW0 bit 0).
+            // §5.1: not found (completed, or never submitted): "not aborted" (DW0 bit 0 set).
             return complete_local_status(idx, 0, 1);
         }
         case AdminKind::Data:
@@ -607,16 +615,7 @@ void QueueEngine::abort_sq_commands(uint16_t sqid) {
         const uint32_t idx = slot_index(sqid, i);
         Slot& s = slot(idx);
         if (s.state == SlotState::Waiting) {
-            // Unlink from the wait list.
-            uint32_t prev = kNone;
-            for (uint32_t w = wait_head_; w != kNone; prev = w, w = slot(w).next) {
-                if (w != idx) continue;
-                if (prev == kNone) wait_head_ = s.next;
-                else slot(prev).next = s.next;
-                if (wait_tail_ == idx) wait_tail_ = prev;
-                --wait_count_;
-                break;
-            }
+            unlink_waiting(idx);
         } else if (s.state != SlotState::Submitted) {
             continue;
         }
@@ -624,6 +623,19 @@ void QueueEngine::abort_sq_commands(uint16_t sqid) {
         complete_local_status(idx, generic(sc::kAbortedSqDeletion, false), 0);
     }
     if (wait_head_ == kNone) pool_.cancel_wait(*this);
+}
+
+void QueueEngine::unlink_waiting(uint32_t idx) {
+    uint32_t prev = kNone;
+    for (uint32_t w = wait_head_; w != kNone; prev = w, w = slot(w).next) {
+        if (w != idx) continue;
+        if (prev == kNone) wait_head_ = slot(idx).next;
+        else slot(prev).next = slot(idx).next;
+        if (wait_tail_ == idx) wait_tail_ = prev;
+        --wait_count_;
+        slot(idx).next = kNone;
+        return;
+    }
 }
 
 void QueueEngine::free_slot(uint32_t idx) {
@@ -716,15 +728,17 @@ bool QueueEngine::harvest() {
         }
         if (moved && cq.valid) port_.ring_cq_head(static_cast<uint16_t>(q), static_cast<uint16_t>(cq.shadow_head));
     }
+    // Posting frees slots and completions free chunks: then waiting commands
+    // and SQs stalled on busy slots move on.
+    post_all();
     if (found || space_ || wait_head_ != kNone) {
         retry_waiting();
         for (uint32_t q = 0; q <= limits_.max_io_queues; ++q)
             if (sqs_[q].valid && sqs_[q].head != sqs_[q].tail && sqs_[q].free != kNone)
                 consume(static_cast<uint16_t>(q));
+        ring_sqs();
+        post_all();
     }
-    post_all();
-    ring_sqs();
-    post_all();
     return found;
 }
 

@@ -178,6 +178,7 @@ class QueueEngine final : private storage::ShadowPool::Waiter {
     void ring_sqs();
     void release_transfer(Slot& s);
     void free_slot(uint32_t index);
+    void unlink_waiting(uint32_t index);
     void note_fault(uint16_t qid, uint8_t opcode, CommandFault f);
     CommandFault check_create(const Slot& s, bool cq) const;
     const storage::SectorCipher* cipher_for(uint32_t sector_bytes) const;

@@ -231,5 +231,27 @@ TEST(NvmeQueueEngine, WithoutKeyDataIsCopied) {
     EXPECT_EQ(r.engine->stats().bytes_encrypted, 0u);
 }
 
+
+TEST(NvmeQueueEngineScale, DefaultLimitsManyQueuesEveryEntryInFlight) {
+    EngineRigOptions o;
+    o.limits = EngineLimits{}; // 64 pairs of up to 1024 entries
+    o.sim_pairs = 64;
+    o.sim_vectors = 65;
+    EngineRig r(o);
+    ASSERT_TRUE(r.bring_up(32, 1024)); // one pair per CPU of a 32-CPU guest
+    EXPECT_EQ(r.drv->queues(), 32u);
+    EXPECT_EQ(r.drv->cap & 0xffff, 1023u);
+    // A 4 KiB write and read on every queue.
+    for (uint16_t q = 1; q <= 32; ++q) write_read(r, 2, q, 1, q, static_cast<uint16_t>(33 - q));
+    // Every entry of one queue in flight at once (1023 = depth - 1).
+    r.sim.hold_io = true;
+    for (unsigned i = 0; i < 1023; ++i) r.drv->flush(7, 1);
+    EXPECT_EQ(r.sim.held(), 1023u);
+    r.sim.complete_held(SimNvme::Order::Random, 5);
+    r.nmi();
+    EXPECT_EQ(r.drv->interrupt(7).size(), 1023u);
+    EXPECT_TRUE(r.device_only_touched_shadows());
+}
+
 } // namespace
 } // namespace svtest
