@@ -5,8 +5,12 @@
 // --type plain --cipher aes-xts-plain64` would load:
 //   0 <sectors> crypt aes-xts-plain64 <hexkey> 0 <major:minor> 0
 // i.e. IV offset 0, data offset 0, 512-byte sectors, the whole device.
+// With SECTOR_SIZE 4096 the table adds `2 sector_size:4096 iv_large_sectors`
+// (cryptsetup --sector-size 4096 --iv-large-sectors: one XTS data unit per
+// 4096-byte sector, tweak = the 4096-byte sector number), which is how the
+// hypervisor encrypts a 4Kn NVMe namespace (tweak = LBA).
 //
-// usage: sv-dmcrypt open NAME DEVICE KEY     -> prints /dev/mapper/NAME
+// usage: sv-dmcrypt open NAME DEVICE KEY [SECTOR_SIZE] -> prints /dev/mapper/NAME
 //        sv-dmcrypt close NAME
 //   KEY is hex (64 hex digits = AES-128-XTS, 128 = AES-256-XTS) or @FILE;
 //   FILE holds hex text or the raw key bytes (32 or 64 bytes).
@@ -94,7 +98,7 @@ static char *load_key(const char *arg)
     return hex;
 }
 
-static int do_open(int ctl, const char *name, const char *dev, const char *keyarg)
+static int do_open(int ctl, const char *name, const char *dev, const char *keyarg, unsigned sector_size)
 {
     char *key = load_key(keyarg);
     if (!key)
@@ -123,7 +127,8 @@ static int do_open(int ctl, const char *name, const char *dev, const char *keyar
     snprintf(spec->target_type, sizeof spec->target_type, "crypt");
     char *params = (char *)(spec + 1);
     size_t room = BUF_SIZE - io->data_start - sizeof *spec;
-    int len = snprintf(params, room, "aes-xts-plain64 %s 0 %u:%u 0", key, major(st.st_rdev), minor(st.st_rdev));
+    int len = snprintf(params, room, "aes-xts-plain64 %s 0 %u:%u 0%s", key, major(st.st_rdev), minor(st.st_rdev),
+                       sector_size == 4096 ? " 2 sector_size:4096 iv_large_sectors" : "");
     if (len < 0 || (size_t)len >= room)
         return 1;
     spec->next = 0; // last (only) target
@@ -166,11 +171,16 @@ static int do_close(int ctl, const char *name)
 
 int main(int argc, char **argv)
 {
-    int is_open = argc == 5 && !strcmp(argv[1], "open");
+    int is_open = (argc == 5 || argc == 6) && !strcmp(argv[1], "open");
+    unsigned sector_size = argc == 6 ? (unsigned)strtoul(argv[5], NULL, 10) : 512;
     int is_close = argc == 3 && !strcmp(argv[1], "close");
     if (!is_open && !is_close) {
-        fprintf(stderr, "usage: sv-dmcrypt open NAME DEVICE HEXKEY|@KEYFILE\n"
+        fprintf(stderr, "usage: sv-dmcrypt open NAME DEVICE HEXKEY|@KEYFILE [512|4096]\n"
                         "       sv-dmcrypt close NAME\n");
+        return 2;
+    }
+    if (is_open && sector_size != 512 && sector_size != 4096) {
+        fprintf(stderr, "sv-dmcrypt: sector size must be 512 or 4096\n");
         return 2;
     }
     int ctl = open("/dev/mapper/control", O_RDWR);
@@ -178,5 +188,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "sv-dmcrypt: /dev/mapper/control: %s (is dm-mod loaded?)\n", strerror(errno));
         return 1;
     }
-    return is_open ? do_open(ctl, argv[2], argv[3], argv[4]) : do_close(ctl, argv[2]);
+    return is_open ? do_open(ctl, argv[2], argv[3], argv[4], sector_size) : do_close(ctl, argv[2]);
 }

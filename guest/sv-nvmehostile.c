@@ -365,6 +365,11 @@ int main(int argc, char **argv)
             const uint32_t t = sv_pci_read32(bus, dev, fn, at + 4), pb = sv_pci_read32(bus, dev, fn, at + 8);
             printf("SV-INFO nvmehostile-msix vectors %u table bir %u offset %x pba bir %u offset %x\n",
                    ((hdr >> 16) & 0x7ff) + 1, t & 7, t & ~7u, pb & 7, pb & ~7u);
+            // MSI-X Enable with Function Mask (Message Control bits 15, 14):
+            // no interrupt is delivered (the program polls its CQs), and the
+            // controller is driven as Linux drives it, with MSI-X on (the
+            // mediator refuses a controller enabled without MSI-X).
+            sv_pci_write(bus, dev, fn, at + 2, 2, 0xC000 | ((hdr >> 16) & 0x7ff));
         }
         at = (hdr >> 8) & 0xfc;
     }

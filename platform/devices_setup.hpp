@@ -24,8 +24,11 @@ struct StorageInventory {
     // AHCI controllers' share: AhciController::pool_bytes / heap_bytes of
     // each, for the ports it implements.
     uint64_t ahci_pool = 0, ahci_heap = 0;
+    size_t nvme_functions = 0;
+    // NVMe controllers' share: NvmeController::pool_bytes / heap_bytes each.
+    uint64_t nvme_pool = 0, nvme_heap = 0;
     // Shadow pool for the controllers found (each IDE channel's largest
-    // request, each AHCI controller's pool_bytes), bytes.
+    // request, each AHCI and NVMe controller's pool_bytes), bytes.
     uint64_t shadow_pool_bytes() const;
     // Heap the mediators will need (the pool, its bookkeeping, descriptor
     // tables), bytes.

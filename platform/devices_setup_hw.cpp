@@ -17,6 +17,9 @@
 #include "devices/storage/ahci/ahci_controller.hpp"
 #include "devices/storage/common/shadow_pool.hpp"
 #include "devices/storage/ide/ide_pci_function.hpp"
+#include "devices/storage/nvme/nvme_controller.hpp"
+#include "devices/storage/nvme/nvme_pci_function.hpp"
+#include "platform/guest_interrupts.hpp"
 #include "lib/cycle_profile.hpp"
 #include "lib/log.hpp"
 
@@ -46,7 +49,14 @@ constexpr const char* ahci_names[max_ahci_functions] = {"ahci0", "ahci1", "ahci2
 pci::Address ahci_addresses[max_ahci_functions];
 unsigned ahci_ports_at_boot[max_ahci_functions] = {};
 size_t ahci_count = 0;
-// Storage controllers without a mediator yet (NVMe, ...).
+// NVMe controllers (class 01h/08h/02h, devices/storage/nvme/): one mediator
+// each, sized at scan time (NvmeController::heap_bytes/pool_bytes).
+constexpr size_t max_nvme_functions = 4;
+constexpr const char* nvme_names[max_nvme_functions] = {"nvme0", "nvme1", "nvme2", "nvme3"};
+pci::Address nvme_addresses[max_nvme_functions];
+size_t nvme_count = 0;
+// Storage controllers without a mediator (other subclasses, NVMe beyond
+// max_nvme_functions or whose binding failed): no DMA with a key.
 constexpr size_t max_other_storage = 8;
 pci::Address other_storage[max_other_storage];
 uint8_t other_storage_subclass[max_other_storage];
@@ -117,6 +127,11 @@ alignas(AhciClient) uint8_t ahci_client_storage[max_ahci_functions][sizeof(AhciC
 ahci::AhciController* ahci_controllers[max_ahci_functions] = {};
 uint64_t ahci_pool_bytes(unsigned ports) { return ahci::AhciController::pool_bytes(ports); }
 uint64_t ahci_heap_bytes(unsigned ports) { return ahci::AhciController::heap_bytes(ports); }
+
+alignas(nvme::NvmePciFunction) uint8_t nvme_function_storage[max_nvme_functions][sizeof(nvme::NvmePciFunction)];
+nvme::NvmePciFunction* nvme_functions[max_nvme_functions] = {};
+alignas(nvme::NvmeController) uint8_t nvme_controller_storage[max_nvme_functions][sizeof(nvme::NvmeController)];
+nvme::NvmeController* nvme_controllers[max_nvme_functions] = {};
 
 // Calls fn(identity) for every present PCI function (PCI 3.0 §3.2.2.3.2
 // enumeration: function 0 absent or single-function ends the device).
@@ -233,6 +248,11 @@ void log_statistics() {
         log::info("{}: real register reads {} writes {}", ahci_names[f], ahci_functions[f]->registers_stats().reads(),
                   ahci_functions[f]->registers_stats().writes());
     }
+    for (size_t f = 0; f < nvme_count; ++f) {
+        if (!nvme_controllers[f]) continue;
+        nvme_controllers[f]->log_statistics(nvme_names[f]);
+        log::info("{}: BAR placements refused {}", nvme_names[f], nvme_functions[f]->bar0().stats().refused);
+    }
     for (size_t f = 0; f < ide_count; ++f) {
         log::info("ide{}: guest register placements refused {}", f, ide_functions[f]->placements_refused());
         for (unsigned c = 0; c < 2; ++c) {
@@ -294,12 +314,52 @@ void setup_ahci(GuestMemory& guest_ram, DmaAllocator& heap, MmioDispatcher& mmio
         if (ahci_functions[i]->bind(*client, heap, bus_master_rule).ok()) ahci_controllers[i] = c;
     }
 }
+
+void remember_unmediated(pci::Address a, uint8_t subclass) {
+    if (other_storage_count == max_other_storage) return;
+    other_storage_subclass[other_storage_count] = subclass;
+    other_storage[other_storage_count++] = a;
+}
+
+// Binds every NVMe function found: BAR0 and the MSI-X table trapped, the
+// controller's boot identify and shadows set up with bus mastering off,
+// then the function is mediated (bus-master rule) and its controller an NMI
+// sink (NvmePciFunction::bind). A function that cannot be bound stays
+// unmediated: with a key it may not master the bus (restrict_bus_masters).
+void setup_nvme(GuestMemory& guest_ram, DmaAllocator& heap, MmioDispatcher& mmio, const crypto::Xts* cipher) {
+    for (size_t i = 0; i < nvme_count; ++i) {
+        const pci::Address a = nvme_addresses[i];
+        nvme_functions[i] = new (nvme_function_storage[i])
+            nvme::NvmePciFunction(a, config_mediator, config_space, mmio, ecam_placement, hardware_registers);
+        if (!nvme_functions[i]->attach(nvme_names[i]).ok()) { // logged by attach()
+            remember_unmediated(a, nvme::kPciSubclassNvm);
+            continue;
+        }
+        if (!shadow_pool.ready()) {
+            log::error("{}: no shadow pool: not mediated", nvme_names[i]);
+            remember_unmediated(a, nvme::kPciSubclassNvm);
+            continue;
+        }
+        nvme::NvmeController* c = new (nvme_controller_storage[i]) nvme::NvmeController(
+            guest_ram, shadow_pool, cipher, nvme_functions[i]->registers(), nvme_functions[i]->msix(),
+            nvme_functions[i]->msix_registers(), lapic_guest_interrupts());
+        // bind() logs "nvme0: PCI b:d.f BAR0 ... mediated" or why not.
+        if (!nvme_functions[i]->bind(*c, heap, bus_master_rule).ok()) {
+            remember_unmediated(a, nvme::kPciSubclassNvm);
+            continue;
+        }
+        nvme_controllers[i] = c;
+    }
+}
 } // namespace
 
-uint64_t StorageInventory::shadow_pool_bytes() const { return ide_functions * 2 * pool_per_ide_channel + ahci_pool; }
+uint64_t StorageInventory::shadow_pool_bytes() const {
+    return ide_functions * 2 * pool_per_ide_channel + ahci_pool + nvme_pool;
+}
 
 uint64_t StorageInventory::shadow_bytes() const {
-    return storage::pool_heap_bytes(shadow_pool_bytes()) + ide_functions * 2 * heap_per_ide_channel + ahci_heap;
+    return storage::pool_heap_bytes(shadow_pool_bytes()) + ide_functions * 2 * heap_per_ide_channel + ahci_heap +
+           nvme_heap;
 }
 
 namespace {
@@ -335,6 +395,12 @@ StorageInventory scan_storage() {
                     ahci_addresses[ahci_count++] = a;
                     inv.ahci_pool += ahci_pool_bytes(ports);
                     inv.ahci_heap += ahci_heap_bytes(ports);
+                } else if (nvme::is_nvme_function(cls, sub, config_space.read8(a, pci::reg::prog_if)) &&
+                           nvme_count < max_nvme_functions) {
+                    log::info("PCI {}:{}.{}: NVMe controller {:x}", bus, dev, fn, id);
+                    nvme_addresses[nvme_count++] = a;
+                    inv.nvme_pool += nvme::NvmeController::pool_bytes();
+                    inv.nvme_heap += nvme::NvmeController::heap_bytes();
                 } else if (cls == 0x01 && other_storage_count < max_other_storage) {
                     log::info("PCI {}:{}.{}: storage controller {:x} (class 01h, subclass {:x}), not mediated", bus, dev, fn,
                               id, sub);
@@ -347,6 +413,7 @@ StorageInventory scan_storage() {
     }
     inv.ide_functions = ide_count;
     inv.ahci_functions = ahci_count;
+    inv.nvme_functions = nvme_count;
     scanned = inv;
     return inv;
 }
@@ -424,9 +491,10 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
         // closed (aborts DMA) as before.
         if (shadow_pool.init(hv.heap(), inventory.shadow_pool_bytes()).ok())
             log::info("shadow pool: {} KiB in {} KiB chunks below 4 GiB ({} IDE channels, {} KiB reserved each; "
-                      "{} AHCI controllers, {} KiB)",
+                      "{} AHCI controllers, {} KiB; {} NVMe controllers, {} KiB)",
                       shadow_pool.total_bytes() >> 10, shadow_pool.chunk_bytes() >> 10, ide_count * 2,
-                      pool_per_ide_channel >> 10, ahci_count, inventory.ahci_pool >> 10);
+                      pool_per_ide_channel >> 10, ahci_count, inventory.ahci_pool >> 10, nvme_count,
+                      inventory.nvme_pool >> 10);
         else
             log::error("shadow pool: cannot carve {} KiB from the hypervisor heap: storage DMA is refused",
                        inventory.shadow_pool_bytes() >> 10);
@@ -440,6 +508,7 @@ Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram, GuestMe
     }
     ecam_placement.init(hv, hv.guest_map());
     setup_ahci(guest_ram, hv.heap(), mmio, cipher);
+    setup_nvme(guest_ram, hv.heap(), mmio, cipher);
     // With a key loaded, a storage controller we do not mediate could write
     // plaintext to its disks and DMA into hypervisor memory (the key!): it
     // may not master the bus at all (fail closed), like every other
@@ -539,6 +608,11 @@ uint32_t ide_saved_config[max_ide_functions][sizeof saved_dwords];
 // An AHCI function's (PCI 3.0 §6.2: ABAR, interrupt line, command last).
 constexpr uint8_t ahci_saved_dwords[] = {0x24, 0x3C, 0x04};
 uint32_t ahci_saved_config[max_ahci_functions][sizeof ahci_saved_dwords];
+// An NVMe function's (PCI 3.0 §6.2: BAR0/BAR1 (64-bit), interrupt line,
+// command last; the MSI-X Message Control is the mediator's and is set
+// again by resync()).
+constexpr uint8_t nvme_saved_dwords[] = {0x10, 0x14, 0x3C, 0x04};
+uint32_t nvme_saved_config[max_nvme_functions][sizeof nvme_saved_dwords];
 } // namespace
 
 void save_devices_for_sleep() {
@@ -548,6 +622,9 @@ void save_devices_for_sleep() {
     for (size_t f = 0; f < ahci_count; ++f)
         for (size_t i = 0; i < sizeof ahci_saved_dwords; ++i)
             ahci_saved_config[f][i] = config_space.read32(ahci_addresses[f], ahci_saved_dwords[i]);
+    for (size_t f = 0; f < nvme_count; ++f)
+        for (size_t i = 0; i < sizeof nvme_saved_dwords; ++i)
+            nvme_saved_config[f][i] = config_space.read32(nvme_addresses[f], nvme_saved_dwords[i]);
 }
 
 void resync_devices_after_resume() {
@@ -573,6 +650,16 @@ void resync_devices_after_resume() {
         }
         ahci_controllers[f]->resync();
         log::info("{}: configuration restored, mediator re-synced after the S3 reset", ahci_names[f]);
+    }
+    for (size_t f = 0; f < nvme_count; ++f) {
+        if (!nvme_controllers[f]) continue;
+        for (size_t i = 0; i < sizeof nvme_saved_dwords; ++i) {
+            uint32_t v = nvme_saved_config[f][i];
+            if (nvme_saved_dwords[i] == 0x04) v &= 0xFFFF;
+            config_space.write32(nvme_addresses[f], nvme_saved_dwords[i], v);
+        }
+        nvme_controllers[f]->resync();
+        log::info("{}: configuration restored, mediator re-synced after the S3 reset", nvme_names[f]);
     }
 }
 

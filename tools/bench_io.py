@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""`./shadowvisor bench io [--bus ide|ahci]`: sequential O_DIRECT reads and
-writes with 4 KiB and 1 MiB requests through the guest's own driver
-(ata_piix for --bus ide, the default; ahci for --bus ahci) on a disk the
-hypervisor encrypts. Under QEMU TCG seconds are noisy, so the main figures
-are counts: VM exits per command from the hypervisor's power-off statistics,
-minus an idle boot's (IDE: I/O exits over DMA commands; AHCI: trapped ABAR
-reads and writes over mediated commands). Throughput is reported relative to
-the same workload without the hypervisor (vs_bare) and to the guest's own
+"""`./shadowvisor bench io [--bus ide|ahci|nvme]`: sequential O_DIRECT reads
+and writes with 4 KiB and 1 MiB requests through the guest's own driver
+(ata_piix for --bus ide, the default; ahci for --bus ahci; nvme for --bus
+nvme) on a disk the hypervisor encrypts; with --bus nvme also 4 KiB random
+reads at queue depth 32 (guest/sv-diskqd.c, Linux AIO: `req=4K-qd32`).
+Under QEMU TCG seconds are noisy, so the main figures are counts: VM exits
+per command from the hypervisor's power-off statistics, minus an idle
+boot's (IDE: I/O exits over DMA commands; AHCI: trapped ABAR reads and
+writes over mediated commands; NVMe: every VM exit, whatever its reason
+(doorbell writes, the device's NMIs, ...), over the mediator's commands).
+Throughput is reported relative to the same workload without the hypervisor (vs_bare) and to the guest's own
 dm-crypt aes-xts-plain64 with the same key without the hypervisor
 (vs_dmcrypt), all run side by side in this one invocation. One line each:
 
@@ -31,8 +34,11 @@ AHCI_TRAP_RE = re.compile(r"\[sv\] info\s+ahci0: trapped reads (\d+) writes (\d+
 CYCLES_RE = re.compile(r"\[sv\] info\s+exit cycles: exits (\d+) guest (\d+) handler (\d+) mmio (\d+) decode (\d+) "
                        r"emulate (\d+)")
 REAL_RE = re.compile(r"\[sv\] info\s+ahci0: real register reads (\d+) writes (\d+)")
+NVME_CMD_RE = re.compile(r"\[sv\] info\s+nvme0: commands (\d+) ")
+EXITS_TOTAL_RE = re.compile(r"\[sv\] info\s+exits: (\d+) total")
 TIME_RE = re.compile(r"(wrote|verified) (\d+) bytes .*?\(([\d.]+) s\)")
-BUSES = {"ide": ("ide", "ata_piix"), "ahci": ("ahci", "ahci")}  # --disk kind, guest driver
+BUSES = {"ide": ("ide", "ata_piix"), "ahci": ("ahci", "ahci"), "nvme": ("nvme", "nvme")}  # --disk kind, guest driver
+QD_CASE = ("4K-qd32", 4 << 20, 32)  # NVMe only: random 4 KiB reads at queue depth 32
 
 
 def boot(append, hypervisor, disk, key, bus):
@@ -54,12 +60,12 @@ def boot(append, hypervisor, disk, key, bus):
         m = EXIT_RE.search(line)
         if m:
             exits[m.group(1)] = int(m.group(2))
-        m = DMA_RE.search(line) if bus == "ide" else AHCI_CMD_RE.search(line)
+        m = {"ide": DMA_RE, "ahci": AHCI_CMD_RE, "nvme": NVME_CMD_RE}[bus].search(line)
         if m:
             commands = int(m.group(1))
-        m = AHCI_TRAP_RE.search(line)
+        m = AHCI_TRAP_RE.search(line) if bus == "ahci" else EXITS_TOTAL_RE.search(line) if bus == "nvme" else None
         if m:
-            trapped = int(m.group(1)) + int(m.group(2))
+            trapped = int(m.group(1)) + (int(m.group(2)) if bus == "ahci" else 0)
         m = CYCLES_RE.search(line)
         if m:
             cycles = [int(g) for g in m.groups()]
@@ -68,9 +74,9 @@ def boot(append, hypervisor, disk, key, bus):
             real = int(m.group(1)) + int(m.group(2))
         for m in TIME_RE.finditer(line):  # a "both" run reports write and read on one line
             times[m.group(1)] = (int(m.group(2)), float(m.group(3)))
-    if hypervisor and bus == "ahci" and not commands:
-        sys.exit("bench io: the hypervisor did not mediate the AHCI disk (no 'ahci0: commands' statistics):\n%s"
-                 % r.stdout[-3000:])
+    if hypervisor and bus != "ide" and not commands:
+        sys.exit("bench io: the hypervisor did not mediate the %s disk (no '%s0: commands' statistics):\n%s"
+                 % (bus.upper(), bus, r.stdout[-3000:]))
     return {"exits": exits, "commands": commands, "trapped": trapped, "times": times, "cycles": cycles,
             "real": real}
 
@@ -119,8 +125,12 @@ def main():
     print("bench io: bus %s: idle boot under the hypervisor (reference counts)" % bus, flush=True)
     idle = boot("sv.test=cpuid", True, disk, key, bus)
     lines, summary = [], []
-    for req, size in CASES:
-        region = "sv.test=disks sv.disks=%s:7 sv.regions=%dK:%dK:%s" % (driver, OFFSET >> 10, size >> 10, req)
+    cases = [(req, size, None) for req, size in CASES] + ([QD_CASE] if bus == "nvme" else [])
+    for req, size, qd in cases:
+        if qd:
+            region = "sv.test=diskqd sv.disks=%s:7 sv.qdio=%dK:%dK:4K:%d" % (driver, OFFSET >> 10, size >> 10, qd)
+        else:
+            region = "sv.test=disks sv.disks=%s:7 sv.regions=%dK:%dK:%s" % (driver, OFFSET >> 10, size >> 10, req)
         mib = size / (1 << 20)
         print("bench io: %s requests, %d MiB: hypervisor write, hypervisor read, bare write+read, "
               "dm-crypt write+read" % (req, size >> 20), flush=True)
@@ -137,13 +147,16 @@ def main():
                                 commands, ", incl. the guest's cache flushes" if mode == "write" else ""))
             else:
                 counted = r["trapped"] - idle["trapped"]
-                lines.append("io %s %s: exits per MiB: %s; %.1f trapped ABAR accesses per command (%d commands)%s"
+                what = "trapped ABAR accesses" if bus == "ahci" else "VM exits"
+                lines.append("io %s %s: exits per MiB: %s; %.1f %s per command (%d commands)%s"
                              % (req, label, per_mib(delta, mib), counted / commands if commands else float("nan"),
-                                commands, cost_line(r, idle, commands)))
+                                what, commands, cost_line(r, idle, commands)))
             per_cmd[label] = counted / commands if commands > 0 else float("nan")
         bare_t = boot(region + " sv.diskmode=both", False, disk, key, bus)["times"]
         dm_t = boot(region + " sv.diskmode=both sv.dmkey=" + key_bytes.hex(), False, disk, key, bus)["times"]
         for what, label in (("wrote", "write"), ("verified", "read")):
+            if qd and label == "write":
+                continue  # the queue-depth line is about random reads
             vs_bare = vs_dm = float("nan")
             if what in hv_t and what in bare_t:
                 hv_rate, bare_rate = rate(hv_t, what), rate(bare_t, what)

@@ -3,7 +3,8 @@
 or directly (--no-hypervisor).
 
 Stable interface (see ./shadowvisor help run):
-  run --kernel FILE --initrd FILE [--append CMDLINE] [--disk ide|ahci|nvme:IMAGE[,lbs=4096]]...
+  run --kernel FILE --initrd FILE [--append CMDLINE]
+      [--disk ide|ahci:IMAGE | nvme:IMAGE[,lbs=4096][,namespaces=N]]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
       [--allow-dma ID[,ID...]] [--machine pc|q35]
@@ -31,6 +32,11 @@ the hypervisor option allow_dma=... (same as --hypervisor-append).
 --disk nvme:IMAGE[,lbs=4096] adds one QEMU NVMe controller (-device nvme) per
 disk, one namespace each; lbs=4096 formats it with 4096-byte logical blocks
 (logical_block_size/physical_block_size, a 4Kn namespace; default 512).
+--disk nvme:IMAGE,namespaces=N (N = 1..8) gives that one controller N
+namespaces (-device nvme-ns, NSID 1..N) that split IMAGE into N equal
+consecutive slices (QEMU raw offset=/size=): namespace k holds bytes
+[(k-1)*S, k*S) of IMAGE, S = size / N rounded down to 1 MiB, its own LBA 0 at
+the slice's start. lbs= applies to every namespace of the controller.
 
 Guest console and hypervisor log go to stdout; the standard input is passed
 to the guest's serial console. Exit status:
@@ -76,7 +82,8 @@ def parse_args(argv):
                    help="boot this GRUB ISO (tools/build-grub-iso.sh) from the CD-ROM instead")
     p.add_argument("--append", default="", help="guest kernel command line")
     p.add_argument("--disk", action="append", default=[], metavar="ide|ahci|nvme:IMAGE",
-                   help="attach a raw disk image; nvme:IMAGE,lbs=4096 for 4096-byte logical blocks")
+                   help="attach a raw disk image; nvme:IMAGE,lbs=4096 for 4096-byte logical blocks, "
+                        "nvme:IMAGE,namespaces=N for one controller with N namespaces slicing IMAGE")
     p.add_argument("--key-file", help="disk encryption key: 64 raw bytes (AES-256-XTS) or 32 (AES-128-XTS)")
     p.add_argument("--no-hypervisor", action="store_true", help="boot the guest kernel directly")
     p.add_argument("--cpus", type=int, default=1)
@@ -175,15 +182,24 @@ def qemu_command(a):
     counts = {"ide": 0, "ahci": 0, "nvme": 0}
     for n, spec in enumerate(a.disk):
         kind, sep, image = spec.partition(":")
-        lbs = None
+        lbs, namespaces = None, 1
         if kind == "nvme":
-            m = re.match(r"^(.*),lbs=(\d+)$", image)
-            if m:
-                image, lbs = m.group(1), int(m.group(2))
-                if lbs not in (512, 4096):
-                    die("--disk %s: lbs must be 512 or 4096" % spec)
+            # Options after the image, in any order: lbs=512|4096, namespaces=N.
+            while True:
+                m = re.match(r"^(.*),(lbs|namespaces)=(\d+)$", image)
+                if not m:
+                    break
+                image = m.group(1)
+                if m.group(2) == "lbs":
+                    lbs = int(m.group(3))
+                    if lbs not in (512, 4096):
+                        die("--disk %s: lbs must be 512 or 4096" % spec)
+                else:
+                    namespaces = int(m.group(3))
+                    if not 1 <= namespaces <= 8:
+                        die("--disk %s: namespaces must be 1 to 8" % spec)
         if not sep or kind not in counts or not image:
-            die("--disk %s: expected ide:IMAGE, ahci:IMAGE or nvme:IMAGE" % spec)
+            die("--disk %s: expected ide:IMAGE, ahci:IMAGE or nvme:IMAGE[,lbs=4096][,namespaces=N]" % spec)
         if not os.path.isfile(image):
             die("--disk %s: no such file: %s" % (spec, image))
         image = image.replace(",", ",,")
@@ -221,11 +237,31 @@ def qemu_command(a):
             cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
                     "-device", "ide-hd,drive=d%d,bus=ahci0.%d" % (n, i)]
         else:
-            cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
-                    "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n)
-                    + (",logical_block_size=%d,physical_block_size=%d" % (lbs, lbs) if lbs else "")]
+            blocks = ",logical_block_size=%d,physical_block_size=%d" % (lbs, lbs) if lbs else ""
+            if namespaces == 1:
+                cmd += ["-drive", "if=none,id=d%d,file=%s,format=raw,cache=writeback" % (n, image),
+                        "-device", "nvme,serial=svnvme%d,drive=d%d" % (i, n) + blocks]
+            else:
+                # One controller (its bus is named by its id) and N nvme-ns
+                # devices, each a slice of the image through the raw format's
+                # offset/size options (one file opened N times: QEMU's
+                # image lock would refuse the second writer, the slices are
+                # disjoint, so locking is off for them).
+                size = slice_bytes(image.replace(",,", ","), namespaces)
+                if size == 0:
+                    die("--disk %s: the image is too small for %d namespaces of 1 MiB or more" % (spec, namespaces))
+                cmd += ["-device", "nvme,id=nvme%d,serial=svnvme%d" % (i, i)]
+                for k in range(namespaces):
+                    cmd += ["-drive", "if=none,id=d%dn%d,file=%s,format=raw,cache=writeback,file.locking=off,offset=%d,size=%d"
+                            % (n, k + 1, image, k * size, size),
+                            "-device", "nvme-ns,drive=d%dn%d,bus=nvme%d,nsid=%d" % (n, k + 1, i, k + 1) + blocks]
     cmd += a.qemu_arg
     return cmd
+
+
+def slice_bytes(image, namespaces):
+    """Bytes of each of `namespaces` equal slices of `image` (1 MiB multiples)."""
+    return (os.path.getsize(image) // namespaces) & ~((1 << 20) - 1)
 
 
 def run(cmd, timeout):

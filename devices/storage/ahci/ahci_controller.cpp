@@ -5,6 +5,7 @@
 #include <new>
 
 #include "devices/storage/ahci/ahci_port.hpp"
+#include "devices/storage/common/dword_access.hpp"
 #include "lib/log.hpp"
 
 namespace sv::ahci {
@@ -110,10 +111,9 @@ AhciPort* AhciController::port_at(uint32_t offset) const {
 // --- accesses ---------------------------------------------------------------
 
 bool AhciController::begin_access(uint32_t offset, uint8_t size) {
-    if (!ready_ || (size != 1 && size != 2 && size != 4 && size != 8)) return false;
+    if (!ready_ || !storage::access_size_ok(size)) return false;
     before_access();
-    const uint64_t end = uint64_t{offset} + size;
-    if ((offset >> 2) != ((end - 1) >> 2) && !(size == 8 && (offset & 7) == 0)) ++stats_.split_accesses;
+    if (storage::straddles_dword(offset, size)) ++stats_.split_accesses;
     return true;
 }
 
@@ -122,18 +122,7 @@ uint64_t AhciController::read(uint32_t offset, uint8_t size) {
     if (!begin_access(offset, size)) return 0;
     // docs/design.md §4 rule 2: an access that straddles DWORDs is split,
     // one register read per DWORD it touches, low DWORD first.
-    uint64_t value = 0;
-    const uint64_t first = offset;
-    const uint64_t end = first + size;
-    for (uint64_t dw = first & ~uint64_t{3}; dw < end; dw += 4) {
-        if (dw > 0xffffffffu) break;
-        const uint32_t v = read_register(static_cast<uint32_t>(dw));
-        for (unsigned b = 0; b < 4; ++b) {
-            const uint64_t at = dw + b;
-            if (at < first || at >= end) continue;
-            value |= uint64_t{(v >> (8 * b)) & 0xff} << (8 * (at - first));
-        }
-    }
+    const uint64_t value = storage::read_split(offset, size, [this](uint32_t dw) { return read_register(dw); });
     retry_waiting(); // completions above may have given chunks back
     return value;
 }
@@ -141,25 +130,14 @@ uint64_t AhciController::read(uint32_t offset, uint8_t size) {
 void AhciController::write(uint32_t offset, uint8_t size, uint64_t value) {
     ++stats_.guest_writes;
     if (!begin_access(offset, size)) return;
-    const uint64_t first = offset;
-    const uint64_t end = first + size;
-    for (uint64_t dw = first & ~uint64_t{3}; dw < end; dw += 4) {
-        if (dw > 0xffffffffu) break;
-        uint32_t bytes = 0, mask = 0;
-        for (unsigned b = 0; b < 4; ++b) {
-            const uint64_t at = dw + b;
-            if (at < first || at >= end) continue;
-            bytes |= static_cast<uint32_t>((value >> (8 * (at - first))) & 0xff) << (8 * b);
-            mask |= 0xffu << (8 * b);
-        }
-        const uint32_t reg_offset = static_cast<uint32_t>(dw);
+    storage::write_split(offset, size, value, [this](uint32_t reg_offset, uint32_t bytes, uint32_t mask) {
         // A partial write to a RWC / write-1-to-set register writes only its
         // bytes; any other register is merged with its current value.
         const uint32_t v = (mask == 0xffffffffu || write_only_bytes(reg_offset))
                                ? bytes
                                : (peek_register(reg_offset) & ~mask) | bytes;
         write_register(reg_offset, v);
-    }
+    });
     retry_waiting();
 }
 

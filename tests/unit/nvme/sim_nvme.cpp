@@ -74,6 +74,7 @@ void SimNvme::reset() {
 }
 
 void SimNvme::enable() {
+    if (never_ready) return;
     const uint32_t sqe = aqa::sq_entries(aqa_), cqe = aqa::cq_entries(aqa_);
     // §3.1.8: at least 2 entries; §3.1.9: page aligned; CC.IOSQES/IOCQES checked on I/O queue creation.
     if (sqe < 2 || cqe < 2 || (asq_ & 0xfff) || (acq_ & 0xfff) || (cc_ & cc::kCssMask)) {

@@ -71,6 +71,8 @@ class SimNvme final : public sv::MmioRegisters {
     void complete_held_one(size_t index);
     size_t held() const { return held_.size(); }
     bool hold_io = false;
+    // A controller that never sets CSTS.RDY after CC.EN 0->1 (boot identify's timeout).
+    bool never_ready = false;
 
     // Identity the tests may change before the driver reads Identify.
     uint64_t cap;
