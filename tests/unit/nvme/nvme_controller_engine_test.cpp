@@ -100,7 +100,13 @@ struct ControllerEngineTest : ::testing::Test {
         return claimed;
     }
     uint32_t real_msix(uint16_t v, uint32_t field) { return dev.read32(SimNvme::kMsixTable + v * 16 + field); }
-    bool bring_up() { return drv->enable() && drv->identify() && drv->create_io_queues(4, 64); }
+    // Bring-up's own completions were announced (and harvested) at once, as
+    // on hardware: their NMIs are not left for the next command.
+    bool bring_up() {
+        const bool ok = drv->enable() && drv->identify() && drv->create_io_queues(4, 64);
+        (void)deliver_nmis();
+        return ok;
+    }
 };
 
 TEST_F(ControllerEngineTest, LinuxBringsTheControllerUpThroughTheMediator) {
@@ -151,6 +157,7 @@ TEST_F(ControllerEngineTest, ThreeExitsPerCommandAtQueueDepthOne) {
     ASSERT_TRUE(bring_up());
     const uint64_t exits0 = bar->exits;
     const uint64_t nmis0 = c->stats().nmis;
+    const uint64_t claimed0 = c->stats().nmis_with_work + c->stats().nmis_owed;
     constexpr unsigned kCommands = 16;
     for (unsigned i = 0; i < kCommands; ++i) {
         (void)drv->rw(1, i % 2 == 0, 2, i, 1, kBuf);
@@ -163,7 +170,7 @@ TEST_F(ControllerEngineTest, ThreeExitsPerCommandAtQueueDepthOne) {
     EXPECT_LE(per_command, 3.0);
     EXPECT_GE(per_command, 2.0);
     // Every device NMI was claimed (none re-injected into the guest).
-    EXPECT_EQ(c->stats().nmis_with_work + c->stats().nmis_owed, c->stats().nmis);
+    EXPECT_EQ(c->stats().nmis_with_work + c->stats().nmis_owed - claimed0, nmis);
 }
 
 TEST_F(ControllerEngineTest, ResetDropsTheShadowsAndLinuxComesBack) {
