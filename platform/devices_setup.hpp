@@ -49,6 +49,11 @@ StorageInventory scan_storage();
                                          GuestMemory& firmware_memory, IoDispatcher& io, MmioDispatcher& mmio,
                                          const pci::DmaAllowList& allow_dma);
 
+// The PCI functions the storage mediators own (valid after setup_devices):
+// the IOMMU maps the shadow window for these alone. Returns how many were
+// written (at most `max`).
+size_t mediated_pci_functions(pci::Address* out, size_t max);
+
 // Wipes the disk key (idempotent; logs once it was there). Called on every
 // path that ends the guest: power-off/reset requests, triple fault, fatal stops.
 void wipe_secrets();

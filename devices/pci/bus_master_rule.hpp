@@ -51,6 +51,9 @@ class BusMasterRule final : public ConfigRule {
     bool enforcing() const { return enforcing_; }
     void set_allow_list(const DmaAllowList* list) { allow_ = list; }
     [[nodiscard]] bool add_mediated(Address a);
+    // The mediated functions (the IOMMU gives them the shadow window).
+    size_t mediated_count() const { return mediated_count_; }
+    Address mediated(size_t i) const { return i < mediated_count_ ? mediated_[i] : Address{}; }
 
     MasterDecision decide(const FunctionIdentity& f) const;
     FunctionIdentity identify(Address a);

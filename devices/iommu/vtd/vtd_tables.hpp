@@ -2,7 +2,7 @@
 // §9.1 root entry, §9.3 context entry, §9.8 second-level paging entries) and
 // the builder that fills them for the hypervisor.
 //
-// Domains (docs/design.md §4.3):
+// Domains (devices/iommu/README.md):
 //   guest    (DID 1): every guest-RAM page of the memory map the nested page
 //            tables are built from (RAM, ACPI reclaimable, ACPI NVS: the same
 //            types core/nested_identity.cpp treats as memory), 1:1, plus the
