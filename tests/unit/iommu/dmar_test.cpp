@@ -87,12 +87,13 @@ TEST(Dmar, QemuTable) {
     EXPECT_EQ(u.register_base, 0xFED90000u);
     EXPECT_EQ(u.register_bytes, 4096u);
     EXPECT_FALSE(u.include_pci_all);
-    ASSERT_EQ(u.scope_count, 5u);
+    ASSERT_EQ(u.scope_count, 6u); // I/O APIC, 00:00.0, 00:01.0, 00:1f.0, 00:1f.2, 00:1f.3
     EXPECT_EQ(u.scopes[0].type, ScopeType::IoApic);
     EXPECT_EQ(u.scopes[0].start_bus, 0xFF);
-    EXPECT_EQ(u.scopes[3].type, ScopeType::PciEndpoint);
-    EXPECT_EQ(u.scopes[3].device[0], 0x1F);
-    EXPECT_EQ(u.scopes[3].function[0], 2);
+    EXPECT_EQ(u.scopes[4].type, ScopeType::PciEndpoint);
+    EXPECT_EQ(u.scopes[4].hops, 1);
+    EXPECT_EQ(u.scopes[4].device[0], 0x1F);
+    EXPECT_EQ(u.scopes[4].function[0], 2);
     EXPECT_EQ(info.reserved_count, 0u);
     FakeBridges none;
     EXPECT_EQ(unit_for(info, 0, 0, 0x1F, 2, none), &u);

@@ -46,7 +46,7 @@ struct UnitModel final : VtdRegisterIo {
         if (off == reg::root_table) return rtaddr;
         if (off == reg::context_command) return ccmd;
         if (off == iro + 8) return iotlb;
-        if (off >= fro && off < fro + 64) return ((off - fro) % 16 ? frcd_hi : frcd_lo)[(off - fro) / 16];
+        if (const int i = record_index(off); i >= 0) return (off - fro) % 16 ? frcd_hi[i] : frcd_lo[i];
         ADD_FAILURE() << "read64 " << std::hex << off;
         return 0;
     }
@@ -86,11 +86,15 @@ struct UnitModel final : VtdRegisterIo {
             if (v & iotlb::global) ++iotlb_invalidations;
             return;
         }
-        if (off >= fro && off < fro + 64 && (off - fro) % 16 == 8) {
-            if (v & frcd::fault) frcd_hi[(off - fro) / 16] &= ~frcd::fault;
+        if (const int i = record_index(off); i >= 0 && (off - fro) % 16 == 8) {
+            if (v & frcd::fault) frcd_hi[i] &= ~frcd::fault;
             return;
         }
         ADD_FAILURE() << "write64 " << std::hex << off;
+    }
+    static int record_index(uint32_t off) {
+        if (off < fro || off >= fro + 64) return -1;
+        return static_cast<int>((off - fro) / 16);
     }
     void record(int i, uint64_t addr, uint16_t sid, uint8_t reason, bool read) {
         frcd_lo[i] = addr;
