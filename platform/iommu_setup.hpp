@@ -23,6 +23,11 @@ namespace sv {
 [[nodiscard]] Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio,
                                        size_t heap_before_devices);
 
+// S3 resume: the units lost their registers in the suspend; programs them
+// again with the same tables (a unit that refuses stops the hypervisor: the
+// functions the Bus Master rule lets master the bus rely on it).
+void resume_iommu();
+
 // Collects recorded faults (logged once per device) and prints the counters.
 void log_iommu_statistics();
 

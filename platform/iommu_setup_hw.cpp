@@ -9,7 +9,9 @@
 #include "devices/iommu/vtd/vtd_tables.hpp"
 #include "devices/iommu/vtd/vtd_unit.hpp"
 #include "lib/log.hpp"
+#include "devices/pci/pci_config.hpp"
 #include "platform/devices_setup.hpp"
+#include "platform/stops.hpp"
 
 namespace sv {
 namespace {
@@ -39,6 +41,38 @@ size_t units_on = 0;
 vtd::RegisterGuard guard;
 MmioRange guarded[max_units];
 size_t guarded_count = 0;
+
+uint64_t root_table = 0;
+
+// Config reads for the DMAR scope paths and the class code.
+class Bridges final : public vtd::BridgeBuses {
+  public:
+    bool buses(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t& secondary, uint8_t& subordinate) override {
+        pci::ConfigSpace config(hardware_ports());
+        const pci::Address a{bus, dev, fn};
+        if (static_cast<uint16_t>(config.read32(a, 0)) == 0xFFFF) return false;
+        if ((config.read8(a, 0x0E) & 0x7F) != pci::header_type_bridge) return false;
+        secondary = config.read8(a, 0x19);   // PCI-PCI Bridge 1.2 §3.2.5.4
+        subordinate = config.read8(a, 0x1A); // §3.2.5.5
+        return true;
+    }
+};
+
+// A function is confined when every unit is translating and one of them
+// covers it (its DMAR scope, or INCLUDE_PCI_ALL). Storage controllers are
+// never: an unmediated one could put the guest's plaintext on its disk with
+// a key loaded, IOMMU or not (devices_setup keeps them from DMA).
+class VtdConfinement final : public pci::DmaConfinement {
+  public:
+    bool confines(pci::Address a) const override {
+        if (!units_on || units_on != dmar.unit_count) return false;
+        pci::ConfigSpace config(hardware_ports());
+        constexpr uint8_t class_mass_storage = 0x01; // PCI 3.0 Appendix D
+        if ((config.read32(a, 0x08) >> 24) == class_mass_storage) return false;
+        Bridges bridges;
+        return vtd::unit_for(dmar, 0, a.bus, a.device, a.function, bridges) != nullptr;
+    }
+} confinement;
 
 void write_back_caches() { asm volatile("wbinvd" ::: "memory"); }
 
@@ -170,7 +204,27 @@ Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispat
     }
     log::info("iommu: DMA remapping on in {} of {} VT-d units (root table {:x}); interrupt remapping off",
               units_on, dmar.unit_count, stats.value().root);
+    root_table = stats.value().root;
+    if (units_on == dmar.unit_count) {
+        confine_bus_masters(&confinement);
+        log::info("iommu: unmediated bus masters in the units' scope (storage controllers excepted) keep Bus "
+                  "Master Enable with a key: their DMA reaches guest RAM only");
+    } else {
+        log::error("iommu: not every unit translates: the Bus Master rule keeps unmediated bus masters from DMA");
+    }
     return {};
+}
+
+void resume_iommu() {
+    if (!units_on) return;
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        if (!unit_on[i]) continue;
+        if (!units[i]->probe().ok() || !units[i]->enable(root_table, write_back_caches).ok()) {
+            log::error("iommu: VT-d unit at {:x} cannot be programmed again after S3", dmar.units[i].register_base);
+            fatal_stop();
+        }
+    }
+    log::info("iommu: DMA remapping on again in {} VT-d units after S3", units_on);
 }
 
 void log_iommu_statistics() {

@@ -80,8 +80,8 @@ def t_nic_dma(h):
     dev = b.info("nicdma-device")
     if not dev:
         raise svtest.Fail("sv-nicdma did not report the e1000's address")
-    bus, df = dev.split()[0].split(":"), None
-    nic = (int(bus[0], 16), int(bus[1], 16), int(dev.split()[0].split(".")[1], 16))
+    bus, devfn = dev.split()[0].split(":")  # BB:DD.F, hex
+    nic = (int(bus, 16), int(devfn.split(".")[0], 16), int(devfn.split(".")[1], 16))
     faults = [(m.group(1), int(m.group(2), 16), (int(m.group(3)), int(m.group(4)), int(m.group(5))))
               for m in FAULT_RE.finditer(b.log)]
     print("svtest: faults logged %s; e1000 at %s" % (faults, nic))
