@@ -14,7 +14,11 @@ q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
                   the blocked read (address = the marker's page, PCI b:d.f =
                   the e1000's) and counts it (> 0) and the guest's dropped
                   register writes (> 0).
-  nic-dma-no-iommu the same boot without --iommu: the marker IS on the wire
+  nic-dma-key     the same with a disk key loaded: the e1000 is confined by
+                  the IOMMU, so the Bus Master rule lets it keep Bus Master
+                  Enable (it used to lose it); its own buffer is on the wire,
+                  the marker is not, the blocked read is logged.
+  nic-dma-no-iommu the same boot as nic-dma without --iommu: the marker IS on the wire
                   (the attack is real; without a key nothing else stops it).
   ahci-encrypted  tests/system/ahci.py's `encrypted` with --iommu on every
                   hypervisor boot: the mediated ICH9 AHCI controller's shadow
@@ -48,7 +52,7 @@ def require_iommu_on(b):
         raise svtest.Fail("no boot log line with the IOMMU table memory")
 
 
-def nic_boot(h, iommu):
+def nic_boot(h, iommu, key=False):
     pcap = os.path.join(h.work, "wire.pcap")
     if os.path.exists(pcap):
         os.unlink(pcap)
@@ -57,6 +61,8 @@ def nic_boot(h, iommu):
              "--qemu-arg=-object", "--qemu-arg=filter-dump,id=f0,netdev=n0,file=%s" % pcap]
     if iommu:
         extra.append("--iommu")
+    if key:
+        extra += ["--key-file", pcihostile.write_key(h)]
     b = h.boot("iomem=relaxed sv.test=iommu sv.hvaddr=%x" % addr, extra=extra, timeout=600)
     h.require_clean(b)
     wire = open(pcap, "rb").read() if os.path.exists(pcap) else b""
@@ -69,8 +75,8 @@ def nic_boot(h, iommu):
     return b, wire, marker, addr
 
 
-def t_nic_dma(h):
-    b, wire, marker, addr = nic_boot(h, True)
+def t_nic_dma(h, key=False):
+    b, wire, marker, addr = nic_boot(h, True, key)
     require_iommu_on(b)
     b.expect(["iommu-dmar-hidden", "iommu-registers-hidden", "nicdma-programmed"])
     if PATTERN not in wire:
@@ -93,6 +99,10 @@ def t_nic_dma(h):
     d = DROPPED_RE.search(b.log)
     if not d or int(d.group(2)) < 3 or int(d.group(1)) < 3:
         raise svtest.Fail("the guest's register accesses were not all trapped (%s)" % (d.group(0) if d else None))
+
+
+def t_nic_dma_key(h):
+    t_nic_dma(h, key=True)
 
 
 def t_nic_dma_no_iommu(h):
@@ -119,7 +129,7 @@ def t_ahci_encrypted(h):
     ahci.t_encrypted(h)
 
 
-TESTS = {"nic-dma": t_nic_dma, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted}
+TESTS = {"nic-dma": t_nic_dma, "nic-dma-key": t_nic_dma_key, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted}
 
 
 if __name__ == "__main__":
