@@ -25,6 +25,11 @@ q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
                   DMA goes through the mediated domain, NCQ, ciphertext on the
                   image, readback, dm-crypt opens it; no DMA fault.
 
+  s3              tests/system/s3.py's `s3` on q35 (ICH9-LPC.disable_s3=0)
+                  with --iommu: after the wake-up the hypervisor programs the
+                  VT-d unit again (resume_iommu) before the guest resumes, and
+                  the encrypted IDE disk keeps working.
+
 Usage: iommu.py TEST --build-dir DIR
 """
 import os
@@ -36,6 +41,7 @@ sys.path.insert(0, HERE)
 import svtest  # noqa: E402
 import pcihostile  # noqa: E402  marker_address
 import ahci  # noqa: E402  t_encrypted
+import s3  # noqa: E402  t_s3
 
 FAULT_RE = re.compile(r"iommu: blocked DMA (read|write) at 0x([0-9a-f]+) from PCI (\d+):(\d+)\.(\d)")
 FAULTS_RE = re.compile(r"iommu: (\d+) DMA faults")
@@ -112,7 +118,9 @@ def t_nic_dma_no_iommu(h):
                           "and the hypervisor's marker: the attack does not work, so nic-dma proves nothing")
 
 
-def t_ahci_encrypted(h):
+def with_iommu(h):
+    """Every hypervisor boot of `h` gets --iommu and must show the IOMMU on
+    and no DMA fault."""
     boot = h.boot
 
     def iommu_boot(append, disks=(), hypervisor=None, extra=(), **kw):
@@ -126,10 +134,30 @@ def t_ahci_encrypted(h):
         return b
 
     h.boot = iommu_boot
+
+
+def t_ahci_encrypted(h):
+    with_iommu(h)
     ahci.t_encrypted(h)
 
 
-TESTS = {"nic-dma": t_nic_dma, "nic-dma-key": t_nic_dma_key, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted}
+def t_s3(h):
+    with_iommu(h)
+    s3.S3_QEMU[:] = ["--qemu-arg=-global", "--qemu-arg=ICH9-LPC.disable_s3=0"]
+    boot = h.boot
+
+    def resumed(*a, **kw):
+        b = boot(*a, **kw)
+        if not re.search(r"iommu: DMA remapping on again in 1 VT-d units after S3", b.log):
+            raise svtest.Fail("the hypervisor did not program the VT-d unit again after S3")
+        return b
+
+    h.boot = resumed
+    s3.t_s3(h)
+
+
+TESTS = {"nic-dma": t_nic_dma, "nic-dma-key": t_nic_dma_key, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted,
+         "s3": t_s3}
 
 
 if __name__ == "__main__":
