@@ -28,7 +28,13 @@ q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
   s3              tests/system/s3.py's `s3` on q35 (ICH9-LPC.disable_s3=0)
                   with --iommu: after the wake-up the hypervisor programs the
                   VT-d unit again (resume_iommu) before the guest resumes, and
-                  the encrypted IDE disk keeps working.
+                  the encrypted IDE disk keeps working. Not registered with
+                  ctest yet: every S3 check passes, but the power-off after
+                  the resume does not power the q35 VM off (the hypervisor
+                  logs "ACPI PM1 control moved by the guest: port 0x604 ->
+                  0x0" at the resume: the ICH9 PM block is not where it
+                  looks for it after the S3 reset), so the run ends in a
+                  guest panic. q35 S3 was never tested before.
 
 Usage: iommu.py TEST --build-dir DIR
 """
