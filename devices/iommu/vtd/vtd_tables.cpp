@@ -43,7 +43,8 @@ Result<uint64_t> VtdTables::build_domain(NestedPageTable& t, const DomainInputs&
     if (mediated) {
         // The one place hypervisor memory is mapped: the window the
         // mediators' shadow descriptors and buffers live in.
-        for (size_t i = 0; i < in.device_dma_count; ++i) bytes += TRY(map_inward(t, in.device_dma[i].base, in.device_dma[i].length));
+        for (size_t i = 0; i < in.device_dma_count; ++i)
+            bytes += TRY(map_inward(t, in.device_dma[i].base, in.device_dma[i].length));
     }
     if (levels_ == 4) return t.root();
     // 3 levels: the table under entry 0 is the root, so nothing may sit in

@@ -109,14 +109,15 @@ TEST(VtdTables, GuestRamOneToOneHypervisorNever) {
     EXPECT_EQ(s.value().mediated_extra, 4 * mib);
 
     const uint8_t nic = 2 << 3; // 00:02.0, unmediated
-    for (uint64_t a : std::initializer_list<uint64_t>{0x1000, 0x9E000ull, 1 * mib, 31 * mib + 0x123, 34 * mib, 999 * mib, 1016 * mib,
+    using Addresses = std::initializer_list<uint64_t>;
+    for (uint64_t a : Addresses{0x1000, 0x9E000ull, 1 * mib, 31 * mib + 0x123, 34 * mib, 999 * mib, 1016 * mib,
                        1 * gib - 4096, 2 * gib + 0x1000}) {
         const auto w = translate(mem, rt, 0, nic, a);
         ASSERT_TRUE(w) << std::hex << a;
         EXPECT_EQ(w->hpa, a);
         EXPECT_TRUE(w->read && w->write);
     }
-    for (uint64_t a : std::initializer_list<uint64_t>{0x9F000, 0xA0000ull, 0xF0000ull, 32 * mib, 33 * mib + 0x800, 1000 * mib, 1004 * mib,
+    for (uint64_t a : Addresses{0x9F000, 0xA0000ull, 0xF0000ull, 32 * mib, 33 * mib + 0x800, 1000 * mib, 1004 * mib,
                        1015 * mib + 0xFFF, 2 * gib, 2 * gib + 0x3000, 3 * gib, 0xFEE00000})
         EXPECT_FALSE(translate(mem, rt, 0, nic, a)) << std::hex << a;
     // Large pages where the map allows.
