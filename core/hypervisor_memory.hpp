@@ -12,6 +12,7 @@
 #include "core/mmio_dispatch.hpp"
 #include "core/multiboot.hpp"
 #include "core/nested_format.hpp"
+#include "core/nested_identity.hpp"
 #include "core/nested_paging.hpp"
 #include "core/nested_tlb.hpp"
 #include "core/phys_heap.hpp"
@@ -58,6 +59,9 @@ class HypervisorMemory final : public MmioMapper {
     const MemoryMap& guest_map() const { return guest_map_; }
     PhysHeap& heap() { return heap_; }
     bool overlaps(uint64_t base, uint64_t length) const;
+    // The image and the heap (what no device but a mediated one may reach).
+    PhysRange image() const { return {image_start_, image_end_ - image_start_}; }
+    PhysRange heap_range() const { return {heap_base_, heap_size_}; }
     uint64_t reserved_bytes() const { return (image_end_ - image_start_) + heap_size_; }
 
   private:

@@ -11,6 +11,7 @@
 #include "core/hypervisor_memory.hpp"
 #include "core/io_dispatch.hpp"
 #include "core/mmio_dispatch.hpp"
+#include "devices/pci/bus_master_rule.hpp"
 #include "devices/pci/dma_allow_list.hpp"
 #include "core/multiboot.hpp"
 #include "devices/acpi/power_control.hpp"
@@ -51,6 +52,15 @@ StorageInventory scan_storage();
 [[nodiscard]] Result<void> setup_devices(HypervisorMemory& hv, GuestMemory& guest_ram,
                                          GuestMemory& firmware_memory, IoDispatcher& io, MmioDispatcher& mmio,
                                          const pci::DmaAllowList& allow_dma);
+
+// The PCI functions the storage mediators own (valid after setup_devices):
+// the IOMMU maps the shadow window for these alone. Returns how many were
+// written (at most `max`).
+size_t mediated_pci_functions(pci::Address* out, size_t max);
+
+// From now on, functions `iommu` confines keep Bus Master Enable with a key
+// (devices/pci/bus_master_rule.hpp).
+void confine_bus_masters(const pci::DmaConfinement* iommu);
 
 // Wipes the disk key (idempotent; logs once it was there). Called on every
 // path that ends the guest: power-off/reset requests, triple fault, fatal stops.

@@ -666,4 +666,12 @@ void resync_devices_after_resume() {
 void set_exit_counters_source(const ExitCounters* counters) { exit_counters = counters; }
 void set_extra_statistics(void (*log_more)()) { extra_statistics = log_more; }
 
+void confine_bus_masters(const pci::DmaConfinement* iommu) { bus_master_rule.set_confinement(iommu); }
+
+size_t mediated_pci_functions(pci::Address* out, size_t max) {
+    size_t n = 0;
+    for (; n < bus_master_rule.mediated_count() && n < max; ++n) out[n] = bus_master_rule.mediated(n);
+    return n;
+}
+
 } // namespace sv

@@ -7,6 +7,7 @@
 #include "platform/stops.hpp"
 #include "platform/boot_options.hpp"
 #include "platform/devices_setup.hpp"
+#include "platform/iommu_setup.hpp"
 #include "core/guest_entry.hpp"
 #include "core/guest_loader.hpp"
 #include "core/hypervisor_memory.hpp"
@@ -78,6 +79,7 @@ void log_shootdown_statistics() {
     const TlbShootdownStats s = tlb_shootdown.stats();
     log::info("nested TLB shootdowns {} vCPUs kicked {} timeouts {}", s.shootdowns, s.kicks, s.timeouts);
     backend->log_kick_statistics();
+    log_iommu_statistics();
 }
 
 [[noreturn]] void refuse(const char* what) {
@@ -179,8 +181,11 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     tlb_shootdown.set_kicker(&backend->vcpu_kicker());
     mmio_dispatcher.set_shootdown(&tlb_shootdown);
     set_extra_statistics(log_shootdown_statistics);
+    const size_t heap_before_devices = hv_memory.heap().used();
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
+    if (!setup_iommu(hv_memory, boot_memory, mmio_dispatcher, heap_before_devices).ok())
+        refuse("cannot take the IOMMU from the guest");
     suspend::configure(boot_memory, guest_ram, hv_memory.guest_map(), s3_platform);
 
     if (!backend->set_intercepts(hv_memory.heap(), io_dispatcher).ok()) refuse("out of hypervisor memory");

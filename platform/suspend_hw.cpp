@@ -7,6 +7,7 @@
 #include "arch/x86/cpu.hpp"
 #include "arch/x86/local_apic.hpp"
 #include "platform/devices_setup.hpp"
+#include "platform/iommu_setup.hpp"
 #include "core/exit_handler.hpp"
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/power_control.hpp"
@@ -190,6 +191,7 @@ extern "C" [[noreturn]] void sv_resume_main() {
     ++state.resumes;
     log::info("S3 resume {}: the hypervisor is back in control", state.resumes);
     state.platform.reenable_this_cpu();
+    resume_iommu(); // before any device is given its configuration back
     resync_devices_after_resume();
     if (state.platform.restart_other_cpus) state.platform.restart_other_cpus(state.page.address());
     (void)acpi::exchange_waking_vectors(*state.firmware, state.boot_facs, state.guest_vectors);

@@ -7,7 +7,7 @@ Stable interface (see ./shadowvisor help run):
       [--disk ide|ahci:IMAGE | nvme:IMAGE[,lbs=4096][,namespaces=N]]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
-      [--allow-dma ID[,ID...]] [--machine pc|q35]
+      [--allow-dma ID[,ID...]] [--machine pc|q35] [--iommu]
       [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run] [--emulator qemu|bochs]
   run --iso FILE [--disk ide|ahci|nvme:IMAGE]... [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
@@ -29,6 +29,12 @@ model, default corei7_haswell_4770, which has VMX with EPT).
 --allow-dma ID,... lets these bus masters keep Bus Master Enable while a key
 is loaded (ID is VVVV:DDDD vendor:device or BB:DD.F, hex); it is passed on as
 the hypervisor option allow_dma=... (same as --hypervisor-append).
+--iommu (q35 only) adds QEMU's Intel VT-d model first among the devices
+(-device intel-iommu,intremap=off: QEMU wants it before every PCI device;
+interrupt remapping stays off because the hypervisor does not virtualize it,
+so no split irqchip is needed, and under TCG there is no kernel irqchip).
+The firmware then publishes an ACPI DMAR table; a bare guest
+(--no-hypervisor) uses it with --append intel_iommu=on.
 --disk nvme:IMAGE[,lbs=4096] adds one QEMU NVMe controller (-device nvme) per
 disk, one namespace each; lbs=4096 formats it with 4096-byte logical blocks
 (logical_block_size/physical_block_size, a 4Kn namespace; default 512).
@@ -94,6 +100,8 @@ def parse_args(argv):
                    help="hypervisor command line (multiboot -append)")
     p.add_argument("--machine", choices=("pc", "q35"), default="pc",
                    help="QEMU machine: pc (i440FX/PIIX3, default) or q35 (MCH/ICH9, PCIe ECAM, AHCI)")
+    p.add_argument("--iommu", action="store_true",
+                   help="add QEMU's intel-iommu (VT-d DMA remapping, ACPI DMAR); needs --machine q35")
     p.add_argument("--allow-dma", action="append", default=[], metavar="ID[,ID...]",
                    help="with a key: let these unmediated bus masters DMA (VVVV:DDDD or BB:DD.F); "
                         "becomes the hypervisor option allow_dma=...")
@@ -128,6 +136,8 @@ def parse_args(argv):
             if given:
                 p.error("%s cannot be used with --iso (build the ISO with "
                         "tools/build-grub-iso.sh instead)" % opt)
+    if a.iommu and (a.machine != "q35" or a.emulator != "qemu"):
+        p.error("--iommu needs --machine q35 (QEMU's intel-iommu is a q35 device)")
     for spec in a.allow_dma:
         if not re.fullmatch(r"(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])"
                             r"(?:,(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]))*", spec):
@@ -155,8 +165,11 @@ def qemu_command(a):
     cmd = [a.qemu, "-machine", a.machine, "-accel", "tcg", "-cpu", a.cpu_model,
            "-m", str(a.memory), "-smp", str(a.cpus),
            "-nographic", "-serial", "stdio", "-monitor", "none", "-no-reboot",
-           "-nic", "none",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+           "-nic", "none"]
+    if a.iommu:
+        # Before every other device: QEMU 7.2 refuses intel-iommu after a PCI device.
+        cmd += ["-device", "intel-iommu,intremap=off"]
+    cmd += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if a.iso is not None:
         # SeaBIOS boots GRUB from the CD-ROM; GRUB loads the hypervisor.
         cmd += ["-cdrom", os.path.abspath(a.iso).replace(",", ",,"), "-boot", "d"]

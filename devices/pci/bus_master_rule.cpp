@@ -15,6 +15,7 @@ const char* to_string(MasterDecision d) {
     case MasterDecision::Mediated: return "mediated";
     case MasterDecision::Allowed: return "allowed";
     case MasterDecision::Bridge: return "bridge";
+    case MasterDecision::Confined: return "confined by the IOMMU";
     case MasterDecision::Blocked: return "blocked";
     }
     return "?";
@@ -31,6 +32,7 @@ MasterDecision BusMasterRule::decide(const FunctionIdentity& f) const {
         if (mediated_[i] == f.address) return MasterDecision::Mediated;
     if (is_bridge(f.header_type)) return MasterDecision::Bridge;
     if (allow_ && allow_->allows(f.address, f.vendor, f.device)) return MasterDecision::Allowed;
+    if (iommu_ && iommu_->confines(f.address)) return MasterDecision::Confined;
     return MasterDecision::Blocked;
 }
 

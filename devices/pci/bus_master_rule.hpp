@@ -1,8 +1,8 @@
 // Default-deny Bus Master Enable (issue 7, class 6). With a disk key loaded,
 // a PCI function that can master the bus could DMA the key or hypervisor
-// memory out (a NIC in a packet) or write plaintext to a disk, and there is
-// no IOMMU confining it yet. So every function that the hypervisor does not
-// mediate and the configuration does not allow (allow_dma=) keeps Bus Master
+// memory out (a NIC in a packet) or write plaintext to a disk. So every
+// function that the hypervisor does not mediate, the configuration does not
+// allow (allow_dma=) and no IOMMU confines (set_confinement) keeps Bus Master
 // Enable (command register bit 2, PCI 3.0 §6.2.2) off: the bit is cleared at
 // boot and from every guest config write to the command register, through
 // either mechanism (the rule runs in ConfigMediator::guest_write). The
@@ -27,7 +27,20 @@
 
 namespace sv::pci {
 
-enum class MasterDecision : uint8_t { Mediated, Allowed, Bridge, Blocked };
+// Confined: the IOMMU translates the function's DMA (guest RAM only), so it
+// may master the bus with a key loaded (issue 12).
+enum class MasterDecision : uint8_t { Mediated, Allowed, Bridge, Confined, Blocked };
+
+// Whether an IOMMU the hypervisor programmed translates this function's DMA
+// (devices/iommu/README.md). Bus numbers stay pinned under the rule, so a
+// function keeps the requester ID the IOMMU's tables were built for.
+class DmaConfinement {
+  public:
+    virtual bool confines(Address a) const = 0;
+
+  protected:
+    ~DmaConfinement() = default;
+};
 
 struct FunctionIdentity {
     Address address;
@@ -50,7 +63,11 @@ class BusMasterRule final : public ConfigRule {
     void set_enforcing(bool on) { enforcing_ = on; }
     bool enforcing() const { return enforcing_; }
     void set_allow_list(const DmaAllowList* list) { allow_ = list; }
+    void set_confinement(const DmaConfinement* iommu) { iommu_ = iommu; }
     [[nodiscard]] bool add_mediated(Address a);
+    // The mediated functions (the IOMMU gives them the shadow window).
+    size_t mediated_count() const { return mediated_count_; }
+    Address mediated(size_t i) const { return i < mediated_count_ ? mediated_[i] : Address{}; }
 
     MasterDecision decide(const FunctionIdentity& f) const;
     FunctionIdentity identify(Address a);
@@ -64,6 +81,7 @@ class BusMasterRule final : public ConfigRule {
   private:
     ConfigSpace& config_;
     const DmaAllowList* allow_ = nullptr;
+    const DmaConfinement* iommu_ = nullptr;
     Address mediated_[max_mediated]{};
     size_t mediated_count_ = 0;
     bool enforcing_ = false;

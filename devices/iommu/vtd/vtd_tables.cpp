@@ -1,0 +1,139 @@
+#include "devices/iommu/vtd/vtd_tables.hpp"
+
+namespace sv::vtd {
+namespace {
+constexpr uint64_t page = NestedPageTable::page_4k;
+constexpr NestedAccess read_write{NestedAccess::read | NestedAccess::write};
+
+bool is_memory(MemoryType t) {
+    return t == MemoryType::Ram || t == MemoryType::AcpiReclaimable || t == MemoryType::AcpiNvs;
+}
+bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) { return a < b + blen && b < a + alen; }
+bool hits_hypervisor(const DomainInputs& in, uint64_t base, uint64_t length) {
+    for (size_t i = 0; i < in.hypervisor_count; ++i)
+        if (overlaps(base, length, in.hypervisor[i].base, in.hypervisor[i].length)) return true;
+    return false;
+}
+// Whole pages of [base, base+length) only: a partial page at an edge is
+// not the guest's to give a device.
+Result<uint64_t> map_inward(NestedPageTable& t, uint64_t base, uint64_t length) {
+    const uint64_t from = (base + page - 1) & ~(page - 1);
+    const uint64_t to = (base + length) & ~(page - 1);
+    if (from >= to) return uint64_t{0};
+    TRY(t.map(from, from, to - from, read_write));
+    return to - from;
+}
+} // namespace
+
+Result<uint64_t> VtdTables::build_domain(NestedPageTable& t, const DomainInputs& in, bool mediated,
+                                         uint64_t& bytes) {
+    TRY(t.init());
+    for (size_t i = 0; i < in.guest_map->size(); ++i) {
+        const MemoryRegion& r = (*in.guest_map)[i];
+        if (!is_memory(r.type)) continue;
+        // The map handed to the guest has the hypervisor carved out; a map
+        // that still overlaps it is a bug upstream: refuse, never map it.
+        if (hits_hypervisor(in, r.base, r.length)) return fail(Error::Protected);
+        bytes += TRY(map_inward(t, r.base, r.length));
+    }
+    for (size_t i = 0; i < in.reserved_count; ++i) {
+        if (hits_hypervisor(in, in.reserved[i].base, in.reserved[i].length)) return fail(Error::Protected);
+        bytes += TRY(map_inward(t, in.reserved[i].base, in.reserved[i].length));
+    }
+    if (mediated) {
+        // The one place hypervisor memory is mapped: the window the
+        // mediators' shadow descriptors and buffers live in.
+        for (size_t i = 0; i < in.device_dma_count; ++i)
+            bytes += TRY(map_inward(t, in.device_dma[i].base, in.device_dma[i].length));
+    }
+    if (levels_ == 4) return t.root();
+    // 3 levels: the table under entry 0 is the root, so nothing may sit in
+    // entries 1..511 (at or above 512 GiB).
+    const uint64_t* top = memory_.table(t.root());
+    for (size_t i = 1; i < 512; ++i)
+        if (top[i]) return fail(Error::Unsupported);
+    if (!nested_format_vtd.is_present(top[0])) return fail(Error::NotFound);
+    return top[0] & NestedFormat::address_mask;
+}
+
+ContextEntry VtdTables::make_context(uint16_t did) const {
+    ContextEntry c;
+    c.lo = (domain_root(did) & context_address_mask) | context_present; // TT = 00b, FPD = 0: faults recorded
+    c.hi = static_cast<uint64_t>(levels_ == 3 ? context_aw_39 : context_aw_48) |
+           static_cast<uint64_t>(did) << context_did_shift;
+    return c;
+}
+
+// A context table for `bus` (-1: the table every other bus shares).
+Result<uint64_t> VtdTables::fill_context_table(const DomainInputs& in, int bus) {
+    const uint64_t pa = TRY(memory_.allocate_table());
+    auto* entries = reinterpret_cast<ContextEntry*>(memory_.table(pa));
+    const ContextEntry guest = make_context(guest_domain_id);
+    const ContextEntry mediated = make_context(mediated_domain_id);
+    for (size_t devfn = 0; devfn < entries_per_table; ++devfn) entries[devfn] = guest;
+    for (size_t i = 0; i < in.mediated_count; ++i)
+        if (in.mediated[i].bus == bus) entries[in.mediated[i].devfn()] = mediated;
+    return pa;
+}
+
+Result<TableStats> VtdTables::build(const DomainInputs& in, const WalkCapabilities& walk) {
+    if (!in.guest_map) return fail(Error::InvalidArgument);
+    if (walk.levels != 3 && walk.levels != 4) return fail(Error::Unsupported);
+    if (!walk.pages_2m) return fail(Error::Unsupported);
+    for (size_t i = 0; i < in.device_dma_count; ++i)
+        if (!in.device_dma[i].length) return fail(Error::InvalidArgument);
+    levels_ = walk.levels;
+    TableStats stats;
+
+    // Count pages by the allocator's own measure: every table comes through allocate_table.
+    struct Counting final : PageTableMemory {
+        PageTableMemory& inner;
+        size_t pages = 0;
+        explicit Counting(PageTableMemory& m) : inner(m) {}
+        Result<uint64_t> allocate_table() override {
+            ++pages;
+            return inner.allocate_table();
+        }
+        uint64_t* table(uint64_t phys) override { return inner.table(phys); }
+    } counting(memory_);
+
+    NestedPageTable guest(counting, nested_format_vtd), mediated(counting, nested_format_vtd);
+    guest_root_ = TRY(build_domain(guest, in, false, stats.guest_bytes));
+    uint64_t mediated_bytes = 0;
+    mediated_root_ = in.mediated_count ? TRY(build_domain(mediated, in, true, mediated_bytes)) : guest_root_;
+    stats.mediated_extra = in.mediated_count ? mediated_bytes - stats.guest_bytes : 0;
+
+    root_ = TRY(counting.allocate_table());
+    auto* roots = reinterpret_cast<RootEntry*>(memory_.table(root_));
+    const uint64_t shared = TRY(fill_context_table(in, -1));
+    ++counting.pages;
+    stats.context_tables = 1;
+    for (size_t bus = 0; bus < entries_per_table; ++bus) {
+        uint64_t table = shared;
+        for (size_t i = 0; i < in.mediated_count; ++i) {
+            if (in.mediated[i].bus != bus) continue;
+            table = TRY(fill_context_table(in, static_cast<int>(bus)));
+            ++counting.pages;
+            ++stats.context_tables;
+            break;
+        }
+        roots[bus].lo = (table & context_address_mask) | root_present;
+        roots[bus].hi = 0;
+    }
+    stats.root = root_;
+    stats.table_pages = counting.pages;
+    return stats;
+}
+
+RootEntry VtdTables::root_entry(uint8_t bus) const {
+    if (!root_) return {};
+    return reinterpret_cast<const RootEntry*>(memory_.table(root_))[bus];
+}
+
+ContextEntry VtdTables::context_entry(uint8_t bus, uint8_t devfn) const {
+    const RootEntry r = root_entry(bus);
+    if (!(r.lo & root_present)) return {};
+    return reinterpret_cast<const ContextEntry*>(memory_.table(r.lo & context_address_mask))[devfn];
+}
+
+} // namespace sv::vtd

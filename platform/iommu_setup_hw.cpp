@@ -1,0 +1,243 @@
+#include "platform/iommu_setup.hpp"
+
+#include <new>
+
+#include "devices/acpi/acpi_tables.hpp"
+#include "devices/acpi/table_hide.hpp"
+#include "devices/iommu/vtd/dmar.hpp"
+#include "devices/iommu/vtd/register_guard.hpp"
+#include "devices/iommu/vtd/vtd_tables.hpp"
+#include "devices/iommu/vtd/vtd_unit.hpp"
+#include "lib/log.hpp"
+#include "devices/pci/pci_config.hpp"
+#include "platform/devices_setup.hpp"
+#include "platform/stops.hpp"
+
+namespace sv {
+namespace {
+
+// A unit's register page through the host's identity map (MMIO below the
+// map top, uncached per the MTRRs), accessed at the register's own size.
+class MappedRegisters final : public vtd::VtdRegisterIo {
+  public:
+    void init(uint64_t base) { base_ = base; }
+    uint32_t read32(uint32_t off) override { return *reinterpret_cast<volatile uint32_t*>(base_ + off); }
+    uint64_t read64(uint32_t off) override { return *reinterpret_cast<volatile uint64_t*>(base_ + off); }
+    void write32(uint32_t off, uint32_t v) override { *reinterpret_cast<volatile uint32_t*>(base_ + off) = v; }
+    void write64(uint32_t off, uint64_t v) override { *reinterpret_cast<volatile uint64_t*>(base_ + off) = v; }
+
+  private:
+    uint64_t base_ = 0;
+};
+
+constexpr size_t max_units = vtd::DmarInfo::max_units;
+vtd::DmarInfo dmar;
+MappedRegisters registers[max_units];
+// Constructed in place once the registers are known (VtdUnit holds a reference).
+alignas(vtd::VtdUnit) unsigned char unit_storage[max_units][sizeof(vtd::VtdUnit)];
+vtd::VtdUnit* units[max_units];
+bool unit_on[max_units];
+size_t units_on = 0;
+vtd::RegisterGuard guard;
+MmioRange guarded[max_units];
+size_t guarded_count = 0;
+
+uint64_t root_table = 0;
+
+// Config reads for the DMAR scope paths and the class code.
+class Bridges final : public vtd::BridgeBuses {
+  public:
+    bool buses(uint8_t bus, uint8_t dev, uint8_t fn, uint8_t& secondary, uint8_t& subordinate) override {
+        pci::ConfigSpace config(hardware_ports());
+        const pci::Address a{bus, dev, fn};
+        if (static_cast<uint16_t>(config.read32(a, 0)) == 0xFFFF) return false;
+        if ((config.read8(a, 0x0E) & 0x7F) != pci::header_type_bridge) return false;
+        secondary = config.read8(a, 0x19);   // PCI-PCI Bridge 1.2 §3.2.5.4
+        subordinate = config.read8(a, 0x1A); // §3.2.5.5
+        return true;
+    }
+};
+
+// A function is confined when every unit is translating and one of them
+// covers it (its DMAR scope, or INCLUDE_PCI_ALL). Storage controllers are
+// never: an unmediated one could put the guest's plaintext on its disk with
+// a key loaded, IOMMU or not (devices_setup keeps them from DMA).
+class VtdConfinement final : public pci::DmaConfinement {
+  public:
+    bool confines(pci::Address a) const override {
+        if (!units_on || units_on != dmar.unit_count) return false;
+        pci::ConfigSpace config(hardware_ports());
+        constexpr uint8_t class_mass_storage = 0x01; // PCI 3.0 Appendix D
+        if ((config.read32(a, 0x08) >> 24) == class_mass_storage) return false;
+        Bridges bridges;
+        return vtd::unit_for(dmar, 0, a.bus, a.device, a.function, bridges) != nullptr;
+    }
+} confinement;
+
+void write_back_caches() { asm volatile("wbinvd" ::: "memory"); }
+
+void log_fault(const vtd::Fault& f) {
+    log::warn("iommu: blocked DMA {} at {:x} from PCI {}:{}.{} (VT-d fault reason {}; further faults of this "
+              "device are only counted)",
+              f.read ? "read" : "write", f.address, f.source >> 8, (f.source >> 3) & 31, f.source & 7, f.reason);
+}
+
+// Hides the DMAR (RSDT/XSDT) and traps every unit's register pages, whatever
+// happens to translation: a guest that could program the unit could point
+// a mediated controller's shadow DMA at its own pages.
+Result<void> hide_from_guest(GuestMemory& firmware, MmioDispatcher& mmio) {
+    const Result<size_t> cut = acpi::hide_table(firmware, "DMAR");
+    if (!cut.ok() || cut.value() == 0) {
+        log::error("iommu: cannot remove the DMAR from the guest's ACPI tables");
+        return fail(Error::Protected);
+    }
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        const vtd::RemapUnit& u = dmar.units[i];
+        if (!mmio.add(guarded[i], u.register_base, u.register_bytes, guard, &guard).ok()) {
+            log::error("iommu: cannot trap the VT-d registers at {:x}", u.register_base);
+            return fail(Error::Protected);
+        }
+        ++guarded_count;
+    }
+    log::info("iommu: DMAR removed from the guest's RSDT/XSDT ({} entries), {} register pages trapped (reads "
+              "all-ones, writes dropped)",
+              cut.value(), guarded_count);
+    return {};
+}
+
+// [heap used before setup_devices, now), whole pages: the mediators' shadow
+// memory. Taken before anything else here allocates (the register trap may
+// split nested pages), so nothing of this file's lands in the window.
+vtd::PhysWindow shadow_window(HypervisorMemory& hv, size_t heap_before) {
+    constexpr uint64_t page = 4096;
+    const PhysHeap& heap = hv.heap();
+    const uint64_t from = (heap.phys_base() + heap_before) & ~(page - 1);
+    const uint64_t to = (heap.phys_base() + heap.used() + page - 1) & ~(page - 1);
+    return {from, to - from};
+}
+
+Result<vtd::TableStats> build_tables(HypervisorMemory& hv, const vtd::PhysWindow& shadow,
+                                     const vtd::WalkCapabilities& walk) {
+    static pci::Address mediated_pci[16];
+    static vtd::PciFunction mediated[16];
+    const size_t n = mediated_pci_functions(mediated_pci, 16);
+    for (size_t i = 0; i < n; ++i)
+        mediated[i] = {mediated_pci[i].bus, mediated_pci[i].device, mediated_pci[i].function};
+    const PhysRange image = hv.image(), heap_range = hv.heap_range();
+    const vtd::PhysWindow hypervisor[2] = {{image.base, image.length}, {heap_range.base, heap_range.length}};
+    static vtd::PhysWindow reserved[vtd::DmarInfo::max_reserved];
+    for (size_t i = 0; i < dmar.reserved_count; ++i)
+        reserved[i] = {dmar.reserved[i].base, dmar.reserved[i].end - dmar.reserved[i].base};
+
+    vtd::DomainInputs in;
+    in.guest_map = &hv.guest_map();
+    in.reserved = reserved;
+    in.reserved_count = dmar.reserved_count;
+    in.device_dma = &shadow;
+    in.device_dma_count = shadow.length ? 1 : 0;
+    in.hypervisor = hypervisor;
+    in.hypervisor_count = 2;
+    in.mediated = mediated;
+    in.mediated_count = shadow.length ? n : 0;
+    static vtd::VtdTables tables(hv.heap());
+    const vtd::TableStats s = TRY(tables.build(in, walk));
+    log::info("iommu: tables {} KiB ({} pages, {} context tables): guest domain {} MiB 1:1, {} mediated "
+              "functions also reach {} KiB of shadow memory at {:x}",
+              s.table_pages * 4, s.table_pages, s.context_tables, s.guest_bytes >> 20, in.mediated_count,
+              shadow.length >> 10, shadow.base);
+    return s;
+}
+
+} // namespace
+
+Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio, size_t heap_before) {
+    const vtd::PhysWindow shadow = shadow_window(hv, heap_before);
+    const uint8_t* table = acpi::find_table(firmware, "DMAR");
+    if (!table) {
+        log::info("iommu: no ACPI DMAR (no VT-d): bus masters are confined by the Bus Master rule alone");
+        return {};
+    }
+    const uint32_t length = *reinterpret_cast<const uint32_t*>(table + 4);
+    if (const Result<void> r = vtd::parse_dmar(std::span<const uint8_t>(table, length), dmar); !r.ok()) {
+        log::error("iommu: the ACPI DMAR is malformed ({}): the Bus Master rule stays the only confinement",
+                   to_string(r.error()));
+        return fail(Error::Malformed); // a unit we cannot even locate cannot be hidden: stop
+    }
+    log::info("iommu: DMAR lists {} VT-d units, {} RMRRs, {}-bit DMA addresses{}", dmar.unit_count,
+              dmar.reserved_count, dmar.address_width,
+              dmar.interrupt_remapping ? " (firmware offers interrupt remapping: left off)" : "");
+    TRY(hide_from_guest(firmware, mmio));
+
+    vtd::WalkCapabilities walk;
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        const vtd::RemapUnit& u = dmar.units[i];
+        registers[i].init(u.register_base);
+        units[i] = new (unit_storage[i]) vtd::VtdUnit(registers[i]);
+        const Result<vtd::UnitFacts> f = units[i]->probe();
+        if (!f.ok() || u.segment != 0) {
+            log::error("iommu: VT-d unit at {:x} (segment {}) cannot be used: the Bus Master rule stays the only "
+                       "confinement",
+                       u.register_base, u.segment);
+            return {};
+        }
+        log::info("iommu: VT-d unit at {:x} version {}.{} cap {:x} ecap {:x}: {}-level walk{}{}", u.register_base,
+                  (f.value().version >> 4) & 0xF, f.value().version & 0xF, f.value().capability,
+                  f.value().ext_capability, f.value().walk.levels, f.value().walk.pages_2m ? ", 2 MiB pages" : "",
+                  f.value().translation_was_on ? ", firmware left translation on" : "");
+        // One table set for every unit: the walk every unit can do.
+        if (i == 0 || f.value().walk.levels < walk.levels) walk.levels = f.value().walk.levels;
+        walk.pages_2m = (i == 0 || walk.pages_2m) && f.value().walk.pages_2m;
+    }
+    const Result<vtd::TableStats> stats = build_tables(hv, shadow, walk);
+    if (!stats.ok()) {
+        log::error("iommu: cannot build the VT-d tables ({}): the Bus Master rule stays the only confinement",
+                   to_string(stats.error()));
+        return {};
+    }
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        if (!units[i]->enable(stats.value().root, write_back_caches).ok()) {
+            log::error("iommu: VT-d unit at {:x} did not take the tables", dmar.units[i].register_base);
+            continue;
+        }
+        unit_on[i] = true;
+        ++units_on;
+    }
+    log::info("iommu: DMA remapping on in {} of {} VT-d units (root table {:x}); interrupt remapping off",
+              units_on, dmar.unit_count, stats.value().root);
+    root_table = stats.value().root;
+    if (units_on == dmar.unit_count) {
+        confine_bus_masters(&confinement);
+        log::info("iommu: unmediated bus masters in the units' scope (storage controllers excepted) keep Bus "
+                  "Master Enable with a key: their DMA reaches guest RAM only");
+    } else {
+        log::error("iommu: not every unit translates: the Bus Master rule keeps unmediated bus masters from DMA");
+    }
+    return {};
+}
+
+void resume_iommu() {
+    if (!units_on) return;
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        if (!unit_on[i]) continue;
+        if (!units[i]->probe().ok() || !units[i]->enable(root_table, write_back_caches).ok()) {
+            log::error("iommu: VT-d unit at {:x} cannot be programmed again after S3", dmar.units[i].register_base);
+            fatal_stop();
+        }
+    }
+    log::info("iommu: DMA remapping on again in {} VT-d units after S3", units_on);
+}
+
+void log_iommu_statistics() {
+    if (!dmar.unit_count) return;
+    uint64_t faults = 0, overflows = 0;
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        if (!unit_on[i]) continue;
+        (void)units[i]->poll_faults(log_fault);
+        faults += units[i]->fault_stats().faults;
+        overflows += units[i]->fault_stats().overflows;
+    }
+    log::info("iommu: {} DMA faults ({} record overflows); guest register reads {} writes dropped {}", faults,
+              overflows, guard.reads(), guard.writes_dropped());
+}
+
+} // namespace sv

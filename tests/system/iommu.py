@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""System tests of the IOMMU the hypervisor owns (issue 12: VT-d on QEMU
+q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
+
+  nic-dma         no key (so the Bus Master rule does not hold the NIC): the
+                  guest (guest/tests/iommu) finds no DMAR in its ACPI tables,
+                  reads the VT-d register page as all-ones, writes GCMD to turn
+                  translation off and RTADDR/SRTP to load its own root table,
+                  then guest/sv-nicdma makes an e1000 (user netdev, QEMU
+                  filter-dump capture) transmit one packet from its own buffer
+                  and one from the hypervisor's memory marker. The guest's
+                  pattern must be on the wire (DMA into guest memory works
+                  under the IOMMU), the marker must not; the hypervisor logs
+                  the blocked read (address = the marker's page, PCI b:d.f =
+                  the e1000's) and counts it (> 0) and the guest's dropped
+                  register writes (> 0).
+  nic-dma-key     the same with a disk key loaded: the e1000 is confined by
+                  the IOMMU, so the Bus Master rule lets it keep Bus Master
+                  Enable (it used to lose it); its own buffer is on the wire,
+                  the marker is not, the blocked read is logged.
+  nic-dma-no-iommu the same boot as nic-dma without --iommu: the marker IS on the wire
+                  (the attack is real; without a key nothing else stops it).
+  ahci-encrypted  tests/system/ahci.py's `encrypted` with --iommu on every
+                  hypervisor boot: the mediated ICH9 AHCI controller's shadow
+                  DMA goes through the mediated domain, NCQ, ciphertext on the
+                  image, readback, dm-crypt opens it; no DMA fault.
+
+  s3              tests/system/s3.py's `s3` on q35 (ICH9-LPC.disable_s3=0)
+                  with --iommu: after the wake-up the hypervisor programs the
+                  VT-d unit again (resume_iommu) before the guest resumes, and
+                  the encrypted IDE disk keeps working. Not registered with
+                  ctest yet: every S3 check passes, but the power-off after
+                  the resume does not power the q35 VM off (the hypervisor
+                  logs "ACPI PM1 control moved by the guest: port 0x604 ->
+                  0x0" at the resume: the ICH9 PM block is not where it
+                  looks for it after the S3 reset), so the run ends in a
+                  guest panic. q35 S3 was never tested before.
+
+Usage: iommu.py TEST --build-dir DIR
+"""
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import svtest  # noqa: E402
+import pcihostile  # noqa: E402  marker_address
+import ahci  # noqa: E402  t_encrypted
+import s3  # noqa: E402  t_s3
+
+FAULT_RE = re.compile(r"iommu: blocked DMA (read|write) at 0x([0-9a-f]+) from PCI (\d+):(\d+)\.(\d)")
+FAULTS_RE = re.compile(r"iommu: (\d+) DMA faults")
+DROPPED_RE = re.compile(r"guest register reads (\d+) writes dropped (\d+)")
+ON_RE = re.compile(r"iommu: DMA remapping on in (\d+) of (\d+) VT-d units")
+PATTERN = b"SV-NICDMA-GUEST-PATTERN-"
+
+
+def require_iommu_on(b):
+    m = ON_RE.search(b.log)
+    if not m or m.group(1) != m.group(2) or m.group(1) == "0":
+        raise svtest.Fail("the hypervisor did not turn DMA remapping on in every VT-d unit")
+    if "iommu: tables" not in b.log:
+        raise svtest.Fail("no boot log line with the IOMMU table memory")
+
+
+def nic_boot(h, iommu, key=False):
+    pcap = os.path.join(h.work, "wire.pcap")
+    if os.path.exists(pcap):
+        os.unlink(pcap)
+    addr = pcihostile.marker_address(h)
+    extra = ["--qemu-arg=-netdev", "--qemu-arg=user,id=n0", "--qemu-arg=-device", "--qemu-arg=e1000,netdev=n0",
+             "--qemu-arg=-object", "--qemu-arg=filter-dump,id=f0,netdev=n0,file=%s" % pcap]
+    if iommu:
+        extra.append("--iommu")
+    if key:
+        extra += ["--key-file", pcihostile.write_key(h)]
+    b = h.boot("iomem=relaxed sv.test=iommu sv.hvaddr=%x" % addr, extra=extra, timeout=600)
+    h.require_clean(b)
+    wire = open(pcap, "rb").read() if os.path.exists(pcap) else b""
+    m = svtest.HV_MARKER_RE.search(b.log)
+    if not m:
+        raise svtest.Fail("no hypervisor memory marker in the log")
+    marker = m.group(1).encode()
+    print("svtest: capture %d bytes; guest pattern %s; hypervisor marker %s"
+          % (len(wire), "present" if PATTERN in wire else "absent", "PRESENT" if marker in wire else "absent"))
+    return b, wire, marker, addr
+
+
+def t_nic_dma(h, key=False):
+    b, wire, marker, addr = nic_boot(h, True, key)
+    require_iommu_on(b)
+    b.expect(["iommu-dmar-hidden", "iommu-registers-hidden", "nicdma-programmed"])
+    if PATTERN not in wire:
+        raise svtest.Fail("the e1000 did not transmit the guest's own buffer under the IOMMU")
+    if marker in wire:
+        raise svtest.Fail("the hypervisor's memory marker left the machine in a packet")
+    dev = b.info("nicdma-device")
+    if not dev:
+        raise svtest.Fail("sv-nicdma did not report the e1000's address")
+    bus, devfn = dev.split()[0].split(":")  # BB:DD.F, hex
+    nic = (int(bus, 16), int(devfn.split(".")[0], 16), int(devfn.split(".")[1], 16))
+    faults = [(m.group(1), int(m.group(2), 16), (int(m.group(3)), int(m.group(4)), int(m.group(5))))
+              for m in FAULT_RE.finditer(b.log)]
+    print("svtest: faults logged %s; e1000 at %s" % (faults, nic))
+    if not any(kind == "read" and a == addr & ~0xFFF and src == nic for kind, a, src in faults):
+        raise svtest.Fail("no logged blocked read of page %x by the e1000" % (addr & ~0xFFF))
+    n = FAULTS_RE.search(b.log)
+    if not n or int(n.group(1)) < 1:
+        raise svtest.Fail("the hypervisor counted no DMA fault")
+    d = DROPPED_RE.search(b.log)
+    if not d or int(d.group(2)) < 3 or int(d.group(1)) < 3:
+        raise svtest.Fail("the guest's register accesses were not all trapped (%s)" % (d.group(0) if d else None))
+
+
+def t_nic_dma_key(h):
+    t_nic_dma(h, key=True)
+
+
+def t_nic_dma_no_iommu(h):
+    _, wire, marker, _ = nic_boot(h, False)
+    if PATTERN not in wire or marker not in wire:
+        raise svtest.Fail("without the IOMMU (and no key) the e1000 should have sent both the guest's buffer "
+                          "and the hypervisor's marker: the attack does not work, so nic-dma proves nothing")
+
+
+def with_iommu(h):
+    """Every hypervisor boot of `h` gets --iommu and must show the IOMMU on
+    and no DMA fault."""
+    boot = h.boot
+
+    def iommu_boot(append, disks=(), hypervisor=None, extra=(), **kw):
+        hv = h.hv if hypervisor is None else hypervisor
+        b = boot(append, disks, hypervisor, list(extra) + (["--iommu"] if hv else []), **kw)
+        if hv:
+            require_iommu_on(b)
+            n = FAULTS_RE.search(b.log)
+            if not n or int(n.group(1)) != 0:
+                raise svtest.Fail("DMA faults under the mediated AHCI controller: %s" % (n.group(0) if n else None))
+        return b
+
+    h.boot = iommu_boot
+
+
+def t_ahci_encrypted(h):
+    with_iommu(h)
+    ahci.t_encrypted(h)
+
+
+def t_s3(h):
+    with_iommu(h)
+    s3.S3_QEMU[:] = ["--qemu-arg=-global", "--qemu-arg=ICH9-LPC.disable_s3=0"]
+    boot = h.boot
+
+    def resumed(*a, **kw):
+        b = boot(*a, **kw)
+        if not re.search(r"iommu: DMA remapping on again in 1 VT-d units after S3", b.log):
+            raise svtest.Fail("the hypervisor did not program the VT-d unit again after S3")
+        return b
+
+    h.boot = resumed
+    s3.t_s3(h)
+
+
+TESTS = {"nic-dma": t_nic_dma, "nic-dma-key": t_nic_dma_key, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted,
+         "s3": t_s3}
+
+
+if __name__ == "__main__":
+    if "--machine" not in sys.argv:
+        sys.argv += ["--machine", "q35"]
+    sys.exit(svtest.run_named_test(TESTS, "iommu-", __doc__))
