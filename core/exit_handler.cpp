@@ -1,6 +1,7 @@
 #include "core/exit_handler.hpp"
 
 #include "core/guest_cpu.hpp"
+#include "core/nmi_sink.hpp"
 #include "core/xcr0_policy.hpp"
 
 #include "arch/x86/guest_page_walk.hpp"
@@ -47,6 +48,13 @@ uint64_t address_mask(uint8_t address_size) {
 } // namespace
 
 void release_locks_after_resume() { io_lock.unlock(); }
+
+bool device_nmi(uint32_t apic_id) {
+    NmiSinks& sinks = nmi_sinks();
+    if (!sinks.any()) return false;
+    LockGuard guard(io_lock);
+    return sinks.dispatch(apic_id);
+}
 
 bool ExitHandler::skip_instruction(VcpuState& s, const VmExit& exit, unsigned fallback_length) {
     if (exit.next_rip) {

@@ -23,6 +23,12 @@ namespace sv {
 // shared I/O lock held; its stack is gone, so the lock is released here.
 void release_locks_after_resume();
 
+// An NMI exit on the processor with local APIC ID `apic_id`: the NMI sinks
+// (core/nmi_sink.hpp) run under the same io_lock as every mediated access;
+// true if one claimed the NMI (the backend then does not re-inject it).
+// Without sinks: false, no lock taken.
+bool device_nmi(uint32_t apic_id);
+
 class ExitHandler {
   public:
     using HostCpuid = CpuidValues (*)(uint32_t leaf, uint32_t subleaf);

@@ -1,5 +1,6 @@
 #include "arch/x86/cpu.hpp"
 #include "core/msr_policy.hpp"
+#include "core/nmi_sink.hpp"
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 #include "lib/spinlock.hpp"
@@ -244,10 +245,16 @@ void SvmVcpu::nmi_exit() {
     // An event the NMI interrupted on its way into the guest (EXITINTINFO,
     // APM §15.7.2) goes in again first.
     if (c.exit_int_info & event_inject::valid) c.event_inject = c.exit_int_info;
-    if (handle_nmi_exit(apic_id_)) guest_nmi_pending_ = true;
+    const bool guests = handle_nmi_exit(apic_id_);
+    // Devices whose MSIs arrive as NMIs are asked at every NMI, a kick too
+    // (the two coalesce, core/nmi_sink.hpp); a claimed NMI is not the guest's.
+    const bool claimed = device_nmi(apic_id_);
+    if (guests && !claimed) guest_nmi_pending_ = true;
 }
 
 ExitHandler::Action SvmVcpu::run(ExitHandler& handler) {
+    // A device interrupts through NMIs (core/nmi_sink.hpp): exit on them, even with one CPU.
+    if (nmi_sinks().any()) vmcb_->control.intercept_misc1 |= intercept1::nmi;
     for (;;) {
         enter_guest();
         VmcbControl& c = vmcb_->control;
