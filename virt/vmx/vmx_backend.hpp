@@ -68,6 +68,7 @@ class VmxVcpu final : public Vcpu {
     size_t shootdown_index_ = 0;
     uint8_t apic_id_ = 0;
     bool guest_nmi_pending_ = false;
+    bool nmi_delay_counted_ = false;
 };
 
 class VmxBackend final : public VirtBackend {
