@@ -1,6 +1,6 @@
-// VMX backend glue: VMXON, VMCS reads/writes, VMLAUNCH/VMRESUME. STATUS:
-// unselected and untested on a CPU (see vmx_backend.hpp); every rule it
-// applies lives in the portable, unit-tested files beside it.
+// VMX backend glue: VMXON, VMCS reads/writes, VMLAUNCH/VMRESUME (status in
+// virt/vmx/README.md); every rule it applies lives in the portable,
+// unit-tested files beside it.
 #include <cstring>
 
 #include "arch/x86/cpu.hpp"
