@@ -7,8 +7,13 @@
 # as soon as the guest kernel prints its first line under VT-x (GRUB, the
 # hypervisor, VMXON/VMLAUNCH, the kernel's decompression), is in the default
 # set; every test that boots Linux to its power-off under Bochs carries
-# `slow` (./shadowvisor test --all, or ctest -L bochs). Times measured here
-# are in the README's Bochs section and in tests/system/bochs.py.
+# `slow` (./shadowvisor test --all, or ctest -L bochs).
+# Measured on the shared 2-core machine (load average 20-25, Bochs getting
+# ~20 % of a core): the bare guest (sv.test=cpuid) boots to power-off in
+# 1385 s wall (~4.7 min of Bochs CPU, 44 s of guest time); under the VT-x
+# backend (sv.test=smoke) in 1586 s wall; up to the guest kernel's first line
+# under VT-x (vmx-starts) ~15 min wall, ~3 min of Bochs CPU. On a dedicated
+# core a Linux boot under Bochs takes about 5-6 min, vmx-starts about 3-4.
 set(sv_bochs_default vmx-starts)
 set(sv_bochs_slow bare-cpuid svm-cpuid vmx-cpuid vmx-ide vmx-hostile)
 # Registered, not yet seen to pass on this machine (a Linux boot under Bochs
