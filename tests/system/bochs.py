@@ -73,7 +73,7 @@ def t_svm_cpuid(h):
 
 
 VMX_BACKEND = "virtualization backend: Intel VT-x"
-VMX_CONTROLS_RE = re.compile(r"VMX controls: pin [0-9a-f]+ primary [0-9a-f]+ secondary [0-9a-f]+")
+VMX_CONTROLS_RE = re.compile(r"VMX controls: pin (?:0x)?[0-9a-f]+ primary (?:0x)?[0-9a-f]+ secondary (?:0x)?[0-9a-f]+")
 GUEST_STARTED_RE = re.compile(r"Linux version \S+")
 
 
