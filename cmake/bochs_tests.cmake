@@ -15,11 +15,15 @@
 # under VT-x (vmx-starts) ~15 min wall, ~3 min of Bochs CPU. On a dedicated
 # core a Linux boot under Bochs takes about 5-6 min, vmx-starts about 3-4.
 set(sv_bochs_default vmx-starts)
-set(sv_bochs_slow bare-cpuid svm-cpuid vmx-cpuid vmx-ide vmx-hostile)
-# Registered, not yet seen to pass on this machine (a Linux boot under Bochs
-# did not reach power-off within the time available): listed by ctest as
-# "Not Run (Disabled)"; run by hand with `python3 tests/system/bochs.py NAME`.
-set(sv_bochs_unproven bare-cpuid svm-cpuid vmx-cpuid vmx-ide vmx-hostile)
+set(sv_bochs_slow bare-cpuid svm-cpuid vmx-cpuid vmx-memhidden vmx-ide vmx-hostile)
+# Registered, not yet seen to pass on this machine (no run of them finished
+# in the time available; vmx-memhidden needs console input, which the Bochs
+# runner does not connect yet): listed by ctest as "Not Run (Disabled)"; run
+# by hand with `python3 tests/system/bochs.py NAME`. Seen: vmx-starts passes;
+# a VT-x boot with sv.test=cpuid reached power-off with every CPUID and
+# hypercall result PASS (1872 s wall); the bare guest reached power-off
+# (1385 s) before guest/init waited for the UART, which lost its results.
+set(sv_bochs_unproven svm-cpuid vmx-memhidden vmx-ide vmx-hostile)
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
   set(sv_bochs ${CMAKE_SOURCE_DIR}/tests/system/bochs.py)
   foreach(t ${sv_bochs_default} ${sv_bochs_slow})

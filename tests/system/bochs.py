@@ -12,8 +12,10 @@ usage: bochs.py TEST [--build-dir DIR]
                 kernel runs under VMX (its first console line, then the test
                 stops Bochs): the cheap check of the backend in the default set
   vmx-cpuid     under VT-x: CPUID signature, hypervisor bit, VMX and SVM
-                hidden, the hypercall ABI through VMCALL, and the hypervisor's
-                memory hidden from a /dev/mem scan (guest devmem), one boot
+                hidden, the hypercall ABI through VMCALL
+  vmx-memhidden under VT-x: the hypervisor's memory hidden from a /dev/mem
+                scan (guest devmem; needs console input, which the Bochs
+                runner does not connect yet)
   vmx-ide       under VT-x with a key: a pattern written through ata_piix
                 (4 KiB and 1 MiB O_DIRECT requests) and read back; the image
                 holds only ciphertext, OpenSSL decrypts it to the pattern; the
@@ -130,7 +132,22 @@ def t_vmx_starts(h):
     print("bochs: the guest kernel runs under VT-x after %.0f s: %s" % (elapsed, seen))
 
 
+def check_vmx_cpuid(h, b):
+    h.require_clean(b)
+    require_vmx(b)
+    b.expect(["cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "cpuid-vmx-hidden", "hypercall"])
+
+
 def t_vmx_cpuid(h):
+    check_vmx_cpuid(h, h.boot("sv.test=cpuid sv.expect=hv"))
+
+
+def t_vmx_memhidden(h):
+    """The guest scans /dev/mem for the hypervisor's marker, which the test
+    sends it on the console (SV-NEED marker). Under Bochs the console is
+    output-only today (tools/run_bochs.py: com1 mode=file, stdin not
+    connected), so the request goes unanswered: registered disabled until the
+    runner connects the guest's serial input."""
     state = {}
 
     def marker(log):
@@ -138,12 +155,10 @@ def t_vmx_cpuid(h):
         state["marker"] = m.group(1) if m else "missing"
         return state["marker"]
 
-    b = h.boot("sv.test=cpuid,devmem sv.expect=hv sv.gapend=%d" % (svtest.VM_MEMORY_MIB + 16),
-               answers={"marker": marker})
+    b = h.boot("sv.test=devmem sv.gapend=%d" % (svtest.VM_MEMORY_MIB + 16), answers={"marker": marker})
     h.require_clean(b)
     require_vmx(b)
-    b.expect(["cpuid-signature", "cpuid-hv-bit", "cpuid-svm-hidden", "cpuid-vmx-hidden", "hypercall",
-              "devmem-marker", "devmem-control"])
+    b.expect(["devmem-marker", "devmem-control"])
     if state.get("marker") in (None, "missing"):
         raise svtest.Fail("hypervisor log has no 'hypervisor memory marker: <16 hex>' line")
 
@@ -189,6 +204,7 @@ def t_vmx_hostile(h):
 
 TESTS = {"bare-cpuid": (t_bare_cpuid, INTEL, False), "svm-cpuid": (t_svm_cpuid, AMD, True),
          "vmx-starts": (t_vmx_starts, INTEL, True), "vmx-cpuid": (t_vmx_cpuid, INTEL, True),
+         "vmx-memhidden": (t_vmx_memhidden, INTEL, True),
          "vmx-ide": (t_vmx_ide, INTEL, True), "vmx-hostile": (t_vmx_hostile, INTEL, True)}
 
 
