@@ -20,8 +20,8 @@ set(sv_bochs_slow bare-cpuid svm-cpuid vmx-cpuid vmx-memhidden vmx-ide vmx-hosti
 # in the time available; vmx-memhidden needs console input, which the Bochs
 # runner does not connect yet): listed by ctest as "Not Run (Disabled)"; run
 # by hand with `python3 tests/system/bochs.py NAME`. Seen: vmx-starts passes;
-# a VT-x boot with sv.test=cpuid reached power-off with every CPUID and
-# hypercall result PASS (1872 s wall); the bare guest reached power-off
+# a VT-x boot with sv.test=cpuid,devmem reached power-off with every CPUID and
+# hypercall result PASS (1872 s wall; devmem unanswered); the bare guest reached power-off
 # (1385 s) before guest/init waited for the UART, which lost its results.
 set(sv_bochs_unproven svm-cpuid vmx-memhidden vmx-ide vmx-hostile)
 if(SV_SYSTEM_TESTS AND TARGET shadowvisor.elf)
