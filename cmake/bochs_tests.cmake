@@ -12,14 +12,14 @@
 # ~20 % of a core): the bare guest (sv.test=cpuid) boots to power-off in
 # 1385 s wall (~4.7 min of Bochs CPU, 44 s of guest time); under the VT-x
 # backend (sv.test=smoke) in 1586 s wall; up to the guest kernel's first line
-# under VT-x (vmx-starts) ~15 min wall, ~3 min of Bochs CPU. On a dedicated
+# under VT-x (vmx-starts) 816-980 s wall, ~3 min of Bochs CPU. On a dedicated
 # core a Linux boot under Bochs takes about 5-6 min, vmx-starts about 3-4.
 set(sv_bochs_default vmx-starts)
 set(sv_bochs_slow bare-cpuid svm-cpuid vmx-cpuid vmx-memhidden vmx-ide vmx-hostile)
 # Registered, not yet seen to pass on this machine (no run of them finished
 # in the time available; vmx-memhidden needs console input, which the Bochs
 # runner does not connect yet): listed by ctest as "Not Run (Disabled)"; run
-# by hand with `python3 tests/system/bochs.py NAME`. Seen: vmx-starts passes;
+# by hand with `python3 tests/system/bochs.py NAME`. Seen: vmx-starts passes (816 s wall);
 # a VT-x boot with sv.test=cpuid,devmem reached power-off with every CPUID and
 # hypercall result PASS (1872 s wall; devmem unanswered); the bare guest reached power-off
 # (1385 s) before guest/init waited for the UART, which lost its results.
