@@ -1,11 +1,12 @@
 // sv-cpuid: report what the guest sees of the hypervisor through CPUID.
 // Prints the 12-byte vendor signature at leaf 0x40000000 (EBX, ECX, EDX),
 // the hypervisor-present bit (CPUID.1:ECX[31]) and whether SVM
-// (CPUID.80000001:ECX[2]) is visible. Output lines are "key value" so the
+// (CPUID.80000001:ECX[2]) and VMX (CPUID.1:ECX[5]) are visible. Output lines are "key value" so the
 // test scripts can grep them.
-// `sv-cpuid hypercall` also calls the hypervisor's VMMCALL ABI (README
-// "Hypercalls"): version, then exit counts; only run it under the hypervisor
-// (without one, VMMCALL raises #UD).
+// `sv-cpuid hypercall` also calls the hypervisor's hypercall ABI (README
+// "Hypercalls"): version, then exit counts; VMCALL on an Intel CPU (VT-x),
+// VMMCALL otherwise (AMD-V), the same registers either way. Only run it
+// under the hypervisor (without one, the instruction raises #UD).
 #include <cpuid.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,11 +17,24 @@ static void cpuid(uint32_t leaf, uint32_t r[4])
     __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
 }
 
-// VMMCALL: RAX = function, RBX = argument; returns RAX (status), RBX, RCX.
+static int is_intel(void)
+{
+    uint32_t r[4];
+    cpuid(0, r);
+    return r[1] == 0x756e6547 && r[3] == 0x49656e69 && r[2] == 0x6c65746e; // "GenuineIntel"
+}
+
+// VMMCALL/VMCALL: RAX = function, RBX = argument; returns RAX (status), RBX, RCX.
 static void vmmcall(uint64_t fn, uint64_t arg, uint64_t out[3])
 {
+    static int intel = -1;
+    if (intel < 0)
+        intel = is_intel();
     uint64_t a = fn, b = arg, c = 0;
-    __asm__ volatile("vmmcall" : "+a"(a), "+b"(b), "+c"(c) : : "memory");
+    if (intel)
+        __asm__ volatile("vmcall" : "+a"(a), "+b"(b), "+c"(c) : : "memory");
+    else
+        __asm__ volatile("vmmcall" : "+a"(a), "+b"(b), "+c"(c) : : "memory");
     out[0] = a;
     out[1] = b;
     out[2] = c;
@@ -57,6 +71,7 @@ int main(int argc, char **argv)
 
     cpuid(1, r);
     int hv_bit = (r[2] >> 31) & 1;
+    int vmx = (r[2] >> 5) & 1;
 
     cpuid(0x80000000u, r);
     uint32_t max_ext = r[0];
@@ -86,5 +101,6 @@ int main(int argc, char **argv)
     printf("\n");
     printf("hypervisor_bit %d\n", hv_bit);
     printf("svm_visible %d\n", svm);
+    printf("vmx_visible %d\n", vmx);
     return 0;
 }

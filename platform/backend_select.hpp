@@ -2,7 +2,7 @@
 // CPUID as NOVA does: the vendor string says which extension the CPU should
 // have, the feature bit whether it has it (AMD APM vol. 3 CPUID Fn8000_0001
 // ECX[2] SVM; Intel SDM vol. 2A CPUID.1:ECX[5] VMX). One binary runs on
-// whichever CPU it finds; today only SVM is implemented (VT-x: issue #11).
+// whichever CPU it finds (virt/svm/ or virt/vmx/).
 #pragma once
 
 #include "core/cpuid_policy.hpp"

@@ -21,6 +21,7 @@ there is no isa-debug-exit port), 4 guest kernel panic, 5 Bochs failed,
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,6 +126,20 @@ def run_bochs(cmd, serial_path, bochs_out, timeout):
     with open(bochs_out, "wb") as out_f:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+    # Bochs runs in its own session (the console is a file, not our
+    # terminal): a SIGTERM to this runner (ctest's timeout, a test that has
+    # seen enough) must end it too, or it would run on unowned.
+    def on_term(signum, frame):
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     deadline = time.monotonic() + timeout
     pos = 0
     tail = b""

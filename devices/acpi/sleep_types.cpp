@@ -110,12 +110,23 @@ void SleepTypes::set(unsigned state, uint8_t slp_typ_a, uint8_t slp_typ_b) {
 
 int SleepTypes::state_of(uint8_t slp_typ, bool pm1b) const {
     int found = -1;
+    bool hibernate = false, power_off = false;
     for (unsigned s = 0; s < states; ++s) {
         if (!present_[s] || (pm1b ? typ_b_[s] : typ_a_[s]) != (slp_typ & slp_typ_mask)) continue;
-        // Two states sharing a value (S2 and S3 often do): fine when they are
-        // of one kind, ambiguous otherwise.
-        if (found >= 0 && kind_of_state(static_cast<unsigned>(found)) != kind_of_state(s)) return -1;
+        hibernate |= s == 4;
+        power_off |= s == 5;
         if (found < 0) found = static_cast<int>(s);
+    }
+    if (found < 0) return -1;
+    // Two states sharing a value (S2 and S3 often do): fine when they are of
+    // one kind, ambiguous otherwise; except \_S4 and \_S5 alone (Bochs's
+    // DSDT gives both SLP_TYP 0): the write cannot say which one the guest
+    // meant, and both remove power (ACPI 6.4 §16.1.4, §16.1.5), so it is a
+    // power-off. That is the fail-safe reading: the key is wiped first.
+    if (hibernate && power_off && found == 4) return 5;
+    for (unsigned s = static_cast<unsigned>(found) + 1; s < states; ++s) {
+        if (!present_[s] || (pm1b ? typ_b_[s] : typ_a_[s]) != (slp_typ & slp_typ_mask)) continue;
+        if (kind_of_state(static_cast<unsigned>(found)) != kind_of_state(s)) return -1;
     }
     return found;
 }

@@ -7,7 +7,9 @@
 //
 // The decision is fail-safe (issue 7 classes 7 and 8): only a real power-off
 // (\_S5) wipes the key and reaches the hardware. A value that names no
-// state, or names states of different kinds, is Unknown; Unknown, S0 and S4
+// state, or names states of different kinds, is Unknown (one exception: a
+// value that \_S4 and \_S5 alone share, as in Bochs's DSDT, is a power-off:
+// both cut power and the write cannot tell them apart); Unknown, S0 and S4
 // (the platform boots afresh on resume: the guest would come back without
 // the hypervisor) are refused with the guest still under the hypervisor.
 // S1-S3 are for the S3 engine (PowerControl's SuspendHandler) to take or refuse.

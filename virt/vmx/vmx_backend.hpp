@@ -1,9 +1,10 @@
-// Intel VT-x (VMX) backend (core/virt_backend.hpp), issue #11. STATUS: not
-// selected yet (platform/backend_select_hw.cpp still refuses VMX CPUs) and
-// not yet run on any CPU or emulator: it builds, and the portable parts it
-// uses (vmx_controls, vmx_exit, vmx_cr, vmx_bitmaps, vmx_msrs,
-// vmx_segments) are unit-tested. What is missing before it can be selected
-// is listed in virt/vmx/README.md.
+// Intel VT-x (VMX) backend (core/virt_backend.hpp), issue #11: chosen by
+// platform/backend_select_hw.cpp on a CPU with VMX (Intel's own first). Run
+// under Bochs (corei7_haswell_4770: EPT, VPID, unrestricted guest): VMXON,
+// VMLAUNCH and the Linux boot protocol entry work; status and open points in
+// virt/vmx/README.md. Every rule it applies is in the portable, unit-tested
+// files beside it (vmx_controls, vmx_exit, vmx_cr, vmx_bitmaps, vmx_msrs,
+// vmx_segments).
 //
 // Shape: VMXON per processor (IA32_FEATURE_CONTROL, CR0/CR4 fixed bits),
 // one VMCS per vCPU, programmed on the processor that first runs it
@@ -68,6 +69,7 @@ class VmxVcpu final : public Vcpu {
     size_t shootdown_index_ = 0;
     uint8_t apic_id_ = 0;
     bool guest_nmi_pending_ = false;
+    bool nmi_delay_counted_ = false;
 };
 
 class VmxBackend final : public VirtBackend {

@@ -1,10 +1,11 @@
-// VMX backend glue: VMXON, VMCS reads/writes, VMLAUNCH/VMRESUME. STATUS:
-// unselected and untested on a CPU (see vmx_backend.hpp); every rule it
-// applies lives in the portable, unit-tested files beside it.
+// VMX backend glue: VMXON, VMCS reads/writes, VMLAUNCH/VMRESUME (status in
+// virt/vmx/README.md); every rule it applies lives in the portable,
+// unit-tested files beside it.
 #include <cstring>
 
 #include "arch/x86/cpu.hpp"
 #include "core/msr_policy.hpp"
+#include "core/nmi_sink.hpp"
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 #include "lib/spinlock.hpp"
@@ -24,6 +25,7 @@ extern "C" char sv_vmx_exit_point[];
 namespace sv::vmx {
 namespace {
 constexpr uint32_t cpuid1_ecx_vmx = 1u << 5;
+constexpr uint64_t efer_lme = 1ull << 8;
 constexpr uint64_t efer_lma = 1ull << 10;
 constexpr uint64_t eptp_wb_4level = 6 | (3u << 3); // memory type WB, walk length 4 - 1 (SDM vol. 3C "EPTP")
 
@@ -134,6 +136,10 @@ uint64_t sync_io_intercepts(const IoDispatcher& io) {
 }
 
 uint32_t read_vmcs32(uint32_t f) { return static_cast<uint32_t>(vmread(f)); }
+
+// NMI exits (the kick, the guest's own NMIs, devices' NMIs): counted for the
+// power-off statistics as under SVM.
+uint64_t kicks_taken = 0, guest_nmis = 0, guest_nmis_delayed = 0;
 } // namespace
 
 Result<void> VmxBackend::check_support() {
@@ -155,6 +161,8 @@ Result<void> VmxBackend::check_support() {
         return fail(Error::Unsupported);
     }
     controls_ = c.value();
+    log::info("VMX controls: pin {:x} primary {:x} secondary {:x} exit {:x} entry {:x} (VMCS revision {:x})",
+              controls_.pin, controls_.proc, controls_.proc2, controls_.exit, controls_.entry, caps_.revision_id());
     if (!check_ept_vpid(caps_).ok()) {
         log::error("this CPU's EPT/VPID lacks 4-level write-back tables, 2 MiB pages, INVEPT or INVVPID");
         return fail(Error::Unsupported);
@@ -223,7 +231,11 @@ const VendorMsrPolicy& VmxBackend::vendor_msrs() const { return vendor_msr_polic
 const NestedFormat& VmxBackend::nested_format() const { return nested_format_ept; }
 NestedTlbFlush& VmxBackend::nested_tlb_flush() { return nested_tlb; }
 VcpuKicker& VmxBackend::vcpu_kicker() { return svm::nmi_kicker(); }
-void VmxBackend::log_kick_statistics() const { log::info("VMX NMI kicks: statistics not implemented yet"); }
+void VmxBackend::log_kick_statistics() const {
+    log::info("NMI exits: kicks {} guest NMIs re-injected {} (of which waited for NMI blocking to end {})",
+              __atomic_load_n(&kicks_taken, __ATOMIC_RELAXED), __atomic_load_n(&guest_nmis, __ATOMIC_RELAXED),
+              __atomic_load_n(&guest_nmis_delayed, __ATOMIC_RELAXED));
+}
 
 Result<void> VmxVcpu::init(VmxBackend& backend, uint16_t vpid, PhysHeap& heap, uint64_t ept_root,
                            const IoDispatcher& io, const GuestEntry& entry) {
@@ -354,6 +366,7 @@ void write_common_guest_state(uint64_t rip, uint64_t efer) {
     vmwrite(field::guest_interruptibility, 0);
     vmwrite(field::guest_activity_state, activity::active);
     vmwrite(field::guest_pending_debug, 0);
+    vmwrite(field::entry_interruption_info, 0); // a (re)started processor has no event in flight
 }
 } // namespace
 
@@ -461,17 +474,40 @@ bool VmxVcpu::handle_cr_access(uint64_t qualification) {
         return true;
     }
     CrRegister& reg = a.cr == 0 ? cr0_ : cr4_;
+    const uint64_t old_cr0 = cr0_.real;
     reg = r.value();
     vmwrite(a.cr == 0 ? field::guest_cr0 : field::guest_cr4, reg.real);
     vmwrite(a.cr == 0 ? field::cr0_read_shadow : field::cr4_read_shadow, reg.shadow);
+    if (a.cr == 0 && ((old_cr0 ^ reg.real) & cr0_bit::pg)) {
+        // The MOV to CR0 that turns paging on with EFER.LME set activates
+        // IA-32e mode (SDM vol. 3A "Initializing IA-32e Mode"): the CPU would
+        // set EFER.LMA; here the write was emulated, so the backend does it,
+        // and the "IA-32e mode guest" entry control must follow LMA (SDM
+        // vol. 3C "Checks on Guest Control Registers"). Linux's startup_32
+        // does exactly this write (it sets CR0.NE, an owned bit, with PG).
+        uint64_t efer = vmread(field::guest_efer);
+        efer = (reg.real & cr0_bit::pg) && (efer & efer_lme) ? efer | efer_lma : efer & ~efer_lma;
+        vmwrite(field::guest_efer, efer);
+        vmwrite(field::entry_controls,
+                backend_->controls().entry | ((efer & efer_lma) ? entry_ctl::ia32e_mode_guest : 0));
+    }
     vmwrite(field::guest_rip, vmread(field::guest_rip) + vmread(field::exit_instruction_length));
     return true;
 }
 
 void VmxVcpu::enter_guest(bool& failed) {
+    // The guest's NMI, once no other event is injected and nothing blocks
+    // it (else VM entry fails; it waits for a later entry, as the NMI latch
+    // would hold it on bare hardware).
     if (guest_nmi_pending_ && !(read_vmcs32(field::entry_interruption_info) & (1u << 31))) {
-        vmwrite(field::entry_interruption_info, encode_event_info(EventInfo{true, 2, event_type::nmi, false}));
-        guest_nmi_pending_ = false;
+        if (may_inject_nmi(read_vmcs32(field::guest_interruptibility))) {
+            vmwrite(field::entry_interruption_info, encode_event_info(EventInfo{true, 2, event_type::nmi, false}));
+            guest_nmi_pending_ = false;
+        } else if (!nmi_delay_counted_) {
+            nmi_delay_counted_ = true;
+            __atomic_fetch_add(&guest_nmis_delayed, 1, __ATOMIC_RELAXED);
+        }
+        if (!guest_nmi_pending_) nmi_delay_counted_ = false;
     }
     if (shootdown_ && shootdown_->entering_guest(shootdown_index_)) invept_single(eptp_);
     failed = sv_vmx_world_switch(state_.gpr, launched_ ? 1 : 0) != 0;
@@ -497,20 +533,40 @@ ExitHandler::Action VmxVcpu::run(ExitHandler& handler) {
             log::error("VMLAUNCH/VMRESUME failed: VM-instruction error {}", read_vmcs32(field::vm_instruction_error));
             return ExitHandler::Action::StopGuest;
         }
-        vmwrite(field::entry_interruption_info, 0);
         VmxExitFields f;
         f.reason = read_vmcs32(field::exit_reason);
         if (is_entry_failure(f.reason)) {
-            log::error("VM entry failed: exit reason {:x} qualification {:x}", f.reason,
-                       vmread(field::exit_qualification));
+            log::error("VM entry failed: exit reason {:x} qualification {:x} guest rip {:x}", f.reason,
+                       vmread(field::exit_qualification), vmread(field::guest_rip));
             return ExitHandler::Action::StopGuest;
         }
         const uint16_t basic = basic_reason(f.reason);
+        // An event the exit interrupted on its way into the guest goes in
+        // again first (vmx_exit.hpp Reinjection); the handler's own
+        // injection (store_state) replaces it only for instruction exits,
+        // which never interrupt a delivery.
+        const uint32_t vectoring = read_vmcs32(field::idt_vectoring_info);
+        const Reinjection again = reinjection_for(vectoring);
+        vmwrite(field::entry_interruption_info, again.info);
+        if (again.has_error_code)
+            vmwrite(field::entry_exception_error_code, read_vmcs32(field::idt_vectoring_error_code));
+        if (again.needs_instruction_length)
+            vmwrite(field::entry_instruction_length, read_vmcs32(field::exit_instruction_length));
         if (basic == exit_reason::exception_or_nmi) {
             const EventInfo e = decode_event_info(read_vmcs32(field::exit_interruption_info));
             if (e.valid && e.type == event_type::nmi) {
-                // A kick (consumed) or the guest's own NMI (re-injected).
-                if (!svm::nmi_kicker().take(apic_id_)) guest_nmi_pending_ = true;
+                // NMI exiting: this NMI never reaches the host (SDM vol. 3C
+                // "NMI Exiting"). A kick (consumed), a device's NMI (its sink
+                // claims it, core/nmi_sink.hpp) or the guest's own NMI
+                // (re-injected as a virtual NMI). A kick and a device NMI
+                // coalesce in the one NMI latch: the sinks are asked always.
+                const bool kick = svm::nmi_kicker().take(apic_id_);
+                const bool claimed = device_nmi(apic_id_);
+                if (kick) __atomic_fetch_add(&kicks_taken, 1, __ATOMIC_RELAXED);
+                if (!kick && !claimed) {
+                    guest_nmi_pending_ = true;
+                    __atomic_fetch_add(&guest_nmis, 1, __ATOMIC_RELAXED);
+                }
                 continue;
             }
         }
@@ -520,6 +576,9 @@ ExitHandler::Action VmxVcpu::run(ExitHandler& handler) {
             return ExitHandler::Action::StopGuest;
         }
         f.qualification = vmread(field::exit_qualification);
+        if (must_reblock_nmi(basic, f.qualification, vectoring))
+            vmwrite(field::guest_interruptibility,
+                    read_vmcs32(field::guest_interruptibility) | interruptibility::blocking_nmi);
         f.instruction_length = read_vmcs32(field::exit_instruction_length);
         f.instruction_info = read_vmcs32(field::exit_instruction_info);
         f.guest_rip = vmread(field::guest_rip);

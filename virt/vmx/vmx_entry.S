@@ -2,7 +2,7 @@
  * the VM exit (host RIP = sv_vmx_exit_point, host RSP = the stack below)
  * store them again. RSP, RIP and RFLAGS are in the VMCS; RAX and every other
  * GPR are ours to switch (Intel SDM vol. 3C "VM Entries", "Loading Host
- * State"). STATUS: unselected backend, not yet run (virt/vmx/README.md).
+ * State").
  *
  * int sv_vmx_world_switch(uint64_t gprs[16], int launched)
  *   returns 0 after a VM exit, 1 when VMLAUNCH/VMRESUME failed (VMfail).

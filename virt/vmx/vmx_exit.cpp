@@ -140,6 +140,21 @@ EventInfo decode_event_info(uint32_t info) {
     return e;
 }
 
+Reinjection reinjection_for(uint32_t idt_vectoring_info) {
+    Reinjection r;
+    if (!(idt_vectoring_info & event_valid)) return r;
+    // Bits 30:12 of the entry field are reserved (0); bit 12 of the
+    // IDT-vectoring field is undefined.
+    constexpr uint32_t kept = event_valid | event_error_valid | (7u << event_type_shift) | 0xffu;
+    r.info = idt_vectoring_info & kept;
+    r.has_error_code = idt_vectoring_info & event_error_valid;
+    const uint8_t type = static_cast<uint8_t>((idt_vectoring_info >> event_type_shift) & 7);
+    r.needs_instruction_length = type == event_type::software_interrupt ||
+                                 type == event_type::privileged_software_exception ||
+                                 type == event_type::software_exception;
+    return r;
+}
+
 uint32_t encode_event_info(const EventInfo& e) {
     if (!e.valid) return 0;
     return event_valid | e.vector | (static_cast<uint32_t>(e.type & 7) << event_type_shift) |

@@ -110,6 +110,46 @@ constexpr uint8_t software_interrupt = 4;
 constexpr uint8_t privileged_software_exception = 5;
 constexpr uint8_t software_exception = 6;
 } // namespace event_type
+
+// An event whose delivery a VM exit interrupted (the IDT-vectoring
+// information field, SDM vol. 3C "Information for VM Exits That Occur
+// During Event Delivery") is lost unless the hypervisor delivers it again
+// at the next entry (SDM vol. 3C "Reflecting Exceptions to Guest Software",
+// event re-injection): the VM-entry interruption information to write (0:
+// nothing), whether the IDT-vectoring error code goes with it, and whether
+// the VM-entry instruction length must be set (software interrupts and
+// software exceptions: "VM-Entry Controls for Event Injection").
+struct Reinjection {
+    uint32_t info = 0;
+    bool has_error_code = false;
+    bool needs_instruction_length = false;
+};
+Reinjection reinjection_for(uint32_t idt_vectoring_info);
+
+// Guest interruptibility state (SDM vol. 3C Table 25-3): blocking by STI
+// (bit 0), by MOV SS (bit 1), by NMI (bit 3). VM entry refuses to inject an
+// NMI while any of them is set ("Checks on Guest Non-Register State"; with
+// virtual NMIs, bit 3 is the guest's virtual-NMI blocking): the backend then
+// keeps the NMI pending for a later entry.
+namespace interruptibility {
+constexpr uint32_t blocking_sti = 1u << 0;
+constexpr uint32_t blocking_mov_ss = 1u << 1;
+constexpr uint32_t blocking_nmi = 1u << 3;
+} // namespace interruptibility
+constexpr bool may_inject_nmi(uint32_t state) {
+    return !(state & (interruptibility::blocking_sti | interruptibility::blocking_mov_ss |
+                      interruptibility::blocking_nmi));
+}
+// "NMI unblocking due to IRET" (bit 12 of an EPT violation's qualification,
+// SDM vol. 3C Table 28-7): the exit came from an IRET that ended the guest's
+// NMI handler; with virtual NMIs the blocking must be set again before the
+// IRET re-executes (SDM vol. 3C "Information for VM Exits Due to Vectored
+// Events"), unless an event was being delivered (then the bit is undefined).
+constexpr uint64_t ept_nmi_unblocking_due_to_iret = 1ull << 12;
+constexpr bool must_reblock_nmi(uint16_t basic, uint64_t qualification, uint32_t idt_vectoring_info) {
+    return basic == exit_reason::ept_violation && (qualification & ept_nmi_unblocking_due_to_iret) &&
+           !(idt_vectoring_info & (1u << 31));
+}
 struct EventInfo {
     bool valid = false;
     uint8_t vector = 0;

@@ -86,6 +86,30 @@ TEST(SleepTypes, AmbiguousValuesFailSafe) {
     EXPECT_EQ(u.classify(1), SleepKind::SuspendToRam);
 }
 
+TEST(SleepTypes, S4AndS5SharingAValueIsPowerOff) {
+    // Bochs's DSDT: \_S4 = \_S5 = SLP_TYP 0 (its only power-off value).
+    SleepTypes t;
+    t.set(1, 1, 1);
+    t.set(4, 0, 0);
+    t.set(5, 0, 0);
+    EXPECT_EQ(t.state_of(0), 5);
+    EXPECT_EQ(t.classify(0), SleepKind::PowerOff);
+    EXPECT_TRUE(ends_guest(t.classify(0))); // the key is wiped before it passes
+    EXPECT_EQ(t.classify(1), SleepKind::Standby);
+    // A third state of another kind on the same value stays ambiguous.
+    SleepTypes u = t;
+    u.set(3, 0, 0);
+    EXPECT_EQ(u.classify(0), SleepKind::Unknown);
+    SleepTypes w = t;
+    w.set(0, 0, 0);
+    EXPECT_EQ(w.classify(0), SleepKind::Unknown);
+    // S4 alone on a value is still hibernate (refused).
+    SleepTypes h;
+    h.set(4, 2, 2);
+    h.set(5, 0, 0);
+    EXPECT_EQ(h.classify(2), SleepKind::Hibernate);
+}
+
 TEST(SleepTypes, MalformedPackagesAreSkipped) {
     SleepTypes t;
     // Truncated: PkgLength says 20 bytes, the buffer ends first.

@@ -198,5 +198,42 @@ TEST(VmxExit, EventInfoRoundTrip) {
     EXPECT_EQ(encode_event_info(EventInfo{}), 0u);
 }
 
+TEST(VmxExit, InterruptedDeliveryIsReinjected) {
+    // A #PF (vector 14, hardware exception, error code) whose delivery hit
+    // an EPT violation; bit 12 (undefined in IDT-vectoring) is dropped.
+    const uint32_t pf = (1u << 31) | (1u << 12) | (1u << 11) | (3u << 8) | 14u;
+    const Reinjection r = reinjection_for(pf);
+    EXPECT_EQ(r.info, (1u << 31) | (1u << 11) | (3u << 8) | 14u);
+    EXPECT_TRUE(r.has_error_code);
+    EXPECT_FALSE(r.needs_instruction_length);
+    // An external interrupt: no error code, no length.
+    const Reinjection irq = reinjection_for((1u << 31) | (0u << 8) | 0x30u);
+    EXPECT_EQ(irq.info, (1u << 31) | 0x30u);
+    EXPECT_FALSE(irq.has_error_code);
+    EXPECT_FALSE(irq.needs_instruction_length);
+    // INT n (software interrupt) and INT3 (software exception) need the length.
+    EXPECT_TRUE(reinjection_for((1u << 31) | (4u << 8) | 0x80u).needs_instruction_length);
+    EXPECT_TRUE(reinjection_for((1u << 31) | (6u << 8) | 3u).needs_instruction_length);
+    EXPECT_TRUE(reinjection_for((1u << 31) | (5u << 8) | 1u).needs_instruction_length);
+    // Nothing was being delivered.
+    EXPECT_EQ(reinjection_for(0x30u | (1u << 11)).info, 0u);
+}
+
+TEST(VmxExit, NmiInjectionWaitsForBlocking) {
+    EXPECT_TRUE(may_inject_nmi(0));
+    EXPECT_FALSE(may_inject_nmi(interruptibility::blocking_sti));
+    EXPECT_FALSE(may_inject_nmi(interruptibility::blocking_mov_ss));
+    EXPECT_FALSE(may_inject_nmi(interruptibility::blocking_nmi));
+    EXPECT_TRUE(may_inject_nmi(1u << 2)); // blocking by SMI does not matter here
+}
+
+TEST(VmxExit, NmiReblockedAfterIretThatFaulted) {
+    EXPECT_TRUE(must_reblock_nmi(exit_reason::ept_violation, 1u << 12, 0));
+    EXPECT_FALSE(must_reblock_nmi(exit_reason::ept_violation, 0x2, 0));
+    // During event delivery the bit is undefined: no re-blocking.
+    EXPECT_FALSE(must_reblock_nmi(exit_reason::ept_violation, 1u << 12, (1u << 31) | 14u));
+    EXPECT_FALSE(must_reblock_nmi(exit_reason::io_instruction, 1u << 12, 0));
+}
+
 } // namespace
 } // namespace sv::vmx
