@@ -251,7 +251,9 @@ TEST_F(NvmeLinux, NoPlaintextReachesTheNamespace) {
     const auto& m = sim.ns(1).media;
     const size_t first = 5000 * 512, last = first + plain.size();
     for (size_t i = 0; i < m.size(); i += 4096)
-        if (i + 4096 <= first || i >= last) ASSERT_EQ(m[i], 0) << "media changed at " << i;
+        if (i + 4096 <= first || i >= last) {
+            ASSERT_EQ(m[i], 0) << "media changed at " << i;
+        }
 }
 
 } // namespace
