@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sv-pattern.h"
+
 // A polled io_uring of one entry (io_uring_setup(2)): the mapped rings.
 struct ring {
     int fd;
@@ -100,47 +102,6 @@ static long ring_rw(struct ring *r, int fd, int writing, void *buf, uint64_t len
         if (syscall(SYS_io_uring_enter, r->fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
             return -errno;
     }
-}
-
-static uint64_t pattern_word(uint64_t seed, uint64_t word_index)
-{
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + word_index;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void fill(uint8_t *buf, uint64_t seed, uint64_t offset, size_t len)
-{
-    for (size_t i = 0; i < len; i += 8) {
-        uint64_t w = pattern_word(seed, (offset + i) / 8);
-        for (int b = 0; b < 8; b++)
-            buf[i + b] = (uint8_t)(w >> (8 * b));
-    }
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return -1;
-    if (*end == 'K' || *end == 'k')
-        v <<= 10, end++;
-    else if (*end == 'M' || *end == 'm')
-        v <<= 20, end++;
-    if (*end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static uint64_t rng_state;

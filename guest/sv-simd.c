@@ -26,6 +26,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "sv-pattern.h"
+
 static uint64_t expected[16][4] __attribute__((aligned(32)));
 static uint64_t observed[16][4] __attribute__((aligned(32)));
 static uint64_t scratch[2] __attribute__((aligned(16)));
@@ -140,13 +142,6 @@ static uint64_t spin_ymm(int *changed)
           "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
     *changed = diff;
     return iters;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv)
