@@ -32,12 +32,10 @@ if(SV_SYSTEM_TESTS)
   # every encrypted test: slow (what they check, the hypervisor runs check too).
   set(sv_nvme_standin encrypted-pc-4096 fs-pc-512 simd-pc-512 smp-pc-512-4 poll-pc-512 ns2-pc-4096 mixed-q35-512)
   # Under the keyed hypervisor; the default set and the slow rest.
-  # poll-pc-512 is slow for now: its polled (io_uring IOPOLL) I/O hangs under
-  # the mediator on 2 vCPUs and the guest logs device NMIs as unknown (the
-  # stand-in run passes); move it back once that is fixed.
-  set(sv_nvme_hv encrypted-pc-512 encrypted-q35-4096 hostile-pc-512 smp-pc-512-2 ns2-pc-512 mixed-pc-512)
+  set(sv_nvme_hv encrypted-pc-512 encrypted-q35-4096 hostile-pc-512 smp-pc-512-2 ns2-pc-512 mixed-pc-512
+                 poll-pc-512)
   set(sv_nvme_hv_slow encrypted-pc-4096 hostile-pc-4096 fs-pc-512 simd-pc-512 smp-q35-512-4 mixed-q35-4096
-                      ns2-q35-4096 poll-pc-512)
+                      ns2-q35-4096)
   function(sv_nvme_run name run kind)
     string(REPLACE "-" ";" parts ${run})
     list(GET parts 0 t)
