@@ -202,23 +202,20 @@ def debugfs_dump(image, path, out):
         return f.read()
 
 
-def t_ide_fs(h):
+def require_fs_tools():
     for tool in ("e2fsck", "debugfs"):
         if not any(os.access(os.path.join(d, tool), os.X_OK)
                    for d in os.environ.get("PATH", "").split(":") + ["/sbin", "/usr/sbin"]):
             raise svtest.Fail("%s missing on the host (apt-get install e2fsprogs)" % tool)
     os.environ["PATH"] = os.environ.get("PATH", "") + ":/sbin:/usr/sbin"
-    key, key_path = write_key(h, 64)
-    img = h.disk("disk-ide.img", mib=32)
-    b = h.boot("sv.test=fs sv.fsseed=%d sv.fskib=%d" % (FS_SEED, FS_KIB),
-               disks=[("ide", img)], extra=["--key-file", key_path])
-    h.require_clean(b)
-    b.expect(["fs-mkfs", "fs-write", "fs-reread"])
-    st = ide_stats(b)
-    print("svtest: hypervisor ide0.0 statistics: %s" % st)
-    if st["dma"] == 0 or st["encrypted"] < FS_KIB * 2048 or st["decrypted"] < FS_KIB * 1024:
-        raise svtest.Fail("the hypervisor did not encrypt/decrypt the file system traffic: %s" % st)
 
+
+def check_fs_image(h, b, img, key, name, sector_size=512):
+    """The checks every bus's file-system test makes after the guest's
+    sv.test=fs run (guest/tests/fs): the guest's md5s match, the raw image
+    holds no plaintext, OpenSSL decrypts it (sector = `sector_size`, tweak =
+    sector number), e2fsck -fn finds the decrypted file system clean, and
+    debugfs extracts every file as written."""
     size = FS_KIB << 10
     want = {"/hello.txt": (FS_MSG + "\n").encode(),
             "/data/pattern.bin": pattern.pattern_bytes(FS_SEED, 0, size),
@@ -226,8 +223,8 @@ def t_ide_fs(h):
     guest_md5 = {}
     for i in b.infos:
         if i.startswith("fs-md5 "):
-            _, name, digest = i.split()
-            guest_md5["/" + name] = digest
+            _, fname, digest = i.split()
+            guest_md5["/" + fname] = digest
     for path, data in want.items():
         if guest_md5.get(path) != hashlib.md5(data).hexdigest():
             raise svtest.Fail("guest md5 of %s is %s, expected %s"
@@ -242,11 +239,11 @@ def t_ide_fs(h):
             raise svtest.Fail("the raw image holds the %s in plaintext at %d" % (what, raw.index(needle)))
     if raw[1024 + 56:1024 + 58] == b"\x53\xef" and raw[1024 + 120:1024 + 124] == b"svfs":
         raise svtest.Fail("the raw image holds a plaintext ext2 superblock")
-    print("svtest: the raw image holds no plaintext (text, pattern, superblock)")
+    print("svtest: the raw %s image holds no plaintext (text, pattern, superblock)" % name)
 
-    plain = os.path.join(h.work, "disk-ide.decrypted.img")
-    sectors = xts.decrypt_image(key, img, plain)
-    print("svtest: OpenSSL decrypted %d sectors into %s" % (sectors, plain))
+    plain = os.path.join(h.work, "disk-%s.decrypted.img" % name)
+    sectors = xts.decrypt_image(key, img, plain, sector_size=sector_size)
+    print("svtest: OpenSSL decrypted %d %d-byte sectors into %s" % (sectors, sector_size, plain))
     r = subprocess.run(["e2fsck", "-fn", plain], capture_output=True, text=True)
     out = (r.stdout + r.stderr).strip()
     if r.returncode != 0:
@@ -262,6 +259,21 @@ def t_ide_fs(h):
                               "difference at %d)" % (path, len(got), len(data), i))
         print("svtest: debugfs extracts %s: %d bytes, content as written" % (path, len(got)))
     os.unlink(plain)
+
+
+def t_ide_fs(h):
+    require_fs_tools()
+    key, key_path = write_key(h, 64)
+    img = h.disk("disk-ide.img", mib=32)
+    b = h.boot("sv.test=fs sv.fsseed=%d sv.fskib=%d" % (FS_SEED, FS_KIB),
+               disks=[("ide", img)], extra=["--key-file", key_path])
+    h.require_clean(b)
+    b.expect(["fs-mkfs", "fs-write", "fs-reread"])
+    st = ide_stats(b)
+    print("svtest: hypervisor ide0.0 statistics: %s" % st)
+    if st["dma"] == 0 or st["encrypted"] < FS_KIB * 2048 or st["decrypted"] < FS_KIB * 1024:
+        raise svtest.Fail("the hypervisor did not encrypt/decrypt the file system traffic: %s" % st)
+    check_fs_image(h, b, img, key, "ide")
 
 
 # --- SIMD state -----------------------------------------------------------------

@@ -55,7 +55,6 @@ Exit status: 0 pass, 1 fail, 77 skipped (hypervisor tests unless SV_HV_TESTS=1).
 import argparse
 import os
 import re
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -372,7 +371,7 @@ def t_encrypted(h, lbs):
 
 
 def t_fs(h, lbs):
-    os.environ["PATH"] = os.environ.get("PATH", "") + ":/sbin:/usr/sbin"
+    encryption.require_fs_tools()
     key, key_path = encryption.write_key(h, 64)
     img = h.disk("disk-nvme.img", mib=32)
     b = keyed_boot(h, key, key_path, "sv.test=fs sv.fsdriver=nvme sv.fsseed=%d sv.fskib=%d"
@@ -381,30 +380,7 @@ def t_fs(h, lbs):
     require_mediated(h, b)
     b.expect(["fs-mkfs", "fs-write", "fs-reread"])
     require_traffic(h, b, encryption.FS_KIB * 1024)
-    size = encryption.FS_KIB << 10
-    want = {"/hello.txt": (encryption.FS_MSG + "\n").encode(),
-            "/data/pattern.bin": pattern.pattern_bytes(encryption.FS_SEED, 0, size),
-            "/data/copy.bin": pattern.pattern_bytes(encryption.FS_SEED, 0, size)}
-    with open(img, "rb") as f:
-        raw = f.read()
-    for what, needle in (("text file", encryption.FS_MSG.encode()[:40]),
-                         ("pattern file", want["/data/pattern.bin"][:4096])):
-        if needle in raw:
-            raise svtest.Fail("the raw image holds the %s in plaintext at %d" % (what, raw.index(needle)))
-    plain = os.path.join(h.work, "disk-nvme.decrypted.img")
-    sectors = xts.decrypt_image(key, img, plain, sector_size=lbs)
-    print("svtest: OpenSSL decrypted %d %d-byte sectors" % (sectors, lbs))
-    r = subprocess.run(["e2fsck", "-fn", plain], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise svtest.Fail("e2fsck -fn on the decrypted image: status %d:\n%s"
-                          % (r.returncode, (r.stdout + r.stderr).strip()))
-    print("svtest: e2fsck -fn clean: %s" % r.stdout.strip().splitlines()[-1])
-    for path, data in want.items():
-        got = encryption.debugfs_dump(plain, path, os.path.join(h.work, "dump-" + os.path.basename(path)))
-        if got != data:
-            raise svtest.Fail("%s extracted by debugfs differs from what the guest wrote" % path)
-        print("svtest: debugfs extracts %s: %d bytes, content as written" % (path, len(got)))
-    os.unlink(plain)
+    encryption.check_fs_image(h, b, img, key, "nvme", sector_size=lbs)
 
 
 def t_simd(h, lbs):
