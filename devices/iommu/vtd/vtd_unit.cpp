@@ -153,3 +153,5 @@ DrainResult VtdUnit::drain_faults(void (*log)(const Fault&)) {
     return r;
 }
 
+
+} // namespace sv::vtd
