@@ -4,10 +4,16 @@
 // It sets I/O space and Bus Master Enable (0xCF8/0xCFC), writes a SCRIPTS
 // program into its own locked page (physical address from /proc/self/pagemap)
 // and starts it by writing DSP through the I/O BAR. The program selects
-// target 0, sends IDENTIFY, a WRITE(10) CDB, then one 512-byte block from a
-// data address, takes STATUS and MESSAGE IN and stops with INT (DSTAT.SIR).
-//   own  LBA 64 from the page itself (a known pattern: the DMA path works)
-//   hv   LBA 128 from HVADDR (e.g. the hypervisor's memory marker)
+// target 0, sends IDENTIFY and a CDB, then (if the target asks for data
+// rather than going to STATUS) one 512-byte block from a data address,
+// takes STATUS and MESSAGE IN and stops with INT (DSTAT.SIR).
+//   tur  TEST UNIT READY: takes the disk's power-on unit attention (a
+//        CHECK CONDITION, SPC-3 §5.9.7), which would fail the first write
+//   own  WRITE(10) of LBA 64 from the page itself (a known pattern: the
+//        DMA path works)
+//   hv   WRITE(10) of LBA 128 from HVADDR (e.g. the hypervisor's memory
+//        marker)
+// A command answered with CHECK CONDITION is issued again (at most 3 times).
 // The host looks for the pattern and the marker in the disk image.
 // LSI53C895A Technical Manual ch. 5 (registers: ISTAT 14h, DSTAT 0Ch, DSP
 // 2Ch, DSPS 30h, SIST0/1 42h/43h) and ch. 6 (SCRIPTS: block move, I/O
@@ -16,7 +22,7 @@
 // usage: sv-scsidma HVADDR     (hex physical address)
 // Prints "SV-INFO scsidma-device ..." and "SV-INFO scsidma NAME OUTCOME
 // dstat=.. sist=.... dsps=.. status=.."; OUTCOME done (SCRIPTS reached the
-// final INT) or stopped/timeout. Exit status 0 when both ran.
+// final INT) or stopped/timeout. Exit status 0 when all three ended GOOD.
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +54,9 @@
 #define PHASE_MSG_OUT 6
 #define PHASE_MSG_IN 7
 #define MOVE(phase, count) (0x08000000u | (uint32_t)(phase) << 24 | (count))
+// Transfer control JUMP (opcode 000), jump if true (bit 19), compare phase
+// (bit 17): to the second dword when the target is in `phase`.
+#define JUMP_IF_PHASE(phase) (0x80000000u | (uint32_t)(phase) << 24 | 1u << 19 | 1u << 17)
 #define SELECT(id) (0x40000000u | (uint32_t)(id) << 16) // second dword: where to go if reselected
 #define INT_ALWAYS 0x98080000u                          // transfer control, INT, jump-if-true, no compare
 
@@ -75,7 +84,7 @@ static int find_lsi(unsigned *bus, unsigned *dev)
     return -1;
 }
 
-static void build_script(uint32_t *s, uint64_t page, uint64_t data, uint32_t lba)
+static void build_script(uint32_t *s, uint64_t page, uint64_t data, uint32_t lba, int write)
 {
     uint8_t *p = (uint8_t *)s;
     int i = 0;
@@ -85,9 +94,11 @@ static void build_script(uint32_t *s, uint64_t page, uint64_t data, uint32_t lba
     s[i++] = (uint32_t)page + OFF_MSGOUT;
     s[i++] = MOVE(PHASE_COMMAND, 10);
     s[i++] = (uint32_t)page + OFF_CDB;
+    s[i++] = JUMP_IF_PHASE(PHASE_STATUS); // no data phase (TUR, or an error)
+    s[i++] = (uint32_t)page + 4 * 10;     // the STATUS move, two instructions on
     s[i++] = MOVE(PHASE_DATA_OUT, 512);
     s[i++] = (uint32_t)data;
-    s[i++] = MOVE(PHASE_STATUS, 1);
+    s[i++] = MOVE(PHASE_STATUS, 1); // dword 10
     s[i++] = (uint32_t)page + OFF_STATUS;
     s[i++] = MOVE(PHASE_MSG_IN, 1);
     s[i++] = (uint32_t)page + OFF_MSGIN;
@@ -96,21 +107,26 @@ static void build_script(uint32_t *s, uint64_t page, uint64_t data, uint32_t lba
     s[0x100 / 4] = INT_ALWAYS;
     s[0x100 / 4 + 1] = 0xBAD;
     p[OFF_MSGOUT] = 0x80; // IDENTIFY, LUN 0, no disconnect privilege
+    p[OFF_STATUS] = 0xEE;
+    p[OFF_MSGIN] = 0xEE;
     uint8_t *cdb = p + OFF_CDB;
     memset(cdb, 0, 10);
+    if (!write)
+        return; // TEST UNIT READY: opcode 00h, six zero bytes
     cdb[0] = 0x2A; // WRITE(10)
     cdb[2] = (uint8_t)(lba >> 24);
     cdb[3] = (uint8_t)(lba >> 16);
     cdb[4] = (uint8_t)(lba >> 8);
     cdb[5] = (uint8_t)lba;
     cdb[8] = 1; // one block
-    p[OFF_STATUS] = 0xEE;
-    p[OFF_MSGIN] = 0xEE;
 }
 
-static int run(const char *name, volatile uint8_t *page, uint64_t page_pa, uint64_t data, uint32_t lba)
+// One SCRIPTS run; returns the SCSI status byte, or -1 when SCRIPTS did not
+// reach the final INT.
+static int run_once(const char *name, volatile uint8_t *page, uint64_t page_pa, uint64_t data, uint32_t lba,
+                    int write)
 {
-    build_script((uint32_t *)page, page_pa, data, lba);
+    build_script((uint32_t *)page, page_pa, data, lba, write);
     __sync_synchronize();
     outl((uint32_t)page_pa + OFF_SCRIPT, io_base + REG_DSP); // DSP's last byte starts SCRIPTS
     const double until = sv_now_s() + 5;
@@ -125,7 +141,22 @@ static int run(const char *name, volatile uint8_t *page, uint64_t page_pa, uint6
                                                                       : "stopped";
     printf("SV-INFO scsidma %s %s dstat=%02x sist=%02x%02x dsps=%x status=%02x msgin=%02x data=%llx lba=%u\n", name,
            outcome, dstat, sist1, sist0, dsps, page[OFF_STATUS], page[OFF_MSGIN], (unsigned long long)data, lba);
-    return strcmp(outcome, "done") == 0 ? 0 : 1;
+    return strcmp(outcome, "done") == 0 ? page[OFF_STATUS] : -1;
+}
+
+#define STATUS_GOOD 0x00
+#define STATUS_CHECK_CONDITION 0x02
+
+// 0 when the command ended GOOD (CHECK CONDITIONs retried).
+static int run(const char *name, volatile uint8_t *page, uint64_t page_pa, uint64_t data, uint32_t lba, int write)
+{
+    int status = -1;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        status = run_once(name, page, page_pa, data, lba, write);
+        if (status != STATUS_CHECK_CONDITION)
+            break;
+    }
+    return status == STATUS_GOOD ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -163,7 +194,8 @@ int main(int argc, char **argv)
     outb(0, io_base + REG_ISTAT);
     for (int i = 0; i + (int)sizeof PATTERN <= 512; i += (int)sizeof PATTERN - 1)
         memcpy(page + OFF_DATA + i, PATTERN, sizeof PATTERN - 1);
-    int bad = run("own", page, page_pa, page_pa + OFF_DATA, 64);
-    bad |= run("hv", page, page_pa, hvaddr, 128);
+    int bad = run("tur", page, page_pa, 0, 0, 0);
+    bad |= run("own", page, page_pa, page_pa + OFF_DATA, 64, 1);
+    bad |= run("hv", page, page_pa, hvaddr, 128, 1);
     return bad;
 }

@@ -39,8 +39,10 @@ q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
   key-net-disks   one boot with a key and --iommu: the e1000 transmits the
                   guest's buffer (on the wire, the marker is not), and the
                   encrypted AHCI and NVMe disks do pattern I/O (read back
-                  right, ciphertext of the pattern on both images); the only
-                  DMA fault is the e1000's read of the marker.
+                  right, ciphertext of the pattern on both images), their
+                  MSI/MSI-X interrupts arrive (guest/tests/irqinfo: counts
+                  > 0 in /proc/interrupts, interrupt remapping being off);
+                  the only DMA fault is the e1000's read of the marker.
   ahci-encrypted  tests/system/ahci.py's `encrypted` with --iommu on every
                   hypervisor boot: the mediated ICH9 AHCI controller's shadow
                   DMA goes through the mediated domain, NCQ, ciphertext on the
@@ -278,12 +280,12 @@ def t_key_net_disks(h):
     extra = ["--iommu", "--key-file", key_path,
              "--qemu-arg=-netdev", "--qemu-arg=user,id=n0", "--qemu-arg=-device", "--qemu-arg=e1000,netdev=n0",
              "--qemu-arg=-object", "--qemu-arg=filter-dump,id=f0,netdev=n0,file=%s" % pcap]
-    b = h.boot("iomem=relaxed sv.test=disks,nicdma sv.hvaddr=%x sv.disks=%s sv.regions=1024K:64K:4K"
+    b = h.boot("iomem=relaxed sv.test=disks,nicdma,irqinfo sv.hvaddr=%x sv.disks=%s sv.regions=1024K:64K:4K"
                % (addr, ",".join("%s:%d" % (drv, seed) for _, drv, seed in disks)),
                disks=[(kind, images[kind]) for kind, _, _ in disks], extra=extra, timeout=600)
     h.require_clean(b)
     require_iommu_on(b)
-    b.expect(["disk-ahci-4K", "disk-nvme-4K", "nicdma-programmed"])
+    b.expect(["disk-ahci-4K", "disk-nvme-4K", "nicdma-programmed", "irqinfo"])
     wire = open(pcap, "rb").read() if os.path.exists(pcap) else b""
     marker = svtest.HV_MARKER_RE.search(b.log).group(1).encode()
     if PATTERN not in wire:
@@ -294,6 +296,15 @@ def t_key_net_disks(h):
         err = xts.check_encrypted_image(images[kind], key, seed, 1 << 20, 64 << 10)
         if err:
             raise svtest.Fail("%s image is not aes-xts-plain64 of the pattern: %s" % (kind.upper(), err))
+    irqs = {}
+    for i in b.infos:
+        if i.startswith("irq-msi "):
+            name, count = i.split()[1:3]
+            irqs[name] = irqs.get(name, 0) + int(count)
+    print("svtest: guest %s; MSI/MSI-X interrupts %s" % (b.info("irq-apic"), irqs))
+    for drv in ("ahci", "nvme"):
+        if not any(name.startswith(drv) and n > 0 for name, n in irqs.items()):
+            raise svtest.Fail("no %s MSI/MSI-X interrupt arrived in the guest under the IOMMU: %s" % (drv, irqs))
     nic = bdf(b.info("nicdma-device").split()[0])
     others = [f[:3] for f in faults_logged(b) if f[2] != nic]
     if others:
