@@ -240,7 +240,7 @@ def scsi_boot(h, iommu):
     print("svtest: image: guest pattern at LBA 64 %s; hypervisor marker %s (LBA 128 starts %s)"
           % ("present" if SCSI_PATTERN in own else "absent", "PRESENT" if marker in data else "absent",
              data[128 * SECTOR:128 * SECTOR + 16].hex()))
-    if not re.search(r"storage controller [0-9a-f]+ \(class 01h, subclass 0\), not mediated", b.log):
+    if not re.search(r"storage controller (0x)?[0-9a-f]+ \(class 01h, subclass (0x)?0\), not mediated", b.log):
         raise svtest.Fail("the hypervisor did not see the LSI HBA as an unmediated storage controller")
     return b, data, own, marker, addr
 
