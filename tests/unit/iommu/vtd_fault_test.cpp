@@ -158,7 +158,8 @@ struct Routed {
     FaultingUnit m;
     VtdUnit u{m, 1000};
     FaultSink sink{bsp, log_fault, log_errors};
-    Routed() {
+    explicit Routed(unsigned records = 1) { // QEMU's one record by default
+        m.set_records(records);
         logged.clear();
         errors_logged.clear();
         EXPECT_TRUE(u.probe().ok());
@@ -267,8 +268,7 @@ TEST(VtdFaults, OverflowAloneIsClaimed) {
 }
 
 TEST(VtdFaults, AFaultDuringTheDrainIsCollectedByTheSameDrain) {
-    Routed r;
-    r.m.set_records(4);
+    Routed r(4);
     r.m.fault(0x21F000, nic, 6, true);
     int again = 1;
     r.m.on_record_cleared = [&] {
