@@ -4,7 +4,10 @@
 
 #include "devices/acpi/acpi_tables.hpp"
 #include "devices/acpi/table_hide.hpp"
+#include "arch/x86/local_apic.hpp"
+#include "core/nmi_sink.hpp"
 #include "devices/iommu/vtd/dmar.hpp"
+#include "devices/iommu/vtd/fault_sink.hpp"
 #include "devices/iommu/vtd/register_guard.hpp"
 #include "devices/iommu/vtd/vtd_tables.hpp"
 #include "devices/iommu/vtd/vtd_unit.hpp"
@@ -80,6 +83,51 @@ void log_fault(const vtd::Fault& f) {
     log::warn("iommu: blocked DMA {} at {:x} from PCI {}:{}.{} (VT-d fault reason {}; further faults of this "
               "device are only counted)",
               f.read ? "read" : "write", f.address, f.source >> 8, (f.source >> 3) & 31, f.source & 7, f.reason);
+}
+
+// First time per unit and kind; every time counted by the unit.
+void log_unit_error(const vtd::VtdUnit& u, uint32_t errors) {
+    static uint32_t logged[max_units];
+    size_t unit = 0;
+    while (unit + 1 < dmar.unit_count && units[unit] != &u) ++unit;
+    const uint32_t fresh = errors & ~logged[unit];
+    if (!fresh) return;
+    logged[unit] |= fresh;
+    log::error("iommu: VT-d unit at {:x} reports{}{}{} (the hypervisor queues no invalidations: cleared, counted)",
+               dmar.units[unit].register_base,
+               fresh & vtd::fsts::invalidation_queue_error ? " an invalidation queue error (IQE)" : "",
+               fresh & vtd::fsts::invalidation_completion_error ? " an invalidation completion error (ICE)" : "",
+               fresh & vtd::fsts::invalidation_timeout ? " an invalidation time-out (ITE)" : "");
+}
+
+// Every unit's fault event is an NMI to the BSP (set_up_fault_events).
+static_assert(vtd::FaultSink::max_units >= max_units);
+alignas(vtd::FaultSink) unsigned char sink_storage[sizeof(vtd::FaultSink)];
+vtd::FaultSink* fault_sink = nullptr; // registered with nmi_sinks()
+
+// Routes every translating unit's fault event to this CPU (the BSP, at
+// boot and at the S3 resume) as an NMI and registers the sink; a unit that
+// refuses is drained at the statistics only (and said so).
+void set_up_fault_events() {
+    const uint8_t bsp = x86::lapic::current_id();
+    if (!fault_sink) {
+        auto* sink = new (sink_storage) vtd::FaultSink(bsp, log_fault, log_unit_error);
+        for (size_t i = 0; i < dmar.unit_count; ++i)
+            if (unit_on[i]) (void)sink->add(*units[i]); // room for every unit (static_assert)
+        if (!nmi_sinks().add(*sink)) {
+            log::error("iommu: no NMI sink left: VT-d faults are collected at power-off only");
+            return;
+        }
+        fault_sink = sink;
+    }
+    size_t routed = 0;
+    for (size_t i = 0; i < dmar.unit_count; ++i) {
+        if (!unit_on[i]) continue;
+        if (units[i]->route_fault_events(vtd::fault_event_nmi(bsp)).ok()) ++routed;
+        else log::error("iommu: VT-d unit at {:x}: fault event not routed", dmar.units[i].register_base);
+    }
+    log::info("iommu: fault events of {} VT-d units are NMIs to APIC {} (blocked DMA logged when it happens)",
+              routed, bsp);
 }
 
 // Hides the DMAR (RSDT/XSDT) and traps every unit's register pages, whatever
@@ -205,6 +253,7 @@ Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispat
     log::info("iommu: DMA remapping on in {} of {} VT-d units (root table {:x}); interrupt remapping off",
               units_on, dmar.unit_count, stats.value().root);
     root_table = stats.value().root;
+    if (units_on) set_up_fault_events();
     if (units_on == dmar.unit_count) {
         confine_bus_masters(&confinement);
         log::info("iommu: unmediated bus masters in the units' scope (storage controllers excepted) keep Bus "
@@ -225,19 +274,29 @@ void resume_iommu() {
         }
     }
     log::info("iommu: DMA remapping on again in {} VT-d units after S3", units_on);
+    set_up_fault_events(); // enable() masked them
 }
 
 void log_iommu_statistics() {
     if (!dmar.unit_count) return;
-    uint64_t faults = 0, overflows = 0;
+    uint64_t faults = 0, overflows = 0, errors = 0, drains = 0, unsettled = 0;
     for (size_t i = 0; i < dmar.unit_count; ++i) {
         if (!unit_on[i]) continue;
-        (void)units[i]->poll_faults(log_fault);
-        faults += units[i]->fault_stats().faults;
-        overflows += units[i]->fault_stats().overflows;
+        const vtd::DrainResult r = units[i]->drain_faults(log_fault); // what came after the last NMI
+        if (r.errors) log_unit_error(*units[i], r.errors);
+        const vtd::FaultStats& s = units[i]->fault_stats();
+        faults += s.faults;
+        overflows += s.overflows;
+        errors += s.queue_errors + s.completion_errors + s.timeouts;
+        drains += s.drains;
+        unsettled += s.unsettled;
     }
-    log::info("iommu: {} DMA faults ({} record overflows); guest register reads {} writes dropped {}", faults,
-              overflows, guard.reads(), guard.writes_dropped());
+    log::info("iommu: {} DMA faults ({} record overflows, {} invalidation errors); guest register reads {} writes "
+              "dropped {}",
+              faults, overflows, errors, guard.reads(), guard.writes_dropped());
+    if (fault_sink)
+        log::info("iommu: fault NMIs {} claimed {}; drains {} unsettled {}", fault_sink->stats().nmis,
+                  fault_sink->stats().nmis_claimed, drains, unsettled);
 }
 
 } // namespace sv

@@ -20,6 +20,29 @@ q35 with `./shadowvisor run --iommu`, i.e. -device intel-iommu,intremap=off).
                   the marker is not, the blocked read is logged.
   nic-dma-no-iommu the same boot as nic-dma without --iommu: the marker IS on the wire
                   (the attack is real; without a key nothing else stops it).
+                  nic-dma and nic-dma-key also check that the fault was
+                  logged when it happened (the fault event is an NMI to the
+                  BSP, drained then): the fault line comes before the
+                  guest's "nicdma-sent" line, printed 200 ms after the
+                  transmit, and the fault NMIs claimed are counted (> 0).
+  scsi-dma        no key, an unmediated storage controller (QEMU lsi53c895a
+                  with a scsi-hd; storage DMA is only mediated for IDE, AHCI
+                  and NVMe, which go through shadow descriptors with or
+                  without a key): guest/sv-scsidma drives its SCRIPTS
+                  processor to write LBA 64 from its own page (the pattern
+                  must be on the image) and LBA 128 from the hypervisor's
+                  memory marker (it must not be: the blocked read is logged
+                  promptly with the marker's page and the HBA's b:d.f, and
+                  counted).
+  scsi-dma-no-iommu the same boot without --iommu: the marker IS on the
+                  image (the attack is real), so scsi-dma proves something.
+  key-net-disks   one boot with a key and --iommu: the e1000 transmits the
+                  guest's buffer (on the wire, the marker is not), and the
+                  encrypted AHCI and NVMe disks do pattern I/O (read back
+                  right, ciphertext of the pattern on both images), their
+                  MSI/MSI-X interrupts arrive (guest/tests/irqinfo: counts
+                  > 0 in /proc/interrupts, interrupt remapping being off);
+                  the only DMA fault is the e1000's read of the marker.
   ahci-encrypted  tests/system/ahci.py's `encrypted` with --iommu on every
                   hypervisor boot: the mediated ICH9 AHCI controller's shadow
                   DMA goes through the mediated domain, NCQ, ciphertext on the
@@ -50,6 +73,8 @@ import ahci  # noqa: E402  t_encrypted
 import s3  # noqa: E402  t_s3
 
 FAULT_RE = re.compile(r"iommu: blocked DMA (read|write) at 0x([0-9a-f]+) from PCI (\d+):(\d+)\.(\d)")
+SINK_RE = re.compile(r"iommu: fault NMIs (\d+) claimed (\d+)")
+ROUTED_RE = re.compile(r"iommu: fault events of (\d+) VT-d units are NMIs to APIC (\d+)")
 FAULTS_RE = re.compile(r"iommu: (\d+) DMA faults")
 DROPPED_RE = re.compile(r"guest register reads (\d+) writes dropped (\d+)")
 ON_RE = re.compile(r"iommu: DMA remapping on in (\d+) of (\d+) VT-d units")
@@ -87,6 +112,42 @@ def nic_boot(h, iommu, key=False):
     return b, wire, marker, addr
 
 
+def bdf(text):
+    """(bus, device, function) of "BB:DD.F" (hex)."""
+    bus, devfn = text.split(":")
+    return int(bus, 16), int(devfn.split(".")[0], 16), int(devfn.split(".")[1], 16)
+
+
+def faults_logged(b):
+    return [(m.group(1), int(m.group(2), 16), (int(m.group(3)), int(m.group(4)), int(m.group(5))), m.start())
+            for m in FAULT_RE.finditer(b.log)]
+
+
+def require_blocked_read(b, page, source, what, before):
+    """A logged blocked read of `page` by `source`, counted, and logged while
+    the guest ran: before the console text `before` (which the guest prints
+    after the DMA), so by the fault NMI, not by the power-off drain."""
+    faults = faults_logged(b)
+    print("svtest: faults logged %s; %s at %s" % ([f[:3] for f in faults], what, source))
+    hits = [f for f in faults if f[0] == "read" and f[1] == page and f[2] == source]
+    if not hits:
+        raise svtest.Fail("no logged blocked read of page %x by the %s" % (page, what))
+    at = b.log.find(before)
+    if at < 0 or hits[0][3] > at:
+        raise svtest.Fail("the blocked read was not logged when it happened (before \"%s\"): only at "
+                          "power-off" % before)
+    n = FAULTS_RE.search(b.log)
+    if not n or int(n.group(1)) < 1:
+        raise svtest.Fail("the hypervisor counted no DMA fault")
+    r = ROUTED_RE.search(b.log)
+    if not r or r.group(1) == "0":
+        raise svtest.Fail("the VT-d fault event was not routed as an NMI")
+    k = SINK_RE.search(b.log)
+    if not k or int(k.group(2)) < 1:
+        raise svtest.Fail("no fault NMI was claimed (%s)" % (k.group(0) if k else None))
+    print("svtest: logged before \"%s\" (by the fault NMI); %s" % (before, k.group(0)))
+
+
 def t_nic_dma(h, key=False):
     b, wire, marker, addr = nic_boot(h, True, key)
     require_iommu_on(b)
@@ -98,16 +159,7 @@ def t_nic_dma(h, key=False):
     dev = b.info("nicdma-device")
     if not dev:
         raise svtest.Fail("sv-nicdma did not report the e1000's address")
-    bus, devfn = dev.split()[0].split(":")  # BB:DD.F, hex
-    nic = (int(bus, 16), int(devfn.split(".")[0], 16), int(devfn.split(".")[1], 16))
-    faults = [(m.group(1), int(m.group(2), 16), (int(m.group(3)), int(m.group(4)), int(m.group(5))))
-              for m in FAULT_RE.finditer(b.log)]
-    print("svtest: faults logged %s; e1000 at %s" % (faults, nic))
-    if not any(kind == "read" and a == addr & ~0xFFF and src == nic for kind, a, src in faults):
-        raise svtest.Fail("no logged blocked read of page %x by the e1000" % (addr & ~0xFFF))
-    n = FAULTS_RE.search(b.log)
-    if not n or int(n.group(1)) < 1:
-        raise svtest.Fail("the hypervisor counted no DMA fault")
+    require_blocked_read(b, addr & ~0xFFF, bdf(dev.split()[0]), "e1000", "SV-INFO nicdma-sent")
     d = DROPPED_RE.search(b.log)
     if not d or int(d.group(2)) < 3 or int(d.group(1)) < 3:
         raise svtest.Fail("the guest's register accesses were not all trapped (%s)" % (d.group(0) if d else None))
@@ -162,8 +214,108 @@ def t_s3(h):
     s3.t_s3(h)
 
 
+SCSI_PATTERN = b"SV-SCSIDMA-GUEST-PATTERN-"
+SECTOR = 512
+
+
+def scsi_boot(h, iommu):
+    """An LSI 53C895A with one scsi-hd; sv-scsidma writes LBA 64 from its own
+    page and LBA 128 from the hypervisor's memory marker."""
+    img = h.disk("disk-scsi.img", mib=4)
+    addr = pcihostile.marker_address(h)
+    extra = ["--qemu-arg=-device", "--qemu-arg=lsi53c895a,id=lsi0",
+             "--qemu-arg=-drive", "--qemu-arg=file=%s,if=none,id=lsidisk,format=raw" % img,
+             "--qemu-arg=-device", "--qemu-arg=scsi-hd,drive=lsidisk,bus=lsi0.0,scsi-id=0"]
+    if iommu:
+        extra.append("--iommu")
+    b = h.boot("sv.test=scsidma sv.hvaddr=%x" % addr, extra=extra, timeout=600)
+    h.require_clean(b)
+    b.expect(["scsidma-ran"])
+    data = open(img, "rb").read()
+    m = svtest.HV_MARKER_RE.search(b.log)
+    if not m:
+        raise svtest.Fail("no hypervisor memory marker in the log")
+    marker = m.group(1).encode()
+    own = data[64 * SECTOR:65 * SECTOR]
+    print("svtest: image: guest pattern at LBA 64 %s; hypervisor marker %s (LBA 128 starts %s)"
+          % ("present" if SCSI_PATTERN in own else "absent", "PRESENT" if marker in data else "absent",
+             data[128 * SECTOR:128 * SECTOR + 16].hex()))
+    if not re.search(r"storage controller (0x)?[0-9a-f]+ \(class 01h, subclass (0x)?0\), not mediated", b.log):
+        raise svtest.Fail("the hypervisor did not see the LSI HBA as an unmediated storage controller")
+    return b, data, own, marker, addr
+
+
+def t_scsi_dma(h):
+    b, data, own, marker, addr = scsi_boot(h, True)
+    require_iommu_on(b)
+    if SCSI_PATTERN not in own:
+        raise svtest.Fail("the unmediated SCSI HBA did not write the guest's own block under the IOMMU")
+    if marker in data:
+        raise svtest.Fail("the hypervisor's memory marker is on the disk image")
+    dev = b.info("scsidma-device")
+    if not dev:
+        raise svtest.Fail("sv-scsidma did not report the HBA's address")
+    require_blocked_read(b, addr & ~0xFFF, bdf(dev.split()[0]), "LSI HBA", "SV-INFO scsidma hv")
+
+
+def t_scsi_dma_no_iommu(h):
+    _, data, own, marker, _ = scsi_boot(h, False)
+    if SCSI_PATTERN not in own or marker not in data:
+        raise svtest.Fail("without the IOMMU (and no key) the SCSI HBA should have written both the guest's "
+                          "block and the hypervisor's marker: the attack does not work, so scsi-dma proves "
+                          "nothing")
+
+
+def t_key_net_disks(h):
+    """The guest's network and disks keep working under the IOMMU with a key."""
+    import encryption  # noqa: E402  write_key
+    import xts  # noqa: E402
+    key, key_path = encryption.write_key(h, 64)
+    pcap = os.path.join(h.work, "wire.pcap")
+    if os.path.exists(pcap):
+        os.unlink(pcap)
+    addr = pcihostile.marker_address(h)
+    disks = [("ahci", "ahci", 41), ("nvme", "nvme", 42)]
+    images = {kind: h.disk("disk-%s.img" % kind, mib=16) for kind, _, _ in disks}
+    extra = ["--iommu", "--key-file", key_path,
+             "--qemu-arg=-netdev", "--qemu-arg=user,id=n0", "--qemu-arg=-device", "--qemu-arg=e1000,netdev=n0",
+             "--qemu-arg=-object", "--qemu-arg=filter-dump,id=f0,netdev=n0,file=%s" % pcap]
+    b = h.boot("iomem=relaxed sv.test=disks,nicdma,irqinfo sv.hvaddr=%x sv.disks=%s sv.regions=1024K:64K:4K"
+               % (addr, ",".join("%s:%d" % (drv, seed) for _, drv, seed in disks)),
+               disks=[(kind, images[kind]) for kind, _, _ in disks], extra=extra, timeout=600)
+    h.require_clean(b)
+    require_iommu_on(b)
+    b.expect(["disk-ahci-4K", "disk-nvme-4K", "nicdma-programmed", "irqinfo"])
+    wire = open(pcap, "rb").read() if os.path.exists(pcap) else b""
+    marker = svtest.HV_MARKER_RE.search(b.log).group(1).encode()
+    if PATTERN not in wire:
+        raise svtest.Fail("the confined e1000 did not transmit the guest's buffer with a key loaded")
+    if marker in wire:
+        raise svtest.Fail("the hypervisor's memory marker left the machine in a packet")
+    for kind, _, seed in disks:
+        err = xts.check_encrypted_image(images[kind], key, seed, 1 << 20, 64 << 10)
+        if err:
+            raise svtest.Fail("%s image is not aes-xts-plain64 of the pattern: %s" % (kind.upper(), err))
+    irqs = {}
+    for i in b.infos:
+        if i.startswith("irq-msi "):
+            name, count = i.split()[1:3]
+            irqs[name] = irqs.get(name, 0) + int(count)
+    print("svtest: guest %s; MSI/MSI-X interrupts %s" % (b.info("irq-apic"), irqs))
+    for drv in ("ahci", "nvme"):
+        if not any(name.startswith(drv) and n > 0 for name, n in irqs.items()):
+            raise svtest.Fail("no %s MSI/MSI-X interrupt arrived in the guest under the IOMMU: %s" % (drv, irqs))
+    nic = bdf(b.info("nicdma-device").split()[0])
+    others = [f[:3] for f in faults_logged(b) if f[2] != nic]
+    if others:
+        raise svtest.Fail("DMA faults from other devices than the e1000 (mediated disks?): %s" % others)
+    print("svtest: with a key and the IOMMU: e1000 transmits (marker blocked), AHCI and NVMe encrypted and "
+          "read back, no storage DMA fault")
+
+
 TESTS = {"nic-dma": t_nic_dma, "nic-dma-key": t_nic_dma_key, "nic-dma-no-iommu": t_nic_dma_no_iommu, "ahci-encrypted": t_ahci_encrypted,
-         "s3": t_s3}
+         "s3": t_s3, "scsi-dma": t_scsi_dma, "scsi-dma-no-iommu": t_scsi_dma_no_iommu,
+         "key-net-disks": t_key_net_disks}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 // VT-d remapping-unit registers (Intel VT-d 3.x §11.4), the few the
 // hypervisor programs: capabilities, global command/status, root table
 // address, register-based context-cache and IOTLB invalidation, fault
-// status/recording. Offsets and bits as the spec numbers them.
+// status/recording and the fault event interrupt. Offsets and bits as the
+// spec numbers them.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,9 @@ constexpr uint32_t root_table = 0x20;     // RTADDR_REG (64)
 constexpr uint32_t context_command = 0x28; // CCMD_REG (64)
 constexpr uint32_t fault_status = 0x34;   // FSTS_REG (32)
 constexpr uint32_t fault_event_control = 0x38; // FECTL_REG (32)
+constexpr uint32_t fault_event_data = 0x3C;    // FEDATA_REG (32)
+constexpr uint32_t fault_event_address = 0x40; // FEADDR_REG (32)
+constexpr uint32_t fault_event_upper_address = 0x44; // FEUADDR_REG (32, only with ECAP.EIM)
 constexpr uint32_t protected_memory_enable = 0x64; // PMEN_REG (32)
 } // namespace reg
 
@@ -55,6 +59,7 @@ namespace ecap {
 constexpr uint64_t coherent = 1ull << 0; // C: table walks snoop the caches
 constexpr uint64_t queued_invalidation = 1ull << 1;
 constexpr uint64_t interrupt_remapping = 1ull << 3;
+constexpr uint64_t extended_interrupt_mode = 1ull << 4; // EIM: FEUADDR is implemented
 constexpr unsigned iro_shift = 8; // bits 17:8: IOTLB register offset / 16
 constexpr uint64_t iro(uint64_t e) { return ((e >> iro_shift) & 0x3FF) * 16; }
 } // namespace ecap
@@ -75,15 +80,26 @@ constexpr uint64_t drain_reads = 1ull << 49;  // DR
 constexpr uint64_t drain_writes = 1ull << 48; // DW
 } // namespace iotlb
 
-// §11.4.9 FSTS_REG, §11.4.10 FECTL_REG.
+// §11.4.9 FSTS_REG, §11.4.10 FECTL_REG. Each status bit but PPF is RW1C;
+// PPF is the OR of the recording registers' F bits. §7.3 (FECTL_REG.IP):
+// the unit interrupts when one of them becomes set while none was, so a
+// status left set silences every later fault: a handler clears them all.
 namespace fsts {
-constexpr uint32_t overflow = 1u << 0;        // PFO (RW1C)
+constexpr uint32_t overflow = 1u << 0;        // PFO: a fault found no free record and was lost
 constexpr uint32_t pending = 1u << 1;         // PPF (RO: some record has F set)
-constexpr uint32_t invalidation_queue_error = 1u << 4; // IQE
+constexpr uint32_t advanced_overflow = 1u << 2; // AFO (advanced fault logging, not used)
+constexpr uint32_t advanced_pending = 1u << 3;  // APF (advanced fault logging, not used)
+constexpr uint32_t invalidation_queue_error = 1u << 4; // IQE: a bad queued-invalidation descriptor
+constexpr uint32_t invalidation_completion_error = 1u << 5; // ICE: a bad device-TLB completion
+constexpr uint32_t invalidation_timeout = 1u << 6; // ITE: a device-TLB invalidation timed out
+constexpr uint32_t invalidation_errors = invalidation_queue_error | invalidation_completion_error |
+                                         invalidation_timeout;
 constexpr uint32_t write_one_to_clear = 0x7Du; // PFO, AFO, APF, IQE, ICE, ITE
+constexpr unsigned fri_shift = 8;             // FRI, bits 15:8: the record the next fault goes to
 } // namespace fsts
 namespace fectl {
-constexpr uint32_t interrupt_mask = 1u << 31; // IM
+constexpr uint32_t interrupt_mask = 1u << 31;    // IM: 1 holds the message back (reset value)
+constexpr uint32_t interrupt_pending = 1u << 30; // IP (RO): a message is held back
 } // namespace fectl
 
 // §11.4.11.1 Fault Recording Register (128 bits at CAP.FRO + 16 * i).

@@ -70,9 +70,11 @@ Result<void> VtdUnit::enable(uint64_t root_table, void (*write_back_caches)()) {
     const uint32_t iotlb = static_cast<uint32_t>(ecap::iro(facts_.ext_capability)) + iotlb::register_offset;
     io_.write64(iotlb, iotlb::invalidate | iotlb::global | iotlb::drain_reads | iotlb::drain_writes);
     TRY(wait64(iotlb, iotlb::invalidate, 0));
-    // Faults: clear what firmware left, keep the event interrupt masked.
+    // Faults: clear what firmware left; the event interrupt stays masked
+    // until route_fault_events() gives it a destination.
     io_.write32(reg::fault_event_control, fectl::interrupt_mask);
-    (void)poll_faults(nullptr);
+    routed_ = false;
+    (void)drain_faults(nullptr);
     faults_ = FaultStats{};
     logged_count_ = 0;
     TRY(command(gcmd::translation_enable, true));
@@ -89,33 +91,67 @@ bool VtdUnit::first_time(uint16_t source) {
     return true;
 }
 
-size_t VtdUnit::poll_faults(void (*log)(const Fault&)) {
+Result<void> VtdUnit::route_fault_events(const MsiMessage& message) {
+    if (!msi::address_is_interrupt(message.address)) return fail(Error::InvalidArgument);
+    // Masked while the message is half written (FECTL reset value IM = 1).
+    io_.write32(reg::fault_event_control, fectl::interrupt_mask);
+    io_.write32(reg::fault_event_data, message.data & 0xFFFF); // ID, bits 15:0 (EIMD 31:16 unused)
+    io_.write32(reg::fault_event_address, static_cast<uint32_t>(message.address) & ~3u); // MA, bits 31:2
+    if (facts_.ext_capability & ecap::extended_interrupt_mode)
+        io_.write32(reg::fault_event_upper_address, static_cast<uint32_t>(message.address >> 32));
+    // Anything recorded while masked is collected now; a fault between this
+    // drain and the unmask leaves FECTL.IP set, and clearing IM sends it.
+    (void)drain_faults(nullptr);
+    io_.write32(reg::fault_event_control, 0);
+    routed_ = true;
+    return {};
+}
+
+DrainResult VtdUnit::drain_faults(void (*log)(const Fault&)) {
     const uint32_t fro = static_cast<uint32_t>(cap::fro(facts_.capability));
     const unsigned records = cap::fault_records(facts_.capability);
-    size_t n = 0;
-    // §7.3.1: records fill in order from FRI; scan them all (there are few)
-    // and clear each F bit by writing it back (RW1C).
-    for (unsigned i = 0; i < records; ++i) {
-        const uint32_t at = fro + 16 * i;
-        const uint64_t hi = io_.read64(at + 8);
-        if (!(hi & frcd::fault)) continue;
-        Fault f;
-        f.address = io_.read64(at) & frcd::address_mask;
-        f.source = static_cast<uint16_t>(hi & frcd::source_mask);
-        f.reason = static_cast<uint8_t>(hi >> frcd::reason_shift);
-        f.read = hi & frcd::read_request;
-        io_.write64(at + 8, frcd::fault);
-        ++n;
-        ++faults_.faults;
-        if (log && first_time(f.source)) {
-            ++faults_.sources_logged;
-            log(f);
+    DrainResult r;
+    ++faults_.drains;
+    for (unsigned pass = 0; pass < max_drain_passes; ++pass) {
+        // §7.3: records fill in order from FRI; scan them all (there are
+        // few) and clear each F bit by writing it back (RW1C).
+        for (unsigned i = 0; i < records; ++i) {
+            const uint32_t at = fro + 16 * i;
+            const uint64_t hi = io_.read64(at + 8);
+            if (!(hi & frcd::fault)) continue;
+            Fault f;
+            f.address = io_.read64(at) & frcd::address_mask;
+            f.source = static_cast<uint16_t>(hi & frcd::source_mask);
+            f.reason = static_cast<uint8_t>(hi >> frcd::reason_shift);
+            f.read = hi & frcd::read_request;
+            io_.write64(at + 8, frcd::fault);
+            ++r.faults;
+            ++faults_.faults;
+            if (log && first_time(f.source)) {
+                ++faults_.sources_logged;
+                log(f);
+            }
         }
+        const uint32_t status = io_.read32(reg::fault_status);
+        if (status & fsts::overflow) {
+            r.overflow = true;
+            ++faults_.overflows;
+        }
+        const uint32_t errors = status & fsts::invalidation_errors;
+        r.errors |= errors;
+        if (errors & fsts::invalidation_queue_error) ++faults_.queue_errors;
+        if (errors & fsts::invalidation_completion_error) ++faults_.completion_errors;
+        if (errors & fsts::invalidation_timeout) ++faults_.timeouts;
+        if (status & fsts::write_one_to_clear) io_.write32(reg::fault_status, status & fsts::write_one_to_clear);
+        // Clear now: the next fault is a new interrupt condition. Still set:
+        // a fault came in during this pass (its record was not scanned yet,
+        // or it was written after): go again.
+        if (!(io_.read32(reg::fault_status) & (fsts::pending | fsts::write_one_to_clear))) return r;
     }
-    const uint32_t status = io_.read32(reg::fault_status);
-    if (status & fsts::overflow) ++faults_.overflows;
-    if (status & fsts::write_one_to_clear) io_.write32(reg::fault_status, status & fsts::write_one_to_clear);
-    return n;
+    r.settled = false;
+    ++faults_.unsettled;
+    return r;
 }
+
 
 } // namespace sv::vtd

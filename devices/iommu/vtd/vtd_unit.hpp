@@ -3,17 +3,25 @@
 // table", §11.4): probe what it can walk, point it at the root table,
 // invalidate the context cache and IOTLB (register-based: §6.5.1; the queued
 // interface is not needed for a table that never changes after boot), and
-// turn translation on. Faults are recorded by the unit (§7.3) and collected
-// here by polling: each blocked device is logged once (bus:device.function,
-// address, reason) and every fault counted; the fault event interrupt stays
-// masked (the hypervisor takes no interrupts of its own).
-// Every wait for the unit is bounded: a unit that never answers is an
-// error, never a hang.
+// turn translation on.
+//
+// Faults (§7.3 primary fault logging): the unit records a blocked DMA in one
+// of CAP.NFR+1 recording registers and stops recording (PFO) when they are
+// all full, so they are drained as they come: route_fault_events() points
+// the fault event interrupt (FEDATA/FEADDR, FECTL) at a hypervisor CPU as an
+// NMI, the one interrupt the hypervisor takes (core/nmi_sink.hpp), and the
+// NMI's handler (vtd::FaultSink) calls drain_faults(). Each blocked device is
+// logged once (bus:device.function, address, reason) and every fault and
+// invalidation error (IQE, ICE, ITE) counted.
+// Every wait for the unit, and every drain, is bounded: a unit that never
+// answers is an error, a fault storm is left for the next drain, never a
+// hang.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/guest_interrupts.hpp"
 #include "devices/iommu/vtd/vtd_registers.hpp"
 #include "devices/iommu/vtd/vtd_tables.hpp"
 #include "lib/result.hpp"
@@ -39,10 +47,28 @@ struct Fault {
 };
 
 struct FaultStats {
-    uint64_t faults = 0;
-    uint64_t overflows = 0;
+    uint64_t faults = 0;    // fault records collected (a unit may collapse a device's repeats into one)
+    uint64_t overflows = 0; // drains that found PFO: faults were lost, not recorded
     uint64_t sources_logged = 0;
+    uint64_t queue_errors = 0, completion_errors = 0, timeouts = 0; // IQE, ICE, ITE seen
+    uint64_t drains = 0, unsettled = 0; // drain_faults calls; those that hit the pass bound
 };
+
+// What one drain found.
+struct DrainResult {
+    size_t faults = 0;   // records collected
+    uint32_t errors = 0; // FSTS invalidation error bits seen (fsts::invalidation_errors)
+    bool overflow = false;
+    bool settled = true; // FSTS read clear at the end (false: faults kept coming, see drain_faults)
+    bool found() const { return faults || errors || overflow; }
+};
+
+// The fault event message for an NMI to the processor with local APIC ID
+// `apic_id` (physical destination, compatibility format: the unit's own
+// interrupts are never remapped, VT-d §5.1; Intel SDM vol. 3A §10.11.1-2).
+constexpr MsiMessage fault_event_nmi(uint8_t apic_id) {
+    return {msi::kAddressWindow | uint64_t{apic_id} << msi::kDestinationShift, msi::kDeliveryNmi};
+}
 
 class VtdUnit {
   public:
@@ -58,9 +84,18 @@ class VtdUnit {
     // table writes and SRTP when the walk is not coherent (the _hw side
     // passes WBINVD; §6.1: software must make non-coherent tables visible).
     [[nodiscard]] Result<void> enable(uint64_t root_table, void (*write_back_caches)() = nullptr);
-    // Collects and clears the recorded faults; calls `log` once per new
-    // source (bounded: after max_logged_sources new sources are only counted).
-    size_t poll_faults(void (*log)(const Fault&));
+    // Programs FEDATA/FEADDR(/FEUADDR with ECAP.EIM) with `message`, clears
+    // what is pending and unmasks the fault event (FECTL.IM = 0). Call after
+    // enable(), which masks it. InvalidArgument: not an interrupt address.
+    [[nodiscard]] Result<void> route_fault_events(const MsiMessage& message);
+    bool fault_events_routed() const { return routed_; }
+    // Collects and clears every fault record and FSTS status bit until FSTS
+    // reads clear (at most max_drain_passes passes: a device that faults
+    // faster is drained further at the next call; the record it filled
+    // meanwhile is not lost, only late). Calls `log` once per new source
+    // (bounded: after max_logged_sources new sources they are only counted).
+    DrainResult drain_faults(void (*log)(const Fault&));
+    static constexpr unsigned max_drain_passes = 8;
     bool translating();
     const FaultStats& fault_stats() const { return faults_; }
 
@@ -76,6 +111,7 @@ class VtdUnit {
     FaultStats faults_;
     uint16_t logged_[max_logged_sources]{};
     size_t logged_count_ = 0;
+    bool routed_ = false;
 };
 
 } // namespace sv::vtd

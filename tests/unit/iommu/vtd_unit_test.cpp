@@ -181,7 +181,7 @@ TEST(VtdUnit, FaultsLoggedOncePerDeviceAndCounted) {
     m.record(1, 0x3E801000, nic, 6, true);
     m.record(3, 0x3E900000, 0x0108, 6, false); // 01:01.0
     m.fsts = fsts::overflow;
-    EXPECT_EQ(u.poll_faults(log_fault), 3u);
+    EXPECT_EQ(u.drain_faults(log_fault).faults, 3u);
     ASSERT_EQ(logged.size(), 2u);
     EXPECT_EQ(logged[0].source, nic);
     EXPECT_EQ(logged[0].address, 0x3E800000u);
@@ -193,10 +193,10 @@ TEST(VtdUnit, FaultsLoggedOncePerDeviceAndCounted) {
     EXPECT_EQ(m.fsts, 0u);
     for (auto h : m.frcd_hi) EXPECT_FALSE(h & frcd::fault);
     m.record(2, 0x3E802000, nic, 6, true);
-    EXPECT_EQ(u.poll_faults(log_fault), 1u);
+    EXPECT_EQ(u.drain_faults(log_fault).faults, 1u);
     EXPECT_EQ(logged.size(), 2u); // the NIC was logged already
     EXPECT_EQ(u.fault_stats().faults, 4u);
-    EXPECT_EQ(u.poll_faults(log_fault), 0u);
+    EXPECT_FALSE(u.drain_faults(log_fault).found());
 }
 
 } // namespace
