@@ -105,21 +105,39 @@ bool AmdviUnit::first_time(uint16_t source) {
     return true;
 }
 
+void AmdviUnit::account(const Event& e, void (*log)(const Event&)) {
+    switch (e.code()) {
+    case event::io_page_fault: ++stats_.faults; break;
+    case event::illegal_dev_table_entry: ++stats_.illegal_entries; break;
+    default: ++stats_.other; break;
+    }
+    if (log && first_time(e.device_id())) {
+        ++stats_.sources_logged;
+        log(e);
+    }
+}
+
 size_t AmdviUnit::poll_events(void (*log)(const Event&)) {
     uint32_t head = static_cast<uint32_t>(io_.read64(reg::event_head) & pointer_mask) % ring_bytes;
     const uint32_t tail = static_cast<uint32_t>(io_.read64(reg::event_tail) & pointer_mask) % ring_bytes;
     size_t n = 0;
-    for (; head != tail && n < UnitMemory::ring_entries; head = next_slot(head), ++n) {
-        const Event e = mem_.events[head / sizeof(Event)];
-        switch (e.code()) {
-        case event::io_page_fault: ++stats_.faults; break;
-        case event::illegal_dev_table_entry: ++stats_.illegal_entries; break;
-        default: ++stats_.other; break;
-        }
-        if (log && first_time(e.device_id())) {
-            ++stats_.sources_logged;
-            log(e);
-        }
+    // Every consumed entry is zeroed, so a non-zero one is always new.
+    auto take = [&] {
+        Event& slot = mem_.events[head / sizeof(Event)];
+        account(slot, log);
+        slot = Event{};
+        head = next_slot(head);
+        ++n;
+    };
+    while (head != tail && n < UnitMemory::ring_entries) take();
+    // Entries past the tail register: a unit that writes the log without
+    // moving its tail (QEMU 7.2's model) is still read. On hardware that
+    // moves the tail after each entry nothing is found here.
+    while (n < UnitMemory::ring_entries) {
+        const Event& e = mem_.events[head / sizeof(Event)];
+        if (!e.lo && !e.hi) break;
+        ++stats_.past_tail;
+        take();
     }
     io_.write64(reg::event_head, head);
     // §2.5 / §3.4.10: after an overflow the log stops; count it and restart

@@ -54,6 +54,7 @@ struct EventStats {
     uint64_t other = 0;          // every other event code
     uint64_t overflows = 0;
     uint64_t sources_logged = 0;
+    uint64_t past_tail = 0; // entries found in memory beyond the tail register (QEMU 7.2)
 };
 
 class AmdviUnit {
@@ -80,6 +81,7 @@ class AmdviUnit {
     Result<void> submit(const Command& c);
     Result<void> wait_for_completion();
     bool first_time(uint16_t source);
+    void account(const Event& e, void (*log)(const Event&));
 
     RegisterIo& io_;
     UnitMemory mem_;

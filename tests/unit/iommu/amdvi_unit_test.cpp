@@ -39,6 +39,7 @@ class Model final : public RegisterIo {
     uint64_t features = efr::invalidate_all;
     bool responsive = true;
     bool stuck_running = false;
+    bool moves_tail = true; // false: QEMU 7.2, which writes entries but never its tail register
     std::map<uint32_t, uint64_t> regs;
     std::vector<std::pair<uint32_t, uint64_t>> writes;
     std::vector<uint64_t> opcodes;
@@ -65,18 +66,20 @@ class Model final : public RegisterIo {
             return;
         }
         regs[off] = v;
+        if (off == reg::event_tail) tail_ = v;
         if (off == reg::control || off == reg::command_tail) run();
     }
     // Firmware-side: the unit appends an event at the log's tail.
     void log_event(uint16_t id, unsigned code, uint64_t address, unsigned flags = 0) {
-        const uint64_t tail = regs[reg::event_tail];
-        if ((tail + 16) % 4096 == regs[reg::event_head]) {
+        if (moves_tail) tail_ = regs[reg::event_tail];
+        if ((tail_ + 16) % 4096 == regs[reg::event_head]) {
             regs[reg::status] |= sts::event_overflow;
             return;
         }
-        mem_.events[tail / 16] = Event{id | static_cast<uint64_t>(flags) << 48 | static_cast<uint64_t>(code) << 60,
-                                       address};
-        regs[reg::event_tail] = (tail + 16) % 4096;
+        mem_.events[tail_ / 16] = Event{id | static_cast<uint64_t>(flags) << 48 | static_cast<uint64_t>(code) << 60,
+                                        address};
+        tail_ = (tail_ + 16) % 4096;
+        if (moves_tail) regs[reg::event_tail] = tail_;
     }
 
   private:
@@ -117,6 +120,7 @@ class Model final : public RegisterIo {
         }
     }
     Memory& mem_;
+    uint64_t tail_ = 0;
 };
 
 constexpr uint16_t domains[] = {1, 2};
@@ -264,6 +268,28 @@ TEST(AmdviUnit, EventsAreLoggedOncePerDeviceAndCounted) {
     EXPECT_EQ(unit.poll_events(record), 1u);
     EXPECT_EQ(logged.size(), 3u) << "a device is logged once";
     EXPECT_EQ(unit.event_stats().faults, 4u);
+}
+
+TEST(AmdviUnit, EntriesPastAStuckTailRegisterAreReadToo) {
+    Memory mem;
+    Model m(mem);
+    m.moves_tail = false;
+    AmdviUnit unit(m, mem.unit(), 1000);
+    (void)unit.probe();
+    ASSERT_TRUE(unit.enable(device_table, domains, 2).ok());
+    logged.clear();
+    m.log_event(0x18, event::io_page_fault, 0x1050020);
+    m.log_event(0x18, event::io_page_fault, 0x1050024);
+    EXPECT_EQ(m.regs[reg::event_tail], 0u);
+    EXPECT_EQ(unit.poll_events(record), 2u);
+    ASSERT_EQ(logged.size(), 1u);
+    EXPECT_EQ(logged[0].address(), 0x1050020u);
+    EXPECT_EQ(unit.event_stats().faults, 2u);
+    EXPECT_EQ(unit.event_stats().past_tail, 2u);
+    EXPECT_EQ(unit.poll_events(record), 0u) << "consumed entries are zeroed: never counted twice";
+    m.log_event(0x20, event::io_page_fault, 0x1051000);
+    EXPECT_EQ(unit.poll_events(record), 1u);
+    EXPECT_EQ(logged.size(), 2u);
 }
 
 TEST(AmdviUnit, AnOverflowedLogIsCountedAndRestarted) {
