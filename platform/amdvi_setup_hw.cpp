@@ -290,6 +290,23 @@ void log_amdvi_statistics() {
     log::info("iommu: {} DMA faults ({} illegal device-table entries, {} other events, {} log overflows); guest "
               "register reads {} writes dropped {}; IOMMU function config writes refused {}",
               faults, illegal, other, overflows, guard.reads(), guard.writes_dropped(), function_guard.refused());
+    // A second witness of blocked DMA: the IOMMU function's Signaled Target
+    // Abort (PCI 3.0 §6.2.3, status bit 11), which QEMU's model sets on every
+    // IO_PAGE_FAULT. QEMU 7.2 writes no event-log entry at all (its
+    // amdvi_log_event returns early on every event), so there this is the
+    // only trace of a block.
+    pci::ConfigSpace config(hardware_ports());
+    for (size_t i = 0; i < ivrs.unit_count; ++i) {
+        const uint16_t id = ivrs.units[i].device_id;
+        const pci::Address a{static_cast<uint8_t>(id >> 8), static_cast<uint8_t>((id >> 3) & 31),
+                             static_cast<uint8_t>(id & 7)};
+        constexpr uint16_t signaled_target_abort = 1u << 11;
+        const uint16_t status = config.read16(a, 0x06);
+        if (status != 0xFFFF && (status & signaled_target_abort))
+            log::warn("iommu: AMD-Vi unit PCI {}:{}.{} signalled a target abort (PCI status {:x}): it blocked DMA{}",
+                      a.bus, a.device, a.function, status,
+                      faults ? "" : " (its event log holds no entry: a unit that does not log, as QEMU 7.2's)");
+    }
 }
 
 } // namespace sv

@@ -59,6 +59,7 @@ FAULT_RE = re.compile(r"iommu: blocked DMA (read|write) at 0x([0-9a-f]+) from PC
 FAULTS_RE = re.compile(r"iommu: (\d+) DMA faults")
 DROPPED_RE = re.compile(r"guest register reads (\d+) writes dropped (\d+)")
 ON_RE = re.compile(r"iommu: DMA remapping on in (\d+) of (\d+) (?:VT-d|AMD-Vi) units")
+TARGET_ABORT_RE = re.compile(r"iommu: AMD-Vi unit PCI \d+:\d+\.\d signalled a target abort")
 PATTERN = b"SV-NICDMA-GUEST-PATTERN-"
 
 
@@ -115,6 +116,14 @@ def t_nic_dma(h, key=False, vendor="intel"):
     faults = [(m.group(1), int(m.group(2), 16), (int(m.group(3)), int(m.group(4)), int(m.group(5))))
               for m in FAULT_RE.finditer(b.log)]
     print("svtest: faults logged %s; e1000 at %s" % (faults, nic))
+    if vendor == "amd" and not faults:
+        # QEMU 7.2's AMD-Vi model writes no event-log entry at all
+        # (devices/iommu/amdvi/README.md): the block shows as the IOMMU
+        # function's Signaled Target Abort, which the hypervisor logs.
+        if not TARGET_ABORT_RE.search(b.log):
+            raise svtest.Fail("no AMD-Vi event and no target abort signalled by the IOMMU: was the read blocked?")
+        print("svtest: no AMD-Vi event logged (QEMU 7.2 logs none); the IOMMU signalled a target abort")
+        return
     # VT-d records the page, AMD-Vi the address itself: compare pages.
     if not any(kind == "read" and a & ~0xFFF == addr & ~0xFFF and src == nic for kind, a, src in faults):
         raise svtest.Fail("no logged blocked read of page %x by the e1000" % (addr & ~0xFFF))

@@ -69,6 +69,7 @@ Result<void> AmdviUnit::enable(uint64_t device_table, const uint16_t* domains, s
     io_.write64(reg::command_head, 0);
     io_.write64(reg::command_tail, 0);
     tail_ = 0;
+    clear_log();
     io_.write64(reg::event_log_base, (mem_.events_phys & address_mask) | ring_length_code << length_shift);
     io_.write64(reg::event_head, 0);
     io_.write64(reg::event_tail, 0);
@@ -117,29 +118,31 @@ void AmdviUnit::account(const Event& e, void (*log)(const Event&)) {
     }
 }
 
+void AmdviUnit::clear_log() {
+    for (size_t i = 0; i < UnitMemory::ring_entries; ++i) mem_.events[i] = Event{};
+    cursor_ = 0;
+}
+
+// The unit writes an entry, then moves its tail register (§2.5). Entries
+// are read from memory, not up to the tail register: a unit that writes the
+// log without moving its tail (QEMU 7.2's model) is read too, and every
+// consumed entry is zeroed, so a non-zero entry is always a new one. The
+// head register never passes the tail register.
 size_t AmdviUnit::poll_events(void (*log)(const Event&)) {
-    uint32_t head = static_cast<uint32_t>(io_.read64(reg::event_head) & pointer_mask) % ring_bytes;
     const uint32_t tail = static_cast<uint32_t>(io_.read64(reg::event_tail) & pointer_mask) % ring_bytes;
+    const uint32_t from = cursor_;
     size_t n = 0;
-    // Every consumed entry is zeroed, so a non-zero one is always new.
-    auto take = [&] {
-        Event& slot = mem_.events[head / sizeof(Event)];
+    for (; n < UnitMemory::ring_entries - 1; ++n) {
+        Event& slot = mem_.events[cursor_ / sizeof(Event)];
+        if (!slot.lo && !slot.hi) break;
         account(slot, log);
         slot = Event{};
-        head = next_slot(head);
-        ++n;
-    };
-    while (head != tail && n < UnitMemory::ring_entries) take();
-    // Entries past the tail register: a unit that writes the log without
-    // moving its tail (QEMU 7.2's model) is still read. On hardware that
-    // moves the tail after each entry nothing is found here.
-    while (n < UnitMemory::ring_entries) {
-        const Event& e = mem_.events[head / sizeof(Event)];
-        if (!e.lo && !e.hi) break;
-        ++stats_.past_tail;
-        take();
+        cursor_ = next_slot(cursor_);
     }
-    io_.write64(reg::event_head, head);
+    const uint32_t consumed = (cursor_ + ring_bytes - from) % ring_bytes;
+    const uint32_t to_tail = (tail + ring_bytes - from) % ring_bytes;
+    if (consumed > to_tail) stats_.past_tail += (consumed - to_tail) / sizeof(Event);
+    io_.write64(reg::event_head, consumed >= to_tail ? tail : cursor_);
     // §2.5 / §3.4.10: after an overflow the log stops; count it and restart
     // it empty (EventLogEn off, EventOverflow cleared, pointers reset, on).
     if (io_.read64(reg::status) & sts::event_overflow) {
@@ -147,6 +150,7 @@ size_t AmdviUnit::poll_events(void (*log)(const Event&)) {
         const uint64_t control = io_.read64(reg::control);
         io_.write64(reg::control, control & ~ctl::event_log_enable);
         io_.write64(reg::status, sts::event_overflow);
+        clear_log();
         io_.write64(reg::event_head, 0);
         io_.write64(reg::event_tail, 0);
         io_.write64(reg::control, control | ctl::event_log_enable);

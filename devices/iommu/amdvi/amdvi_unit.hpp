@@ -82,13 +82,15 @@ class AmdviUnit {
     Result<void> wait_for_completion();
     bool first_time(uint16_t source);
     void account(const Event& e, void (*log)(const Event&));
+    void clear_log();
 
     RegisterIo& io_;
     UnitMemory mem_;
     uint32_t spins_;
     UnitFacts facts_;
     EventStats stats_;
-    uint32_t tail_ = 0; // next command slot, bytes
+    uint32_t tail_ = 0;   // next command slot, bytes
+    uint32_t cursor_ = 0; // next event-log slot to read, bytes
     uint64_t sequence_ = 0;
     uint64_t sent_ = 0;
     uint16_t logged_[max_logged_sources]{};

@@ -110,7 +110,7 @@ TEST(AmdviTables, EntryFormatsMatchTheSpec) {
     EXPECT_EQ(d.q[1], 7u);
     EXPECT_EQ(d.q[2], 0u);
     EXPECT_EQ(d.q[3], 0u);
-    EXPECT_EQ(make_dte(0x12345FFF, 1).q[0] & 0xFFF, 0x603u) << "root bits below 12 never leak into the DTE";
+    EXPECT_EQ(make_dte(0x12345FFF, 1).q[0] & 0xFFF, 0x803u) << "root bits below 12 never leak into the DTE";
 }
 
 TEST(AmdviTables, GuestRamOneToOneHypervisorNever) {

@@ -166,8 +166,9 @@ TEST(AmdviUnit, EnableProgramsTablesThenEnablesThenInvalidatesAll) {
     for (const auto& [off, v] : m.writes) {
         if (off == reg::control) on = v & ctl::iommu_enable;
         if (off == reg::device_table_base || off == reg::command_buffer_base || off == reg::event_log_base ||
-            off == reg::exclusion_base)
+            off == reg::exclusion_base) {
             EXPECT_FALSE(on) << std::hex << off;
+        }
     }
     EXPECT_TRUE(on);
 }
