@@ -125,7 +125,8 @@ void AmdviUnit::clear_log() {
 
 // The unit writes an entry, then moves its tail register (§2.5). Entries
 // are read from memory, not up to the tail register: a unit that writes the
-// log without moving its tail (QEMU 7.2's model) is read too, and every
+// log without moving its tail register (QEMU's model keeps it internal) is
+// read too, and every
 // consumed entry is zeroed, so a non-zero entry is always a new one. The
 // head register never passes the tail register.
 size_t AmdviUnit::poll_events(void (*log)(const Event&)) {

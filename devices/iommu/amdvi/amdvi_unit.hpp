@@ -54,7 +54,7 @@ struct EventStats {
     uint64_t other = 0;          // every other event code
     uint64_t overflows = 0;
     uint64_t sources_logged = 0;
-    uint64_t past_tail = 0; // entries found in memory beyond the tail register (QEMU 7.2)
+    uint64_t past_tail = 0; // entries found in memory beyond the tail register (QEMU's model keeps its tail internal)
 };
 
 class AmdviUnit {
