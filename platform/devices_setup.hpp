@@ -62,6 +62,10 @@ size_t mediated_pci_functions(pci::Address* out, size_t max);
 // (devices/pci/bus_master_rule.hpp).
 void confine_bus_masters(const pci::DmaConfinement* iommu);
 
+// One more rule on every guest config write (after setup_devices; the AMD
+// IOMMU's own function refuses them all, devices/iommu/amdvi/function_guard.hpp).
+[[nodiscard]] bool add_config_rule(pci::ConfigRule& rule);
+
 // Wipes the disk key (idempotent; logs once it was there). Called on every
 // path that ends the guest: power-off/reset requests, triple fault, fatal stops.
 void wipe_secrets();

@@ -668,6 +668,8 @@ void set_extra_statistics(void (*log_more)()) { extra_statistics = log_more; }
 
 void confine_bus_masters(const pci::DmaConfinement* iommu) { bus_master_rule.set_confinement(iommu); }
 
+bool add_config_rule(pci::ConfigRule& rule) { return config_mediator.add_rule(rule); }
+
 size_t mediated_pci_functions(pci::Address* out, size_t max) {
     size_t n = 0;
     for (; n < bus_master_rule.mediated_count() && n < max; ++n) out[n] = bus_master_rule.mediated(n);

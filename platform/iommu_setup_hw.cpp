@@ -13,6 +13,7 @@
 #include "devices/iommu/vtd/vtd_unit.hpp"
 #include "lib/log.hpp"
 #include "devices/pci/pci_config.hpp"
+#include "platform/amdvi_setup.hpp"
 #include "platform/devices_setup.hpp"
 #include "platform/stops.hpp"
 
@@ -201,10 +202,7 @@ Result<vtd::TableStats> build_tables(HypervisorMemory& hv, const vtd::PhysWindow
 Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio, size_t heap_before) {
     const vtd::PhysWindow shadow = shadow_window(hv, heap_before);
     const uint8_t* table = acpi::find_table(firmware, "DMAR");
-    if (!table) {
-        log::info("iommu: no ACPI DMAR (no VT-d): bus masters are confined by the Bus Master rule alone");
-        return {};
-    }
+    if (!table) return setup_amdvi(hv, firmware, mmio, shadow.base, shadow.length); // no VT-d: AMD-Vi, or none
     const uint32_t length = *reinterpret_cast<const uint32_t*>(table + 4);
     if (const Result<void> r = vtd::parse_dmar(std::span<const uint8_t>(table, length), dmar); !r.ok()) {
         log::error("iommu: the ACPI DMAR is malformed ({}): the Bus Master rule stays the only confinement",
@@ -265,6 +263,7 @@ Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispat
 }
 
 void resume_iommu() {
+    resume_amdvi();
     if (!units_on) return;
     for (size_t i = 0; i < dmar.unit_count; ++i) {
         if (!unit_on[i]) continue;
@@ -278,6 +277,7 @@ void resume_iommu() {
 }
 
 void log_iommu_statistics() {
+    log_amdvi_statistics();
     if (!dmar.unit_count) return;
     uint64_t faults = 0, overflows = 0, errors = 0, drains = 0, unsettled = 0;
     for (size_t i = 0; i < dmar.unit_count; ++i) {

@@ -7,7 +7,7 @@ Stable interface (see ./shadowvisor help run):
       [--disk ide|ahci:IMAGE | nvme:IMAGE[,lbs=4096][,namespaces=N]]...
       [--key-file FILE] [--no-hypervisor] [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--hypervisor FILE] [--hypervisor-append OPTS]
-      [--allow-dma ID[,ID...]] [--machine pc|q35] [--iommu]
+      [--allow-dma ID[,ID...]] [--machine pc|q35] [--iommu [intel|amd]]
       [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run] [--emulator qemu|bochs]
   run --iso FILE [--disk ide|ahci|nvme:IMAGE]... [--cpus N] [--memory MIB]
       [--timeout SECONDS] [--cpu-model MODEL] [--qemu-arg ARG]... [--dry-run]
@@ -35,6 +35,9 @@ interrupt remapping stays off because the hypervisor does not virtualize it,
 so no split irqchip is needed, and under TCG there is no kernel irqchip).
 The firmware then publishes an ACPI DMAR table; a bare guest
 (--no-hypervisor) uses it with --append intel_iommu=on.
+--iommu amd adds QEMU's AMD-Vi model instead (-device amd-iommu,intremap=off:
+a PCI function of its own, class 08h/06h, registers at FED80000h; the
+firmware publishes an ACPI IVRS). --iommu alone means intel.
 --disk nvme:IMAGE[,lbs=4096] adds one QEMU NVMe controller (-device nvme) per
 disk, one namespace each; lbs=4096 formats it with 4096-byte logical blocks
 (logical_block_size/physical_block_size, a 4Kn namespace; default 512).
@@ -100,8 +103,9 @@ def parse_args(argv):
                    help="hypervisor command line (multiboot -append)")
     p.add_argument("--machine", choices=("pc", "q35"), default="pc",
                    help="QEMU machine: pc (i440FX/PIIX3, default) or q35 (MCH/ICH9, PCIe ECAM, AHCI)")
-    p.add_argument("--iommu", action="store_true",
-                   help="add QEMU's intel-iommu (VT-d DMA remapping, ACPI DMAR); needs --machine q35")
+    p.add_argument("--iommu", nargs="?", const="intel", default=None, choices=("intel", "amd"),
+                   help="add QEMU's intel-iommu (VT-d, ACPI DMAR; the default) or amd-iommu (AMD-Vi, "
+                        "ACPI IVRS); needs --machine q35")
     p.add_argument("--allow-dma", action="append", default=[], metavar="ID[,ID...]",
                    help="with a key: let these unmediated bus masters DMA (VVVV:DDDD or BB:DD.F); "
                         "becomes the hypervisor option allow_dma=...")
@@ -137,7 +141,7 @@ def parse_args(argv):
                 p.error("%s cannot be used with --iso (build the ISO with "
                         "tools/build-grub-iso.sh instead)" % opt)
     if a.iommu and (a.machine != "q35" or a.emulator != "qemu"):
-        p.error("--iommu needs --machine q35 (QEMU's intel-iommu is a q35 device)")
+        p.error("--iommu needs --machine q35 (QEMU's intel-iommu and amd-iommu are q35 devices)")
     for spec in a.allow_dma:
         if not re.fullmatch(r"(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])"
                             r"(?:,(?:[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4}|[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]))*", spec):
@@ -168,7 +172,7 @@ def qemu_command(a):
            "-nic", "none"]
     if a.iommu:
         # Before every other device: QEMU 7.2 refuses intel-iommu after a PCI device.
-        cmd += ["-device", "intel-iommu,intremap=off"]
+        cmd += ["-device", "%s-iommu,intremap=off" % a.iommu]
     cmd += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
     if a.iso is not None:
         # SeaBIOS boots GRUB from the CD-ROM; GRUB loads the hypervisor.
