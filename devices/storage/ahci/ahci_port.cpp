@@ -399,6 +399,14 @@ void AhciPort::after_hba_reset() {
     point_at_shadows();
 }
 
+void AhciPort::after_function_reset() {
+    // The function reset every port as HR does (AHCI 1.3.1 §10.4.3): the
+    // HBA fetches nothing, shadows are dropped with nothing copied.
+    drop_all(true);
+    guest_clb_ = guest_fb_ = 0;
+    fre_ = st_ = fis_synced_ = false;
+}
+
 void AhciPort::resync() {
     drop_all(true);
     const uint32_t cmd = real(preg::kCmd);

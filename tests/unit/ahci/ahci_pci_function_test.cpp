@@ -107,6 +107,8 @@ struct Controller final : AbarClient {
     }
     void write(uint32_t offset, uint8_t size, uint64_t value) override { writes.emplace_back(offset, size, value); }
     unsigned implemented_ports() const override { return 6; }
+    unsigned function_resets = 0;
+    void function_reset() override { ++function_resets; }
 };
 
 struct NoDma final : DmaAllocator {
