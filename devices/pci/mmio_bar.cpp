@@ -193,15 +193,6 @@ bool MmioBar::filter(ConfigWrite& w) {
     return true;
 }
 
-void MmioBar::function_reset() {
-    if (!attached_) return;
-    pending_ = false;
-    mmio_.remove(range_);
-    mmio_.remove(leaving_);
-    if (tracked_.on) ++stats_.placements;
-    tracked_ = Decode{};
-}
-
 void MmioBar::dropped(const ConfigWrite& w) {
     if (attached_ && w.address == function_ && pending_) settle();
 }

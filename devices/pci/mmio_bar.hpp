@@ -95,13 +95,6 @@ class MmioBar final : public ConfigRule, public ConfigWatcher {
     const MemoryBar& bar() const { return bar_; }
     const MmioBarStats& stats() const { return stats_; }
 
-    // The function reset itself (FLR, D3hot -> D0 without NoSoftReset:
-    // devices/pci/function_reset.hpp) with no write to the BAR or command
-    // register: its command register is 0 now (PCI 3.0 §6.2.2 reset value),
-    // so nothing decodes; the trap is released without a config read (the
-    // function may not answer during its reset).
-    void function_reset();
-
     bool filter(ConfigWrite& w) override;
     void dropped(const ConfigWrite& w) override;
     void config_written(const ConfigWrite& w) override;

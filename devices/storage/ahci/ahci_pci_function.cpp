@@ -91,7 +91,9 @@ void AhciPciFunction::config_written(const pci::ConfigWrite& w) {
     if (e == pci::ResetEvent::None || !client_) return;
     registers_.set_ready(reset_.in_d0());
     if (!pci::resets_function(e)) return;
-    bar_.function_reset();
+    // The ABAR trap keeps its placement until the guest's next BAR or
+    // command write (pci::MmioBar re-reads the function then): safe whether
+    // or not the function really reset.
     client_->function_reset();
     if (!warned_reset_) {
         warned_reset_ = true;

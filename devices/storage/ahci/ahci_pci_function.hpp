@@ -13,9 +13,8 @@
 // Resets behind the ABAR (pci::FunctionResetWatch, README "Resets"): an FLR
 // through the PCIe or AF capability, or D3hot -> D0 without NoSoftReset,
 // clears Bus Master Enable before the write reaches the function, then the
-// controller drops its state (function_reset()) and the trapped ABAR
-// follows the reset command register (nothing decodes until the guest
-// restores it). Outside D0 the ABAR reads all ones, writes are dropped and
+// controller drops its state (function_reset()); the ABAR trap stays where
+// it was until the guest's next BAR or command write. Outside D0 the ABAR reads all ones, writes are dropped and
 // the controller's real registers are not touched (PCI PM 1.2 §5.3).
 #pragma once
 

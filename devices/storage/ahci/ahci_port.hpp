@@ -89,7 +89,7 @@ class AhciPort {
     // without touching a register (the function may still be resetting);
     // repoint() re-points the real CLB/FB at the next guest access.
     void after_function_reset();
-    void repoint() { point_at_shadows(); }
+    void repoint();
 
     uint32_t virtual_ci() const;
     uint32_t virtual_sact() const { return guest_sact_; }

@@ -95,7 +95,14 @@ Result<void> NvmeController::init(DmaAllocator& dma) {
 
 // --- accesses ---------------------------------------------------------------------
 
-void NvmeController::before_access() { finish_reset_if_done(); }
+void NvmeController::before_access() {
+    if (disable_owed_) {
+        disable_owed_ = false;
+        bar0_.write32(reg::kCc, 0);
+        msix_.init_hardware(); // every real entry masked, whatever the device kept
+    }
+    finish_reset_if_done();
+}
 
 uint64_t NvmeController::read(uint32_t offset, uint8_t size) {
     ++stats_.guest_reads;
@@ -336,6 +343,7 @@ bool NvmeController::on_nmi(uint32_t apic_id) {
     (void)apic_id;
     if (!ready_ || !function_ready_) return false;
     ++stats_.nmis;
+    if (disable_owed_) return false; // the function reset: no register access before the guest's
     finish_reset_if_done();
     if (harvest()) {
         ++stats_.nmis_with_work;
@@ -369,6 +377,7 @@ void NvmeController::resync() {
     enabled_ = false;
     enable_refused_ = false;
     reset_pending_ = false;
+    disable_owed_ = false;
     cc_ = 0;
     real_cc_ = 0;
     bar0_.write32(reg::kCc, 0);
@@ -387,8 +396,15 @@ void NvmeController::function_reset() {
     cc_ = aqa_ = intms_ = 0; // NVMe 1.4 §3.1: reset values
     asq_ = acq_ = 0;
     real_cc_ = 0;
-    if (engine_) engine_->reset(); // the device owns nothing any more: chunks back to the pool
     msix_.function_reset();
+    // The guest's commands are gone now (enabled_ off: nothing is posted
+    // any more); the shadows go once the device is seen idle, at the first
+    // access after the reset (before_access): CC.EN 0 written, CSTS.RDY 0
+    // read. A function that really reset is idle at once; one that did not
+    // (a device ignoring the D3hot -> D0 reset it advertises) is disabled
+    // then, and its shadow chunks are not reused while it may still DMA.
+    reset_pending_ = true;
+    disable_owed_ = true;
 }
 
 void NvmeController::log_statistics(const char* prefix) const {

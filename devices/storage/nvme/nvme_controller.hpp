@@ -124,10 +124,12 @@ class NvmeController final : public ControllerPort, public NmiSink {
     // NoSoftReset; devices/pci/function_reset.hpp): the real controller is
     // disabled with its queues gone, so this is CC.EN 1 -> 0 without waiting
     // for RDY. Every in-flight command is dropped (no completion: after a
-    // controller reset the host expects none, NVMe 1.4 §7.6.2) and its
-    // shadow chunks returned; the guest's registers and MSI-X table read
-    // their reset values. Called after the reset write reached the function
-    // (Bus Master Enable cleared before it), touches no register.
+    // controller reset the host expects none, NVMe 1.4 §7.6.2); the
+    // guest's registers and MSI-X table read their reset values. Called
+    // after the reset write reached the function (Bus Master Enable cleared
+    // before it), touches no register: at the next access the real CC.EN is
+    // written 0 and the real MSI-X entries masked, and once CSTS.RDY reads
+    // 0 the shadow chunks go back to the pool.
     void function_reset();
     // Outside D0 (and until it is back) the function decodes no BAR: no
     // register access, the device's NMIs are not claimed (PCI PM 1.2 §5.3).
@@ -183,6 +185,7 @@ class NvmeController final : public ControllerPort, public NmiSink {
     bool shutdown_reset_done_ = false;
     bool nmi_owed_ = false;       // work found outside an NMI whose NMI may still come
     bool function_ready_ = true;  // in D0 (set_function_ready)
+    bool disable_owed_ = false;   // function reset seen: real CC.EN 0 at the next access
     bool warned_nssr_ = false, warned_intx_ = false;
     NvmeControllerStats stats_;
 };

@@ -169,9 +169,11 @@ void NvmePciFunction::reset_event(pci::ResetEvent e) {
     if (!pci::resets_function(e)) return;
     // The function is in its post-reset state: command register 0 (no BAR
     // decodes), MSI-X disabled with every entry masked, the controller
-    // disabled. Nothing here touches it (it may still be resetting).
-    bar0_.function_reset();
-    if (!msix_in_bar0()) table_bar_.function_reset();
+    // disabled. Nothing here touches it (it may still be resetting). The
+    // BAR traps keep their placement until the guest's next BAR or command
+    // write (pci::MmioBar re-reads what the function decodes then): a
+    // function that did not really reset still decodes there, and one that
+    // did decodes nothing, so keeping the trap is safe either way.
     guest_control_ = static_cast<uint16_t>(guest_control_ & ~(msix::kEnable | msix::kFunctionMask));
     controller_->function_reset();
     controller_->msix().control_written(guest_control_);

@@ -23,8 +23,7 @@
 //  - Resets behind the registers (pci::FunctionResetWatch: FLR through the
 //    PCIe or AF capability, D3hot -> D0 without NoSoftReset, README
 //    "Resets"): Bus Master Enable is cleared before the write reaches the
-//    function, then the controller drops its state (function_reset()), the
-//    trapped BARs follow the reset command register (nothing decodes) and
+//    function, then the controller drops its state (function_reset()) and
 //    the real MSI-X is owed: it is turned on again at the guest's next
 //    access to the function (after its FLR wait), before that access. While
 //    the function is outside D0 its BARs read all ones, writes are dropped
