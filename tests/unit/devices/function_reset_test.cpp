@@ -85,12 +85,14 @@ TEST(FunctionReset, InitiateFlrInDeviceControlIsAResetAnySizeAndLane) {
     EXPECT_EQ(f.command_seen & bme, 0) << "Bus Master Enable still on when the reset reached the function";
     EXPECT_EQ(f.command_seen & mse, mse);
     EXPECT_EQ(f.deliver(Function::write(devctl + 1, 1, 0x80)), ResetEvent::Flr);
-    EXPECT_EQ(f.deliver(Function::write(devctl, 4, 0x80000000u)), ResetEvent::Flr);
+    EXPECT_EQ(f.deliver(Function::write(devctl, 4, 0x00048000u)), ResetEvent::Flr); // with Device Status
     EXPECT_EQ(f.watch.stats().flrs, 3u);
-    // Device Control without bit 15, the low byte alone, Device Status: no reset.
+    f.chipset.put(fn, 4, 2, mse | bme); // the guest restores its command register
+    // Device Control without bit 15, the low byte alone, Device Status (bit 31 there): no reset.
     EXPECT_EQ(f.deliver(Function::write(devctl, 2, 0x2810)), ResetEvent::None);
     EXPECT_EQ(f.deliver(Function::write(devctl, 1, 0xFF)), ResetEvent::None);
     EXPECT_EQ(f.deliver(Function::write(devctl + 2, 2, 0xFFFF)), ResetEvent::None);
+    EXPECT_EQ(f.deliver(Function::write(devctl, 4, 0x80000000u)), ResetEvent::None);
     EXPECT_EQ(f.command_seen & bme, bme);
     // Another function's identical write is not ours.
     EXPECT_EQ(f.watch.classify(Function::write(devctl, 2, 0x8000, Address{0, 4, 0})), ResetEvent::None);
