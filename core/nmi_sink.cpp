@@ -10,6 +10,15 @@ bool NmiSinks::add(NmiSink& sink) {
     return true;
 }
 
+void NmiSinks::remove(NmiSink& sink) {
+    for (size_t i = 0; i < count_; ++i) {
+        if (sinks_[i] != &sink) continue;
+        sinks_[i] = sinks_[--count_];
+        sinks_[count_] = nullptr;
+        return;
+    }
+}
+
 bool NmiSinks::dispatch(uint32_t apic_id) {
     bool claimed = false;
     for (size_t i = 0; i < count_; ++i) claimed |= sinks_[i]->on_nmi(apic_id);

@@ -32,6 +32,8 @@ class NmiSinks {
   public:
     static constexpr size_t kMax = 8;
     bool add(NmiSink& sink);
+    // Unit tests: a sink whose object goes away (the hypervisor never removes one).
+    void remove(NmiSink& sink);
     bool any() const { return count_ != 0; }
     // Every sink is asked (each may have work); true if any claimed it.
     bool dispatch(uint32_t apic_id);

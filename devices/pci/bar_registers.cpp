@@ -5,7 +5,7 @@
 namespace sv::pci {
 
 bool BarRegisters::reachable(uint32_t offset) const {
-    return bar_.decoding() && (offset & 3) == 0 && uint64_t{offset} + 4 <= bar_.bar().size;
+    return ready_ && bar_.decoding() && (offset & 3) == 0 && uint64_t{offset} + 4 <= bar_.bar().size;
 }
 
 uint32_t BarRegisters::read32(uint32_t offset) {

@@ -8,7 +8,10 @@
 // PCI 3.0 §6.2.2) there are no registers to reach: reads return all ones
 // (what a master abort returns, PCI 3.0 §6.2.5) and writes are dropped,
 // counted. Offsets at or beyond the BAR's size, or not DWORD aligned, are
-// refused the same way: the physical access never leaves the BAR.
+// refused the same way: the physical access never leaves the BAR. So are
+// all accesses while the function is not ready (set_ready(false): outside
+// D0 a function decodes no BAR, PCI PM 1.2 §5.3; during a Function Level
+// Reset nothing may be accessed, PCIe Base 4.0 §6.6.2).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +35,9 @@ class BarRegisters final : public MmioRegisters {
     BarRegisters(const MmioBar& bar, PhysicalRegisters& physical) : bar_(bar), physical_(physical) {}
     uint32_t read32(uint32_t offset) override;
     void write32(uint32_t offset, uint32_t value) override;
-    // Accesses that did not reach the device (decode off, outside the BAR).
+    void set_ready(bool ready) { ready_ = ready; }
+    bool ready() const { return ready_; }
+    // Accesses that did not reach the device (decode off, outside the BAR, not ready).
     uint64_t refused() const { return refused_; }
     // Accesses that reached the device (each a bus cycle: under QEMU, a trip
     // through its device model).
@@ -45,6 +50,7 @@ class BarRegisters final : public MmioRegisters {
     PhysicalRegisters& physical_;
     uint64_t refused_ = 0;
     uint64_t reads_ = 0, writes_ = 0;
+    bool ready_ = true;
 };
 
 } // namespace sv::pci

@@ -227,6 +227,11 @@ void AhciController::finish_hba_reset() {
 }
 
 void AhciController::before_access() {
+    if (repoint_owed_) {
+        repoint_owed_ = false;
+        for (AhciPort* p : ports_)
+            if (p) p->repoint();
+    }
     if (hr_pending_ && !(hba_.read32(reg::kGhc) & ghc::kHr)) finish_hba_reset();
     // Only busy ports can hold zombies (AhciPort::Env::busy_ports).
     for (uint32_t busy = busy_ports_; busy; busy &= busy - 1)
@@ -270,12 +275,22 @@ void AhciController::resync() {
         if (p) p->resync();
 }
 
+void AhciController::function_reset() {
+    if (!ready_) return;
+    ++stats_.function_resets;
+    hr_pending_ = false;
+    for (AhciPort* p : ports_)
+        if (p) p->after_function_reset();
+    repoint_owed_ = true;
+}
+
 void AhciController::log_statistics(const char* prefix) const {
     const ControllerStats& s = stats_;
     log::info("{}: commands {} queued {} refused {} waits {} encrypted {} B decrypted {} B copied {} B "
-              "hba-resets {} port-resets {} dropped {}",
+              "hba-resets {} port-resets {} dropped {} function-resets {}",
               prefix, s.commands, s.queued_commands, s.refused_commands, s.waits, s.bytes_encrypted,
-              s.bytes_decrypted, s.bytes_copied, s.hba_resets, s.port_resets, s.dropped_in_flight);
+              s.bytes_decrypted, s.bytes_copied, s.hba_resets, s.port_resets, s.dropped_in_flight,
+              s.function_resets);
     for (unsigned f = 1; f < kCommandFaultCount; ++f)
         if (s.faults[f]) log::info("{}: refused {}: {}", prefix, to_string(static_cast<CommandFault>(f)), s.faults[f]);
 }

@@ -37,6 +37,7 @@ constexpr unsigned kMaxCommandFaults = 48;
 struct ControllerStats : storage::StorageCounters {
     uint64_t commands = 0, queued_commands = 0, refused_commands = 0, waits = 0;
     uint64_t hba_resets = 0, port_resets = 0, dropped_in_flight = 0;
+    uint64_t function_resets = 0; // FLR / D3hot -> D0 resets of the PCI function
     uint64_t guest_reads = 0, guest_writes = 0; // trapped ABAR accesses
     // Refused commands by CommandFault (index = the enum value).
     uint64_t faults[kMaxCommandFaults] = {};
@@ -68,6 +69,15 @@ class AhciController {
     void write(uint32_t offset, uint8_t size, uint64_t value);
     // After S3 resume or anything that reset the HBA behind our back.
     void resync();
+    // The PCI function reset (FLR, D3hot -> D0 without NoSoftReset;
+    // devices/pci/function_reset.hpp), seen after the reset write reached
+    // it (Bus Master Enable cleared before): like GHC.HR, every in-flight
+    // command is dropped (the guest's PxCI/PxSACT read 0, nothing copied,
+    // shadow chunks returned) and the guest's PxCLB/PxFB/PxCMD read their
+    // reset values; no register is touched now. The real PxCLB/PxFB (0
+    // after the reset) are pointed at the shadows again at the next guest
+    // access, before it is handled.
+    void function_reset();
     unsigned implemented_ports() const;
     const ControllerStats& stats() const;
     // Power-off lines, prefix e.g. "ahci0":
@@ -123,6 +133,7 @@ class AhciController {
     unsigned retry_cursor_ = 0; // round robin over ports for waiting commands
     uint64_t logged_faults_ = 0; // CommandFault values logged once already
     bool hr_pending_ = false;    // GHC.HR written, not yet read back clear
+    bool repoint_owed_ = false;  // function reset: real PxCLB/PxFB not re-pointed yet
     bool ready_ = false;
     ControllerStats stats_;
     uint32_t busy_ports_ = 0; // AhciPort::Env::busy_ports

@@ -35,6 +35,8 @@ Result<void> AhciPciFunction::attach(const char* name) {
                   address_.device, address_.function);
         return fail(Error::Unsupported);
     }
+    reset_.attach(config_, address_);
+    if (!mediator_.add_rule(*this) || !mediator_.watch(address_, *this)) return fail(Error::OutOfMemory);
     return {};
 }
 
@@ -67,7 +69,38 @@ bool AhciPciFunction::offset_of(uint64_t gpa, uint8_t size, uint32_t& offset) {
         return false;
     }
     offset = static_cast<uint32_t>(gpa - base);
+    // Outside D0 no BAR decodes (PCI PM 1.2 §5.3): all ones, writes dropped.
+    if (!reset_.in_d0()) {
+        ++stats_.not_ready;
+        return false;
+    }
     return true;
+}
+
+// --- resets behind the ABAR --------------------------------------------------
+
+bool AhciPciFunction::filter(pci::ConfigWrite& w) {
+    if (client_ && w.address == address_) reset_.before_write(w);
+    return true;
+}
+
+void AhciPciFunction::dropped(const pci::ConfigWrite& w) { reset_.write_dropped(w); }
+
+void AhciPciFunction::config_written(const pci::ConfigWrite& w) {
+    const pci::ResetEvent e = reset_.after_write(w);
+    if (e == pci::ResetEvent::None || !client_) return;
+    registers_.set_ready(reset_.in_d0());
+    if (!pci::resets_function(e)) return;
+    // The ABAR trap keeps its placement until the guest's next BAR or
+    // command write (pci::MmioBar re-reads the function then): safe whether
+    // or not the function really reset.
+    client_->function_reset();
+    if (!warned_reset_) {
+        warned_reset_ = true;
+        log::info("{}: PCI {}:{}.{}: {}: in-flight commands dropped, shadows re-pointed at the next access "
+                  "(logged once)",
+                  name_, address_.bus, address_.device, address_.function, pci::to_string(e));
+    }
 }
 
 uint64_t AhciPciFunction::mmio_read(uint64_t gpa, uint8_t size) {

@@ -9,6 +9,13 @@
 // shadows (its init(), run with Bus Master Enable off) is the function
 // registered as mediated with the bus-master rule, so that with a key loaded
 // it may master the bus again.
+//
+// Resets behind the ABAR (pci::FunctionResetWatch, README "Resets"): an FLR
+// through the PCIe or AF capability, or D3hot -> D0 without NoSoftReset,
+// clears Bus Master Enable before the write reaches the function, then the
+// controller drops its state (function_reset()); the ABAR trap stays where
+// it was until the guest's next BAR or command write. Outside D0 the ABAR reads all ones, writes are dropped and
+// the controller's real registers are not touched (PCI PM 1.2 §5.3).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +25,7 @@
 #include "core/mmio_dispatch.hpp"
 #include "devices/pci/bar_registers.hpp"
 #include "devices/pci/bus_master_rule.hpp"
+#include "devices/pci/function_reset.hpp"
 #include "devices/pci/mmio_bar.hpp"
 #include "devices/storage/ahci/ahci_registers.hpp"
 #include "lib/result.hpp"
@@ -39,6 +47,8 @@ class AbarClient {
     virtual uint64_t read(uint32_t offset, uint8_t size) = 0;
     virtual void write(uint32_t offset, uint8_t size, uint64_t value) = 0;
     virtual unsigned implemented_ports() const = 0;
+    // The function reset itself (AhciController::function_reset()).
+    virtual void function_reset() = 0;
 
   protected:
     ~AbarClient() = default;
@@ -51,6 +61,7 @@ template <class Controller> class ControllerClient final : public AbarClient {
     uint64_t read(uint32_t offset, uint8_t size) override { return c_.read(offset, size); }
     void write(uint32_t offset, uint8_t size, uint64_t value) override { c_.write(offset, size, value); }
     unsigned implemented_ports() const override { return c_.implemented_ports(); }
+    void function_reset() override { c_.function_reset(); }
 
   private:
     Controller& c_;
@@ -60,13 +71,18 @@ struct AhciBindingStats {
     uint64_t reads = 0, writes = 0;  // guest ABAR accesses handed to the controller
     uint64_t outside_abar = 0;       // trapped page bytes beyond the ABAR (read as ones, dropped)
     uint64_t unbound = 0;            // accesses while no controller is bound (init failed)
+    uint64_t not_ready = 0;          // accesses while the function is outside D0
 };
 
-class AhciPciFunction final : public MmioReadHandler, public MmioWriteHandler {
+class AhciPciFunction final : public MmioReadHandler,
+                              public MmioWriteHandler,
+                              public pci::ConfigRule,
+                              public pci::ConfigWatcher {
   public:
     AhciPciFunction(pci::Address address, pci::ConfigMediator& mediator, pci::ConfigSpace& config,
                     MmioDispatcher& mmio, pci::MmioPlacement& placement, pci::PhysicalRegisters& physical)
-        : address_(address), config_(config), bar_(mediator, config, mmio, placement), registers_(bar_, physical) {}
+        : address_(address), mediator_(mediator), config_(config), bar_(mediator, config, mmio, placement),
+          registers_(bar_, physical) {}
 
     // Ports the firmware left implemented (popcount of PI, §3.1.4), read
     // before the heap is sized; kMaxPorts when the ABAR does not decode.
@@ -88,6 +104,11 @@ class AhciPciFunction final : public MmioReadHandler, public MmioWriteHandler {
 
     uint64_t mmio_read(uint64_t gpa, uint8_t size) override;
     void mmio_write(uint64_t gpa, uint8_t size, uint64_t value) override;
+    // Config writes that reset the function or change its power state.
+    bool filter(pci::ConfigWrite& w) override;
+    void dropped(const pci::ConfigWrite& w) override;
+    void config_written(const pci::ConfigWrite& w) override;
+    const pci::FunctionResetWatch& resets() const { return reset_; }
 
     pci::Address address() const { return address_; }
     bool bound() const { return client_ != nullptr; }
@@ -101,10 +122,13 @@ class AhciPciFunction final : public MmioReadHandler, public MmioWriteHandler {
     bool offset_of(uint64_t gpa, uint8_t size, uint32_t& offset);
 
     pci::Address address_;
+    pci::ConfigMediator& mediator_;
     pci::ConfigSpace& config_;
     pci::MmioBar bar_;
     pci::BarRegisters registers_;
     AbarClient* client_ = nullptr;
+    pci::FunctionResetWatch reset_;
+    bool warned_reset_ = false;
     const char* name_ = "ahci";
     AhciBindingStats stats_;
 };

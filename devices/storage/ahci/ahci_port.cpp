@@ -399,6 +399,36 @@ void AhciPort::after_hba_reset() {
     point_at_shadows();
 }
 
+void AhciPort::after_function_reset() {
+    // The function reset every port as HR does (AHCI 1.3.1 §10.4.3): the
+    // guest's commands are gone, nothing copied. What the HBA held stays
+    // held (zombies) until repoint() sees the port stopped: no register is
+    // read now, and an HBA that did not really reset may still fetch.
+    env_.stats->dropped_in_flight += popcount(running_);
+    zombie_ |= running_;
+    running_ = queued_ = failed_ = waiting_ = 0; // as drop_all(), without its PxCMD read
+    wait_count_ = 0;
+    guest_sact_ = 0;
+    last_ci_ = 0;
+    error_latched_ = false;
+    note_busy();
+    guest_clb_ = guest_fb_ = 0;
+    fre_ = st_ = fis_synced_ = false;
+}
+
+void AhciPort::repoint() {
+    // First access after a function reset: an HBA that kept running (a
+    // device whose reset did not happen) is stopped first (§10.1.2), then
+    // the zombies go and the real CLB/FB name the shadows again.
+    const uint32_t cmd = real(preg::kCmd);
+    if (cmd & (pcmd::kSt | pcmd::kFre)) {
+        set_real(preg::kCmd, cmd & ~(pcmd::kSt | pcmd::kFre));
+        (void)wait_cr_clear();
+    }
+    reap_zombies();
+    if (!(real(preg::kCmd) & (pcmd::kCr | pcmd::kFr))) point_at_shadows();
+}
+
 void AhciPort::resync() {
     drop_all(true);
     const uint32_t cmd = real(preg::kCmd);

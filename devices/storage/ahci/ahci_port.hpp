@@ -85,6 +85,11 @@ class AhciPort {
     void after_hba_reset();
     // S3 resume / anything that reset the HBA behind our back.
     void resync();
+    // The PCI function reset (FLR, D3hot -> D0): as after_hba_reset() but
+    // without touching a register (the function may still be resetting);
+    // repoint() re-points the real CLB/FB at the next guest access.
+    void after_function_reset();
+    void repoint();
 
     uint32_t virtual_ci() const;
     uint32_t virtual_sact() const { return guest_sact_; }

@@ -20,6 +20,14 @@ void MsixTable::init_hardware() {
     for (uint16_t v = 0; v < vectors_; ++v) mask_real(v);
 }
 
+void MsixTable::function_reset() {
+    for (Entry& e : guest_) e = Entry{};
+    for (uint64_t& b : pending_) b = 0;
+    for (uint64_t& b : in_use_) b = 0;
+    for (uint64_t& a : real_address_) a = 0;
+    enabled_ = function_masked_ = false;
+}
+
 // --- guest accesses (PCI 3.0 §6.8.2.6-§6.8.2.10) ---------------------------------
 
 uint32_t MsixTable::dword(uint16_t v, uint32_t index) const {

@@ -65,6 +65,11 @@ class MsixTable {
 
     // Boot: every real entry masked.
     void init_hardware();
+    // The function reset (FLR, D3hot -> D0): the real table is masked and
+    // MSI-X disabled by the device (PCI 3.0 §6.8.2.3, §6.8.2.9); the guest's
+    // table, PBA and Message Control go to their reset values too. Touches
+    // no register; the next use_vectors() programs every entry anew.
+    void function_reset();
 
     // Guest accesses; offsets from the start of the table / PBA. DWORD or
     // aligned QWORD only (PCI 3.0 §6.8.2); other sizes read 0 / are dropped.

@@ -95,10 +95,21 @@ Result<void> NvmeController::init(DmaAllocator& dma) {
 
 // --- accesses ---------------------------------------------------------------------
 
-void NvmeController::before_access() { finish_reset_if_done(); }
+void NvmeController::before_access() {
+    if (disable_owed_) {
+        disable_owed_ = false;
+        bar0_.write32(reg::kCc, 0);
+        msix_.init_hardware(); // every real entry masked, whatever the device kept
+    }
+    finish_reset_if_done();
+}
 
 uint64_t NvmeController::read(uint32_t offset, uint8_t size) {
     ++stats_.guest_reads;
+    if (!function_ready_) {
+        ++stats_.not_ready_accesses;
+        return size >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * size)) - 1; // no decode: a master abort
+    }
     if (!ready_ || !storage::access_size_ok(size)) {
         ++stats_.refused_accesses;
         return 0;
@@ -110,6 +121,10 @@ uint64_t NvmeController::read(uint32_t offset, uint8_t size) {
 
 void NvmeController::write(uint32_t offset, uint8_t size, uint64_t value) {
     ++stats_.guest_writes;
+    if (!function_ready_) {
+        ++stats_.not_ready_accesses;
+        return;
+    }
     if (!ready_ || !storage::access_size_ok(size)) {
         ++stats_.refused_accesses;
         return;
@@ -326,8 +341,9 @@ void NvmeController::sync_vectors() {
 
 bool NvmeController::on_nmi(uint32_t apic_id) {
     (void)apic_id;
-    if (!ready_) return false;
+    if (!ready_ || !function_ready_) return false;
     ++stats_.nmis;
+    if (disable_owed_) return false; // the function reset: no register access before the guest's
     finish_reset_if_done();
     if (harvest()) {
         ++stats_.nmis_with_work;
@@ -361,6 +377,7 @@ void NvmeController::resync() {
     enabled_ = false;
     enable_refused_ = false;
     reset_pending_ = false;
+    disable_owed_ = false;
     cc_ = 0;
     real_cc_ = 0;
     bar0_.write32(reg::kCc, 0);
@@ -369,14 +386,35 @@ void NvmeController::resync() {
     msix_.use_vectors(nullptr, 0);
 }
 
+void NvmeController::function_reset() {
+    ++stats_.function_resets;
+    enabled_ = false;
+    enable_refused_ = false;
+    reset_pending_ = false;
+    shutdown_reset_done_ = false;
+    nmi_owed_ = false;
+    cc_ = aqa_ = intms_ = 0; // NVMe 1.4 §3.1: reset values
+    asq_ = acq_ = 0;
+    real_cc_ = 0;
+    msix_.function_reset();
+    // The guest's commands are gone now (enabled_ off: nothing is posted
+    // any more); the shadows go once the device is seen idle, at the first
+    // access after the reset (before_access): CC.EN 0 written, CSTS.RDY 0
+    // read. A function that really reset is idle at once; one that did not
+    // (a device ignoring the D3hot -> D0 reset it advertises) is disabled
+    // then, and its shadow chunks are not reused while it may still DMA.
+    reset_pending_ = true;
+    disable_owed_ = true;
+}
+
 void NvmeController::log_statistics(const char* prefix) const {
     if (engine_) engine_->log_statistics(prefix);
     const NvmeControllerStats& s = stats_;
     const MsixStats& m = msix_.stats();
     log::info("{}: interrupts delivered {} pended {} nmis {} with-work {} owed {} enables {} refused {} resets {} "
-              "shutdowns {}",
+              "shutdowns {} function-resets {}",
               prefix, m.delivered, m.pended, s.nmis, s.nmis_with_work, s.nmis_owed, s.enables, s.enables_refused,
-              s.resets, s.shutdowns);
+              s.resets, s.shutdowns, s.function_resets);
     log::info("{}: trapped reads {} writes {} doorbells {} ignored {} split {} refused {} MSI-X bad-address {} "
               "out-of-table {}",
               prefix, s.guest_reads, s.guest_writes, s.doorbells, s.doorbells_ignored, s.split_accesses,

@@ -76,6 +76,8 @@ struct NvmeControllerStats {
     uint64_t doorbells = 0;                     // doorbell writes passed to the engine
     uint64_t doorbells_ignored = 0;             // while not enabled, or between strided slots
     uint64_t enables = 0, enables_refused = 0, resets = 0, shutdowns = 0;
+    uint64_t function_resets = 0;               // FLR / D3hot -> D0 resets seen
+    uint64_t not_ready_accesses = 0;            // guest accesses while the function is outside D0
     uint64_t nmis = 0, nmis_with_work = 0, nmis_owed = 0; // device NMIs seen / that found work / claimed as announced earlier
     uint64_t interrupts = 0;                    // guest_interrupt() calls (posted CQs with IEN)
     uint64_t dropped_writes = 0;                // CMB/PMR/BP/NSSR and read-only registers
@@ -118,6 +120,21 @@ class NvmeController final : public ControllerPort, public NmiSink {
     // After S3 (the controller lost its state): the guest's driver resets
     // and re-enables it; the shadows are dropped and the real table masked.
     void resync();
+    // The PCI function reset itself (FLR, or D3hot -> D0 without
+    // NoSoftReset; devices/pci/function_reset.hpp): the real controller is
+    // disabled with its queues gone, so this is CC.EN 1 -> 0 without waiting
+    // for RDY. Every in-flight command is dropped (no completion: after a
+    // controller reset the host expects none, NVMe 1.4 §7.6.2); the
+    // guest's registers and MSI-X table read their reset values. Called
+    // after the reset write reached the function (Bus Master Enable cleared
+    // before it), touches no register: at the next access the real CC.EN is
+    // written 0 and the real MSI-X entries masked, and once CSTS.RDY reads
+    // 0 the shadow chunks go back to the pool.
+    void function_reset();
+    // Outside D0 (and until it is back) the function decodes no BAR: no
+    // register access, the device's NMIs are not claimed (PCI PM 1.2 §5.3).
+    void set_function_ready(bool ready) { function_ready_ = ready; }
+    bool function_ready() const { return function_ready_; }
 
     const ControllerFacts& facts() const { return facts_; }
     const NvmeControllerStats& stats() const { return stats_; }
@@ -167,6 +184,8 @@ class NvmeController final : public ControllerPort, public NmiSink {
     bool reset_pending_ = false;  // real EN cleared, engine.reset() once RDY reads 0
     bool shutdown_reset_done_ = false;
     bool nmi_owed_ = false;       // work found outside an NMI whose NMI may still come
+    bool function_ready_ = true;  // in D0 (set_function_ready)
+    bool disable_owed_ = false;   // function reset seen: real CC.EN 0 at the next access
     bool warned_nssr_ = false, warned_intx_ = false;
     NvmeControllerStats stats_;
 };

@@ -72,6 +72,7 @@ Result<void> NvmePciFunction::attach(const char* name) {
         TRY(table_bar_.attach(address_, msix_.table_bir, table_handler_, &table_handler_, name));
         if (!table_bar_.decoding()) return fail(Error::Unsupported);
     }
+    reset_.attach(config_, address_);
     if (!mediator_.add_rule(*this) || !mediator_.watch(address_, *this)) return fail(Error::OutOfMemory);
     guest_control_ = static_cast<uint16_t>(config_.read16(address_, static_cast<uint8_t>(message_control_offset())) &
                                            ~(msix::kEnable | msix::kFunctionMask));
@@ -123,7 +124,9 @@ Result<void> NvmePciFunction::bind(NvmeController& controller, DmaAllocator& dma
 // --- config space: Message Control ------------------------------------------------
 
 bool NvmePciFunction::filter(pci::ConfigWrite& w) {
-    if (!(w.address == address_) || !msix_.present()) return true;
+    if (!(w.address == address_)) return true;
+    if (controller_) reset_.before_write(w);
+    if (!msix_.present()) return true;
     const uint16_t lo = message_control_offset(), hi = static_cast<uint16_t>(lo + 1);
     if (!w.covers(lo) && !w.covers(hi)) return true;
     uint16_t guest = guest_control_;
@@ -139,11 +142,62 @@ bool NvmePciFunction::filter(pci::ConfigWrite& w) {
     return true;
 }
 
+void NvmePciFunction::dropped(const pci::ConfigWrite& w) {
+    if (!(w.address == address_)) return;
+    reset_.write_dropped(w);
+    control_seen_ = false;
+}
+
 void NvmePciFunction::config_written(const pci::ConfigWrite& w) {
-    (void)w;
+    const pci::ResetEvent e = reset_.after_write(w);
+    if (e != pci::ResetEvent::None && controller_) reset_event(e);
     if (!control_seen_) return;
     control_seen_ = false;
-    if (controller_) controller_->msix().control_written(guest_control_);
+    if (!controller_) return;
+    // The write carried our Enable (filter): the real MSI-X is on again.
+    if (rearm_owed_ && reset_.in_d0()) (void)rearm();
+    controller_->msix().control_written(guest_control_);
+}
+
+// --- resets behind the registers ----------------------------------------------------
+
+void NvmePciFunction::reset_event(pci::ResetEvent e) {
+    const bool ready = reset_.in_d0();
+    bar0_registers_.set_ready(ready);
+    table_registers_.set_ready(ready);
+    controller_->set_function_ready(ready);
+    if (!pci::resets_function(e)) return;
+    // The function is in its post-reset state: command register 0 (no BAR
+    // decodes), MSI-X disabled with every entry masked, the controller
+    // disabled. Nothing here touches it (it may still be resetting). The
+    // BAR traps keep their placement until the guest's next BAR or command
+    // write (pci::MmioBar re-reads what the function decodes then): a
+    // function that did not really reset still decodes there, and one that
+    // did decodes nothing, so keeping the trap is safe either way.
+    guest_control_ = static_cast<uint16_t>(guest_control_ & ~(msix::kEnable | msix::kFunctionMask));
+    controller_->function_reset();
+    controller_->msix().control_written(guest_control_);
+    rearm_owed_ = true;
+    if (!warned_reset_) {
+        warned_reset_ = true;
+        log::info("{}: PCI {}:{}.{}: {}: in-flight commands dropped, shadows re-armed at the next access (logged "
+                  "once)",
+                  name_, address_.bus, address_.device, address_.function, pci::to_string(e));
+    }
+}
+
+bool NvmePciFunction::rearm() {
+    force_real_msix_on();
+    const uint16_t mc = config_.read16(address_, static_cast<uint8_t>(message_control_offset()));
+    if ((mc & (msix::kEnable | msix::kFunctionMask)) != msix::kEnable) return false;
+    rearm_owed_ = false;
+    return true;
+}
+
+bool NvmePciFunction::function_ready() {
+    if (reset_.in_d0() && (!rearm_owed_ || rearm())) return true;
+    ++stats_.not_ready;
+    return false;
 }
 
 // --- guest BAR accesses -------------------------------------------------------------
@@ -158,6 +212,8 @@ bool NvmePciFunction::offset_of(const pci::MmioBar& bar, uint64_t gpa, uint8_t s
         ++stats_.outside_bar;
         return false;
     }
+    // Outside D0 no BAR decodes (PCI PM 1.2 §5.3): all ones, writes dropped.
+    if (!function_ready()) return false;
     offset = static_cast<uint32_t>(gpa - base);
     return true;
 }

@@ -20,6 +20,14 @@
 //    bus-master rule and the controller as an NMI sink (core/nmi_sink.hpp).
 //    On failure BME stays off, the function is not mediated and the trapped
 //    BAR reads all ones (fail closed).
+//  - Resets behind the registers (pci::FunctionResetWatch: FLR through the
+//    PCIe or AF capability, D3hot -> D0 without NoSoftReset, README
+//    "Resets"): Bus Master Enable is cleared before the write reaches the
+//    function, then the controller drops its state (function_reset()) and
+//    the real MSI-X is owed: it is turned on again at the guest's next
+//    access to the function (after its FLR wait), before that access. While
+//    the function is outside D0 its BARs read all ones, writes are dropped
+//    and the mediator touches none of its registers.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +37,7 @@
 #include "core/mmio_dispatch.hpp"
 #include "devices/pci/bar_registers.hpp"
 #include "devices/pci/bus_master_rule.hpp"
+#include "devices/pci/function_reset.hpp"
 #include "devices/pci/mmio_bar.hpp"
 #include "devices/storage/nvme/msix_table.hpp"
 #include "devices/storage/nvme/nvme_registers.hpp"
@@ -53,6 +62,7 @@ struct NvmeBindingStats {
     uint64_t outside_bar = 0;          // trapped page bytes beyond the BAR (read as ones, dropped)
     uint64_t unbound = 0;              // accesses while no controller is bound (init failed)
     uint64_t control_writes = 0;       // guest writes to MSI-X Message Control (kept virtual)
+    uint64_t not_ready = 0;            // accesses outside D0, or before the real MSI-X could be re-armed
 };
 
 class NvmePciFunction final : public MmioReadHandler,
@@ -84,8 +94,11 @@ class NvmePciFunction final : public MmioReadHandler,
     // Message Control: the guest's bits are recorded, the real enable and
     // mask kept ours (ConfigRule); the guest's reach the table after the
     // write went on (ConfigWatcher).
+    // Also: writes that reset the function or change its power state.
     bool filter(pci::ConfigWrite& w) override;
+    void dropped(const pci::ConfigWrite& w) override;
     void config_written(const pci::ConfigWrite& w) override;
+    const pci::FunctionResetWatch& resets() const { return reset_; }
 
     pci::Address address() const { return address_; }
     bool bound() const { return controller_ != nullptr; }
@@ -112,6 +125,12 @@ class NvmePciFunction final : public MmioReadHandler,
     void write_at(uint8_t bir, uint32_t offset, uint8_t size, uint64_t value);
     uint16_t message_control_offset() const { return static_cast<uint16_t>(msix_.capability + 2); }
     void force_real_msix_on();
+    void reset_event(pci::ResetEvent e);
+    // Owed after a function reset: the real MSI-X on again. False while the
+    // function does not take it (still resetting).
+    bool rearm();
+    // Whether a guest access may reach the controller now.
+    bool function_ready();
 
     pci::Address address_;
     pci::ConfigMediator& mediator_;
@@ -125,6 +144,9 @@ class NvmePciFunction final : public MmioReadHandler,
     NvmeController* controller_ = nullptr;
     uint16_t guest_control_ = 0;        // the guest's Message Control as it last wrote it
     bool control_seen_ = false;         // a Message Control write passed filter(), not yet notified
+    pci::FunctionResetWatch reset_;
+    bool rearm_owed_ = false;           // reset seen, real MSI-X not re-enabled yet
+    bool warned_reset_ = false;
     const char* name_ = "nvme";
     NvmeBindingStats stats_;
 };

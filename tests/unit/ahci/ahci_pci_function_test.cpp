@@ -17,6 +17,7 @@
 #include "devices/fake_chipset.hpp"
 #include "devices/pci/bus_master_rule.hpp"
 #include "devices/pci/config_decode.hpp"
+#include "devices/pci/function_reset.hpp"
 #include "devices/storage/ahci/ahci_pci_function.hpp"
 #include "devices/storage/ahci/ahci_registers.hpp"
 
@@ -107,6 +108,8 @@ struct Controller final : AbarClient {
     }
     void write(uint32_t offset, uint8_t size, uint64_t value) override { writes.emplace_back(offset, size, value); }
     unsigned implemented_ports() const override { return 6; }
+    unsigned function_resets = 0;
+    void function_reset() override { ++function_resets; }
 };
 
 struct NoDma final : DmaAllocator {
@@ -299,6 +302,107 @@ TEST(AhciPciFunction, AnAbarThatDoesNotDecodeAtBootIsNotMediated) {
     EXPECT_FALSE(m.fn.bind(m.controller, m.dma, m.bus_master).ok());
     EXPECT_TRUE(m.controller.command_in_init.empty());
     EXPECT_EQ(m.bus_master.decide(m.bus_master.identify(hba)), pci::MasterDecision::Blocked);
+}
+
+// Resets behind the ABAR (pci::FunctionResetWatch): the HBA with a PM
+// capability at 50h and a PCI Express capability with FLR at 60h.
+struct ResettableMachine : Machine {
+    static constexpr uint16_t pmcsr = 0x54, devctl = 0x68;
+    std::vector<uint16_t> command_at_flr;
+    explicit ResettableMachine(bool no_soft_reset = false) {
+        std::vector<uint8_t>& c = *chipset.find(hba);
+        c[0x06] = 1u << 4;
+        c[0x34] = 0x50;
+        c[0x50] = pci::cap_id::power_management;
+        c[0x51] = 0x60;
+        c[0x52] = 0x03;
+        c[pmcsr] = no_soft_reset ? pci::pm::no_soft_reset : 0;
+        c[0x60] = pci::cap_id::pci_express;
+        c[0x64 + 3] = pci::pcie::cap_flr >> 24;
+        chipset.after_write = [this] {
+            std::vector<uint8_t>& cfg = *chipset.find(hba);
+            if (!(cfg[devctl + 1] & 0x80)) return;
+            cfg[devctl + 1] &= 0x7F; // the function resets: command 0, ABAR 0
+            command_at_flr.push_back(chipset.command(hba));
+            cfg[4] = cfg[5] = 0;
+            for (int i = 0; i < 4; ++i) cfg[bar5 + i] = 0;
+        };
+    }
+    void ecam(uint16_t offset, uint8_t size, uint32_t value) {
+        struct Writer final : pci::ConfigWriter {
+            FakeChipset& c;
+            explicit Writer(FakeChipset& chip) : c(chip) {}
+            void write(const pci::ConfigWrite& w) override {
+                c.write(c.ecam_base + (uint64_t{w.address.device} << 15) + (uint64_t{w.address.function} << 12) +
+                            w.offset,
+                        w.size, w.value);
+            }
+        } writer{chipset};
+        pci::ConfigWrite w;
+        w.address = hba;
+        w.offset = offset;
+        w.size = size;
+        w.value = value;
+        mediator.guest_write(w, writer);
+    }
+};
+
+TEST(AhciPciFunction, AnFlrThroughEitherMechanismResetsTheControllerWithBusMasteringOff) {
+    ResettableMachine m;
+    m.bind();
+    EXPECT_TRUE(m.fn.resets().capabilities().pcie_flr);
+    m.port_write(ResettableMachine::devctl, 2, pci::pcie::control_initiate_flr);
+    ASSERT_EQ(m.command_at_flr.size(), 1u);
+    EXPECT_EQ(m.command_at_flr[0] & command_bme, 0) << "the HBA could still master the bus when it reset";
+    EXPECT_EQ(m.controller.function_resets, 1u);
+    // Linux restores BAR5 and the command register (here at another
+    // address): the trap follows what the function decodes.
+    m.port_write(bar5, 4, static_cast<uint32_t>(abar_at_boot + 0x10000));
+    EXPECT_FALSE(m.fn.abar().decoding()); // command 0 after the reset: nothing decodes
+    m.port_write(4, 2, command_mse | command_bme);
+    EXPECT_TRUE(m.fn.abar().decoding());
+    EXPECT_EQ(m.fn.abar().address(), abar_at_boot + 0x10000);
+    m.port_write(bar5, 4, static_cast<uint32_t>(abar_at_boot)); // moved back (decode on: vetted, followed)
+    EXPECT_EQ(m.guest_read(abar_at_boot + 0x10, 4), 0xA0000010u);
+    // The same through ECAM, with a dword write that also carries Device Status.
+    m.ecam(ResettableMachine::devctl, 4, pci::pcie::control_initiate_flr);
+    ASSERT_EQ(m.command_at_flr.size(), 2u);
+    EXPECT_EQ(m.command_at_flr[1] & command_bme, 0);
+    EXPECT_EQ(m.controller.function_resets, 2u);
+    // Device Control without Initiate FLR is no reset.
+    m.port_write(ResettableMachine::devctl, 2, 0x2810);
+    EXPECT_EQ(m.controller.function_resets, 2u);
+}
+
+TEST(AhciPciFunction, OutsideD0TheAbarReadsOnesAndTheControllerIsNotAsked) {
+    ResettableMachine m(true); // NoSoftReset: D3hot -> D0 keeps the state
+    m.bind();
+    m.port_write(ResettableMachine::pmcsr, 2, pci::pm::d3hot);
+    EXPECT_FALSE(m.fn.resets().in_d0());
+    const size_t reads = m.controller.reads.size(), writes = m.controller.writes.size();
+    const size_t physical_writes = m.physical.writes.size();
+    EXPECT_EQ(m.guest_read(abar_at_boot + 0x04, 4), 0xFFFFFFFFu);
+    m.guest_write(abar_at_boot + 0x04, 4, 1);
+    EXPECT_EQ(m.controller.reads.size(), reads);
+    EXPECT_EQ(m.controller.writes.size(), writes);
+    // The controller's own register accesses do not reach the function either.
+    EXPECT_EQ(m.fn.registers().read32(0x0), 0xFFFFFFFFu);
+    m.fn.registers().write32(0x100, 1);
+    EXPECT_EQ(m.physical.writes.size(), physical_writes);
+    EXPECT_GE(m.fn.stats().not_ready, 2u);
+    m.port_write(ResettableMachine::pmcsr, 2, pci::pm::d0);
+    EXPECT_TRUE(m.fn.resets().in_d0());
+    EXPECT_EQ(m.controller.function_resets, 0u);
+    EXPECT_EQ(m.guest_read(abar_at_boot + 0x04, 4), 0xA0000004u);
+}
+
+TEST(AhciPciFunction, D3hotToD0WithoutNoSoftResetIsAFunctionReset) {
+    ResettableMachine m(false);
+    m.bind();
+    m.port_write(ResettableMachine::pmcsr, 2, pci::pm::d3hot);
+    EXPECT_EQ(m.controller.function_resets, 0u);
+    m.port_write(ResettableMachine::pmcsr, 2, pci::pm::d0);
+    EXPECT_EQ(m.controller.function_resets, 1u);
 }
 
 } // namespace

@@ -67,6 +67,12 @@ class SimAhci final : public sv::MmioRegisters {
     // Non-queued commands issued while `hold_commands` wait for this.
     void complete_held(unsigned port);
     bool hold_commands = false;
+    // A PCI function reset (FLR, D3hot -> D0): as GHC.HR, with PxCLB/PxFB 0.
+    void function_reset() {
+        ++function_resets;
+        hba_reset();
+    }
+    uint64_t function_resets = 0;
     // QEMU-like: a command the device aborts also has its PxCI bit cleared
     // (AHCI 1.3.1 §6.2.2.1 leaves it set; QEMU's ahci clears it).
     bool clear_ci_on_error = false;

@@ -40,6 +40,17 @@ void SimNvme::set_msix(bool enable, bool function_mask) {
     msix_masked_ = function_mask;
 }
 
+void SimNvme::function_reset() {
+    ++function_resets;
+    reset();
+    csts_ = aqa_ = 0;
+    asq_ = acq_ = 0;
+    msix_enabled_ = msix_masked_ = false;
+    std::fill(msix_table_.begin(), msix_table_.end(), uint8_t{0});
+    for (unsigned v = 0; v < vectors_; ++v) msix_table_[v * 16 + msix::kEntryControl] = 1;
+    std::fill(pba_.begin(), pba_.end(), uint64_t{0});
+}
+
 bool SimNvme::intx() const {
     if (msix_enabled_) return false;
     for (size_t q = 0; q < cqs_.size(); ++q) {

@@ -62,6 +62,11 @@ class SimNvme final : public sv::MmioRegisters {
 
     // The function's MSI-X Message Control as config space would have it.
     void set_msix(bool enable, bool function_mask = false);
+    // A PCI function reset (FLR, D3hot -> D0 without NoSoftReset): the
+    // controller as at power-on (queues and held commands gone, CC, CSTS,
+    // AQA, ASQ, ACQ 0), MSI-X disabled with every entry masked, PBA clear.
+    void function_reset();
+    uint64_t function_resets = 0;
     // INTx line: pending completions on a CQ with IEN and INTMS clear (MSI-X off).
     bool intx() const;
 
