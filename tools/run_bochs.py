@@ -173,6 +173,7 @@ def run_bochs(cmd, listener, serial_path, bochs_out, timeout):
             out.write(data)
             out.flush()
             serial_f.write(data)
+            serial_f.flush()  # SV_KEEP_BOCHS_DIR: a live copy of the console
             tail = (tail + data)[-8192:]
 
         def drain():

@@ -12,17 +12,23 @@ usage: bochs.py TEST [--build-dir DIR]
                 kernel runs under VMX (its first console line, then the test
                 stops Bochs): the cheap check of the backend in the default set
   vmx-cpuid     under VT-x: CPUID signature, hypervisor bit, VMX and SVM
-                hidden, the hypercall ABI through VMCALL
-  vmx-memhidden under VT-x: the hypervisor's memory hidden from a /dev/mem
-                scan (guest devmem; needs console input, which the Bochs
-                runner does not connect yet)
-  vmx-ide       under VT-x with a key: a pattern written through ata_piix
-                (4 KiB and 1 MiB O_DIRECT requests) and read back; the image
-                holds only ciphertext, OpenSSL decrypts it to the pattern; the
-                key is wiped at power-off; then a bare boot (--no-hypervisor)
-                opens the image with the guest's own dm-crypt and reads it
+                hidden, the hypercall ABI through VMCALL; VMX hidden beyond
+                CPUID (guest vmxhidden: IA32_FEATURE_CONTROL locked with VMX
+                off, IA32_VMX_* #GP, VMXON/VMXOFF/VMPTRST #UD)
+  vmx-features  issue #11's VT-x checks in two boots: one keyed VT-x boot
+                runs the steps cpuid, vmxhidden, devmem, disks (each judged on
+                its own: vmx-cpuid's checks; the hypervisor's memory hidden
+                from a /dev/mem scan, the marker sent on the console; an IDE
+                pattern written and read back through ata_piix, the image
+                only ciphertext that OpenSSL decrypts to the pattern; the key
+                wiped at power-off), then a bare boot (--no-hypervisor) whose
+                own dm-crypt opens the image and reads the pattern
+  vmx-memhidden vmx-features' devmem step alone
+  vmx-ide       vmx-features' disks step and bare dm-crypt boot alone
   vmx-hostile   under VT-x: encryption.py's hostile IDE guest (PRD tables in
                 hypervisor memory, bad PRDs, unknown opcodes) is refused
+  vmx-smp       under VT-x with two CPUs (--cpus 2): the AP runs under VMX,
+                CPUID on each CPU shows the ShadowVisor signature
 Exit status: 0 pass, 1 fail, 77 skipped (no bochs installed).
 """
 import argparse
