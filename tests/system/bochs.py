@@ -66,6 +66,44 @@ AMD = "ryzen"
 BOCHS_APPEND = "loglevel=1 libata.force=max_sec_128"
 
 
+HV_LINE_RE = re.compile(r"\[sv\] [^\n]*\n")
+
+
+def deinterleave(log):
+    """The console with each hypervisor line moved out of the guest line it
+    landed in. Under Bochs the guest's tty drains at the emulated baud rate
+    while the hypervisor writes its `[sv] ...` lines whole, at the exit that
+    logs them, so one can land inside a guest line ("SV-RESULT[sv] WARN
+    ...\n hostile-setup PASS ..."). Nothing is dropped: the hypervisor line
+    follows the guest line it interrupted."""
+    out = []
+    pending = []  # hypervisor lines cut out of the current guest line
+    pos = 0
+    while pos < len(log):
+        i = log.find("[sv] ", pos)
+        nl = log.find("\n", pos)
+        if i < 0 or (0 <= nl < i):
+            # The rest of this physical line holds no hypervisor text.
+            stop = len(log) if nl < 0 else nl + 1
+            out.append(log[pos:stop])
+            if nl >= 0 or stop == len(log):
+                out.extend(pending)
+                pending = []
+            pos = stop
+            continue
+        m = HV_LINE_RE.match(log, i)
+        if i == 0 or log[i - 1] == "\n" or not m:
+            stop = len(log) if nl < 0 else nl + 1
+            out.append(log[pos:stop])
+            pos = stop
+            continue
+        out.append(log[pos:i])  # the guest's text before the interruption
+        pending.append(m.group(0))
+        pos = m.end()  # the guest line goes on after the hypervisor line
+    out.extend(pending)
+    return "".join(out)
+
+
 class BochsHarness(svtest.Harness):
     def __init__(self, args, model):
         super().__init__(args)
@@ -75,7 +113,8 @@ class BochsHarness(svtest.Harness):
         extra = list(extra) + ["--emulator", "bochs", "--cpu-model", self.model]
         append = BOCHS_APPEND + " " + append
         # Bochs is some 10x slower than TCG: a Linux boot takes minutes.
-        self.last = super().boot(append, disks, hypervisor, extra, timeout or 3000, answers)
+        b = super().boot(append, disks, hypervisor, extra, timeout or 3000, answers)
+        self.last = svtest.Boot(b.status, deinterleave(b.log), b.elapsed)
         return self.last
 
 
