@@ -340,7 +340,9 @@ def t_vmx_smp(h):
     the hypervisor brings the AP into VMX (VMXON and a VMCS on that CPU),
     the guest's INIT/STARTUP IPIs start it as a vCPU, and CPUID pinned to
     each CPU shows the ShadowVisor signature (guest/tests/smp)."""
-    b = h.boot("sv.test=smp", extra=["--cpus", str(SMP_CPUS)])
+    # Bochs emulates both CPUs in one thread (and the AP spins in the
+    # hypervisor until the guest starts it): twice a one-CPU boot and more.
+    b = h.boot("sv.test=smp", extra=["--cpus", str(SMP_CPUS)], timeout=6000)
     h.require_clean(b)
     require_vmx(b)
     b.expect(["smp"])
