@@ -57,7 +57,9 @@ sv_entry64:
     hlt
     jmp 3b
 
-    .section .rodata
+    /* Writable: the VT-x backend fills the TSS descriptor at 0x28 at run
+     * time (its base is the address of a C++ object; virt/vmx). */
+    .section .data
     .align 16
     .global sv_boot_gdt
 sv_boot_gdt:
@@ -65,6 +67,8 @@ sv_boot_gdt:
     .quad 0x00AF9A000000FFFF        /* 0x08: 64-bit code */
     .quad 0x00CF92000000FFFF        /* 0x10: data */
     .quad 0x00CF9A000000FFFF        /* 0x18: 32-bit code (AP start-up) */
+    .quad 0                         /* 0x20: unused */
+    .quad 0, 0                      /* 0x28: 64-bit TSS (16 bytes), the host TR under VT-x */
 boot_gdt_end:
     .global sv_boot_gdt_ptr
 sv_boot_gdt_ptr:

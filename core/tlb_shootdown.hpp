@@ -17,7 +17,7 @@
 //     flush_all()        bumps the generation, kicks every vCPU that is in
 //                        the guest (VcpuKicker: it must leave guest mode
 //                        without the guest noticing; SVM: NMI IPI with the
-//                        NMI intercept, virt/svm/svm_kick_hw.cpp) and waits,
+//                        NMI intercept / VMX NMI exiting, core/nmi_kicker.hpp) and waits,
 //                        bounded, until each has left the session it was in.
 //
 // Why this is enough: both sides use sequentially consistent accesses, so

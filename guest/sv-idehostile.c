@@ -290,7 +290,7 @@ static int setup_pci(void)
 // Waits until BSY is clear (bounded); returns the status or -1 on timeout.
 
 struct outcome {
-    int timeout;     // BSY never cleared
+    int timeout;     // BSY never cleared (for DMA: BSY or DRQ)
     uint8_t status;  // ATA status after completion
     uint8_t error;   // ATA error register
     uint8_t bmstat;  // bus-master status before the stop
@@ -338,8 +338,26 @@ static void taskfile(uint32_t lba, unsigned sectors, uint8_t features)
     outb((uint8_t)(lba >> 16), ATA_LBA2);
 }
 
+// The end of a DMA command: BSY and DRQ both clear (bounded; the status, or
+// -1 on timeout). In the ATA DMA protocol (ATA8-APT §11.7) a device may show
+// BSY or DRQ while the data moves: QEMU keeps BSY set; Bochs clears BSY at
+// once and holds DRQ until the bus master is done (its iodev/harddrv.cc),
+// so stopping the bus master at BSY clear would cut Bochs's transfer short.
+static int wait_dma_done(double secs)
+{
+    double end = sv_now_s() + secs;
+    for (;;) {
+        uint8_t s = inb(ATA_STATUS);
+        if (!(s & (ST_BSY | ST_DRQ)))
+            return s;
+        if (sv_now_s() > end)
+            return -1;
+        usleep(50);
+    }
+}
+
 // The libata-sff sequence: PRD pointer, direction, task file, command, START;
-// poll BSY; stop the bus master. `starts` START writes (2 = start twice).
+// poll BSY and DRQ; stop the bus master. `starts` START writes (2 = start twice).
 static struct outcome dma_command(uint8_t op, uint32_t lba, unsigned sectors, uint32_t table,
                                   int to_memory, int starts, uint8_t features)
 {
@@ -353,7 +371,7 @@ static struct outcome dma_command(uint8_t op, uint32_t lba, unsigned sectors, ui
     outb(op, ATA_STATUS);
     for (int i = 0; i < starts; i++)
         outb(dir | BMC_START, bm + BM_CMD);
-    int s = sv_ata_wait_not_busy(ATA_STATUS, 3);
+    int s = wait_dma_done(3);
     o.bmstat = inb(bm + BM_STATUS);
     outb(dir, bm + BM_CMD); // stop
     outb(BMS_INTR | BMS_ERROR, bm + BM_STATUS);

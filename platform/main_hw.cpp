@@ -65,7 +65,7 @@ VirtBackend* backend = nullptr; // chosen once, before any other use (select_bac
 Vcpu* vcpu0 = nullptr;           // the BSP's
 constexpr size_t bsp_cpu = 0;    // host CPU index of the BSP (core/virt_backend.hpp)
 // Nested-TLB shootdown on every vCPU when a trapped MMIO range changes
-// (core/tlb_shootdown.hpp); the backend kicks (SVM: an NMI, virt/svm/svm_kick.hpp).
+// (core/tlb_shootdown.hpp); the backend kicks (an NMI, core/nmi_kicker.hpp).
 TlbShootdown tlb_shootdown;
 constexpr uint64_t shootdown_timeout_tsc = 4'000'000'000ull; // ~1 s and more: a kick takes microseconds
 

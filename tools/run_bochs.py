@@ -11,7 +11,10 @@ the given --iso, from the IDE CD-ROM (secondary master). --disk ide:IMAGE
 takes primary master, primary slave and secondary slave in that order.
 Machine: Bochs's i440FX + PIIX3 (PIIX IDE with bus mastering, ACPI PM),
 its BIOS, no display (the rfb library without waiting for a client), the
-first serial port on stdout.
+first serial port on stdout and our stdin: Bochs's com1 connects to a
+loopback socket of this runner (mode=socket-client), which copies the
+guest's output to stdout and stdin to the guest, as run_vm.py does for QEMU
+(a test answers the guest's SV-NEED requests through it).
 
 Exit status as for `run`: 0 the guest powered off (Bochs's ACPI S5),
 3 hypervisor failure (its fatal stop message on the console: under Bochs
@@ -20,8 +23,10 @@ there is no isa-debug-exit port), 4 guest kernel panic, 5 Bochs failed,
 """
 import os
 import re
+import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -76,7 +81,7 @@ def build_iso(a, workdir):
     return iso
 
 
-def bochsrc(a, iso, serial_path, log_path):
+def bochsrc(a, iso, console_port, log_path):
     model = a.cpu_model
     lines = [
         "megs: %d" % a.memory,
@@ -93,7 +98,8 @@ def bochsrc(a, iso, serial_path, log_path):
         "ata1: enabled=1, ioaddr1=0x170, ioaddr2=0x370, irq=15",
         "ata1-master: type=cdrom, path=%s, status=inserted" % iso,
         "boot: cdrom",
-        "com1: enabled=1, mode=file, dev=%s" % serial_path,
+        # Bochs connects to the runner's console socket when it starts.
+        "com1: enabled=1, mode=socket-client, dev=127.0.0.1:%d" % console_port,
         "log: %s" % log_path,
         "panic: action=fatal",
         "error: action=report",
@@ -120,14 +126,23 @@ def bochsrc(a, iso, serial_path, log_path):
     return "\n".join(lines) + "\n"
 
 
-def run_bochs(cmd, serial_path, bochs_out, timeout):
-    """Run Bochs, copy the serial console to stdout; return (status, reason)
-    with reason 'poweroff', 'panic', 'hvstop', 'timeout' or None."""
+def console_listener():
+    """The loopback socket Bochs's com1 connects to (socket-client mode)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    return ls
+
+
+def run_bochs(cmd, listener, serial_path, bochs_out, timeout):
+    """Run Bochs; copy the serial console to stdout (and to serial_path) and
+    our stdin to the guest; return (status, reason, log) with reason
+    'poweroff', 'panic', 'hvstop', 'timeout' or None."""
     with open(bochs_out, "wb") as out_f:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_f, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    # Bochs runs in its own session (the console is a file, not our
+    # Bochs runs in its own session (the console is a socket, not our
     # terminal): a SIGTERM to this runner (ctest's timeout, a test that has
     # seen enough) must end it too, or it would run on unowned.
     def on_term(signum, frame):
@@ -141,48 +156,87 @@ def run_bochs(cmd, serial_path, bochs_out, timeout):
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     deadline = time.monotonic() + timeout
-    pos = 0
     tail = b""
     reason = None
     out = sys.stdout.buffer
-
-    def pump():
-        nonlocal pos, tail
-        try:
-            with open(serial_path, "rb") as f:
-                f.seek(pos)
-                data = f.read()
-        except FileNotFoundError:
-            return b""
-        if data:
-            pos += len(data)
+    conn = None
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    try:
+        sel.register(sys.stdin, selectors.EVENT_READ, "in")
+    except (ValueError, PermissionError, OSError):
+        pass  # stdin is a regular file or closed: nothing to forward
+    pending = b""  # stdin read before Bochs connected
+    with open(serial_path, "wb") as serial_f:
+        def take(data):
+            nonlocal tail
             out.write(data)
             out.flush()
+            serial_f.write(data)
+            serial_f.flush()  # SV_KEEP_BOCHS_DIR: a live copy of the console
             tail = (tail + data)[-8192:]
-        return data
 
-    while True:
-        pump()
-        if PANIC_RE.search(tail):
-            reason = "panic"
-        elif HV_STOP_RE.search(tail):
-            reason = "hvstop"
-        status = proc.poll()
-        if status is not None or reason:
-            break
-        if time.monotonic() >= deadline:
-            reason = "timeout"
-            break
-        time.sleep(0.2)
-    if proc.poll() is None:
-        time.sleep(0.5)
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    status = proc.wait()
-    pump()
+        def drain():
+            if conn is None:
+                return
+            conn.setblocking(False)
+            try:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    take(data)
+            except (BlockingIOError, OSError):
+                pass
+
+        while True:
+            for key, _ in sel.select(0.2):
+                if key.data == "accept":
+                    conn, _ = listener.accept()
+                    sel.unregister(listener)
+                    sel.register(conn, selectors.EVENT_READ, "out")
+                    if pending:
+                        conn.sendall(pending)
+                        pending = b""
+                elif key.data == "out":
+                    data = conn.recv(65536)
+                    if data:
+                        take(data)
+                    else:
+                        sel.unregister(conn)  # Bochs closed the console: it is exiting
+                else:
+                    data = os.read(sys.stdin.fileno(), 65536)
+                    if not data:
+                        sel.unregister(sys.stdin)
+                    elif conn is None:
+                        pending += data
+                    else:
+                        try:
+                            conn.sendall(data)
+                        except OSError:
+                            pass
+            if PANIC_RE.search(tail):
+                reason = "panic"
+            elif HV_STOP_RE.search(tail):
+                reason = "hvstop"
+            status = proc.poll()
+            if status is not None or reason:
+                break
+            if time.monotonic() >= deadline:
+                reason = "timeout"
+                break
+        if proc.poll() is None:
+            time.sleep(0.5)
+            drain()
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        status = proc.wait()
+        drain()
+    if conn is not None:
+        conn.close()
     with open(bochs_out, "rb") as f:
         log = f.read()
     if reason is None and POWER_OFF_RE.search(log):
@@ -216,8 +270,9 @@ def main(a):
         serial = os.path.join(workdir, "serial.txt")
         log_path = os.path.join(workdir, "bochs.log")
         rc_path = os.path.join(workdir, "bochsrc")
+        listener = console_listener()
         with open(rc_path, "w") as f:
-            f.write(bochsrc(a, iso, serial, log_path))
+            f.write(bochsrc(a, iso, listener.getsockname()[1], log_path))
         # Debian builds Bochs with its debugger, which stops at the first
         # instruction: the debugger command file says `continue`.
         dbg = os.path.join(workdir, "debugger.rc")
@@ -230,7 +285,7 @@ def main(a):
             print(" ".join(cmd))
             return 0
         start = time.monotonic()
-        status, reason, log = run_bochs(cmd, serial, os.path.join(workdir, "bochs.out"), a.timeout)
+        status, reason, log = run_bochs(cmd, listener, serial, os.path.join(workdir, "bochs.out"), a.timeout)
         elapsed = time.monotonic() - start
         mode = "directly" if a.no_hypervisor else "under the hypervisor"
         if reason == "poweroff":

@@ -39,7 +39,7 @@ void install_idt() {
                           static_cast<uint32_t>(h >> 32), 0};
     }
     // Vector 2: an NMI is no bug of ours; the host only takes the NMIs that
-    // made the guest exit (virt/svm/svm_kick.hpp).
+    // made the guest exit (SVM: virt/svm/svm_kick.hpp; core/nmi_kicker.hpp).
     const uint64_t nmi = reinterpret_cast<uint64_t>(&sv_host_nmi);
     idt[2] = IdtEntry{static_cast<uint16_t>(nmi), 0x08, 0, 0x8E, static_cast<uint16_t>(nmi >> 16),
                       static_cast<uint32_t>(nmi >> 32), 0};

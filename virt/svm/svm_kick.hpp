@@ -13,33 +13,20 @@
 // x86_cpu_pending_interrupt gates NMI on GIF).
 //
 // Every NMI now exits, the guest's own too (its NMI IPIs, a watchdog, the
-// platform's). The kicker marks the target before sending, so an NMI exit
-// with the mark is a kick (consumed) and one without is the guest's: it is
-// re-injected (EVENTINJ type NMI, §15.20) at the next entry. A kick and a
-// genuine NMI that arrive together coalesce into one exit, as two NMIs do on
-// bare hardware (one NMI latch, SDM vol. 3A §6.7.1 / APM vol. 2 §8.2.4): the
-// guest's NMI is then taken as the kick and not seen, exactly as one of two
-// coalesced NMIs is lost without a hypervisor. Counted.
+// platform's). The kicker (core/nmi_kicker.hpp, shared with VMX) marks the
+// target before sending, so an NMI exit with the mark is a kick (consumed)
+// and one without is the guest's: it is re-injected (EVENTINJ type NMI,
+// §15.20) at the next entry. A kick and a genuine NMI that arrive together
+// coalesce into one exit: the guest's NMI is then taken as the kick and not
+// seen, exactly as one of two coalesced NMIs is lost without a hypervisor.
+// Counted.
 #pragma once
 
 #include <cstdint>
 
-#include "core/tlb_shootdown.hpp"
+#include "core/nmi_kicker.hpp"
 
 namespace sv::svm {
-
-class NmiKicker final : public VcpuKicker {
-  public:
-    // target: the vCPU's local APIC id.
-    void kick(uint32_t target) override;
-    // At an NMI exit on `apic_id`: true when it was (at least) a kick.
-    bool take(uint32_t apic_id);
-
-  private:
-    uint8_t pending_[256] = {};
-};
-
-NmiKicker& nmi_kicker();
 
 struct NmiStats {
     uint64_t kicks_taken = 0;  // NMI exits that were kicks

@@ -1,29 +1,15 @@
-#include "arch/x86/local_apic.hpp"
 #include "virt/svm/svm_kick.hpp"
 
 namespace sv::svm {
 namespace {
-NmiKicker kicker;
 uint64_t kicks_taken = 0, guest_nmis = 0;
 } // namespace
-
-NmiKicker& nmi_kicker() { return kicker; }
-
-void NmiKicker::kick(uint32_t target) {
-    if (target > 0xFF) return;
-    __atomic_store_n(&pending_[target], uint8_t{1}, __ATOMIC_SEQ_CST); // before the NMI can arrive
-    x86::lapic::send_nmi(static_cast<uint8_t>(target));
-}
-
-bool NmiKicker::take(uint32_t apic_id) {
-    return apic_id <= 0xFF && __atomic_exchange_n(&pending_[apic_id], uint8_t{0}, __ATOMIC_SEQ_CST);
-}
 
 bool handle_nmi_exit(uint32_t apic_id) {
     // Host RFLAGS.IF is 0: with GIF=1 only the pending NMI (or an SMI) is
     // taken, through the host IDT's NMI entry (arch/x86/idt_hw.cpp).
     asm volatile("stgi\n\tclgi" ::: "memory");
-    if (kicker.take(apic_id)) {
+    if (nmi_kicker().take(apic_id)) {
         __atomic_fetch_add(&kicks_taken, 1, __ATOMIC_RELAXED);
         return false;
     }

@@ -4,12 +4,13 @@
 #include <cstring>
 
 #include "arch/x86/cpu.hpp"
+#include "arch/x86/tss.hpp"
 #include "core/msr_policy.hpp"
+#include "core/nmi_kicker.hpp"
 #include "core/nmi_sink.hpp"
 #include "lib/log.hpp"
 #include "lib/panic.hpp"
 #include "lib/spinlock.hpp"
-#include "virt/svm/svm_kick.hpp" // the NMI kicker's mark-and-send half is vendor-neutral
 #include "virt/vmx/vmcs_fields.hpp"
 #include "virt/vmx/vmx_backend.hpp"
 #include "virt/vmx/vmx_bitmaps.hpp"
@@ -123,11 +124,28 @@ uint8_t* msr_bitmap = nullptr;
 uint64_t msr_bitmap_pa = 0;
 SpinLock io_lock;
 NestedTlbGeneration nested_tlb;
-// A zeroed TSS for the host TR: VM exits load TR from the host-state area
-// and the selector must not be 0 (SDM vol. 3C "Checks on Host Segment and
-// Descriptor-Table Registers"); the hypervisor uses no TSS itself.
-alignas(16) uint8_t host_tss[104];
-constexpr uint16_t host_tr_selector = 0x28; // only loaded into TR by VM exits, never via the GDT
+// The host TR: every VM exit loads TR from the host-state area (selector,
+// base; limit 67h, type busy 64-bit TSS: SDM vol. 3C "Loading Host Segment
+// and Descriptor-Table Registers"), and the selector must not be 0 (SDM vol.
+// 3C "Checks on Host Segment and Descriptor-Table Registers"). The selector
+// names a real descriptor of this TSS in the boot GDT (boot/entry32.S slot
+// 0x28), so TR after an exit is what the GDT says. One TSS serves every CPU:
+// the hypervisor runs at CPL 0 without IST, so no CPU ever reads it. The
+// descriptor is written busy, as TR holds it: a stray LTR of it faults
+// (#GP) instead of silently sharing the TSS.
+alignas(16) x86::Tss64 host_tss{};
+constexpr uint16_t host_tr_selector = 0x28;
+
+void install_host_tss_descriptor() {
+    DescriptorTable gdt{};
+    asm volatile("sgdt %0" : "=m"(gdt));
+    if (gdt.limit < host_tr_selector + 15) panic("boot GDT has no TSS slot at 0x28", __FILE__, __LINE__);
+    const x86::SystemDescriptor64 d = x86::system_descriptor64(reinterpret_cast<uint64_t>(&host_tss),
+                                                               sizeof(x86::Tss64) - 1, x86::system_type::tss64_busy);
+    auto* slot = reinterpret_cast<volatile uint64_t*>(gdt.base + host_tr_selector);
+    slot[0] = d.low;
+    slot[1] = d.high;
+}
 
 uint64_t sync_io_intercepts(const IoDispatcher& io) {
     LockGuard guard(io_lock);
@@ -215,6 +233,7 @@ void VmxBackend::enable_on_this_cpu(size_t cpu) {
     write_cr0(host_cr0_fixed(caps_).apply(x86::read_cr0()));
     x86::write_cr4(host_cr4_fixed(caps_).apply(x86::read_cr4() | cr4_bit::vmxe));
     if (!vmxon(vmxon_pa_[cpu])) panic("VMXON failed", __FILE__, __LINE__);
+    install_host_tss_descriptor(); // the same bytes from every CPU: the GDT is shared
 }
 
 Result<Vcpu*> VmxBackend::create_vcpu(PhysHeap& heap, uint64_t npt_root, const IoDispatcher& io,
@@ -230,7 +249,7 @@ Result<Vcpu*> VmxBackend::create_vcpu(PhysHeap& heap, uint64_t npt_root, const I
 const VendorMsrPolicy& VmxBackend::vendor_msrs() const { return vendor_msr_policy(); }
 const NestedFormat& VmxBackend::nested_format() const { return nested_format_ept; }
 NestedTlbFlush& VmxBackend::nested_tlb_flush() { return nested_tlb; }
-VcpuKicker& VmxBackend::vcpu_kicker() { return svm::nmi_kicker(); }
+VcpuKicker& VmxBackend::vcpu_kicker() { return nmi_kicker(); }
 void VmxBackend::log_kick_statistics() const {
     log::info("NMI exits: kicks {} guest NMIs re-injected {} (of which waited for NMI blocking to end {})",
               __atomic_load_n(&kicks_taken, __ATOMIC_RELAXED), __atomic_load_n(&guest_nmis, __ATOMIC_RELAXED),
@@ -259,7 +278,7 @@ void VmxVcpu::start_in_real_mode(uint8_t vector) {
     guest_nmi_pending_ = false;
     if (shootdown_) {
         shootdown_->left_guest(shootdown_index_);
-        (void)svm::nmi_kicker().take(apic_id_);
+        (void)nmi_kicker().take(apic_id_);
     }
 }
 
@@ -319,7 +338,7 @@ void VmxVcpu::program_vmcs() {
     vmwrite(field::host_tr_selector, host_tr_selector);
     vmwrite(field::host_fs_base, x86::rdmsr(0xC0000100));
     vmwrite(field::host_gs_base, x86::rdmsr(0xC0000101));
-    vmwrite(field::host_tr_base, reinterpret_cast<uint64_t>(host_tss));
+    vmwrite(field::host_tr_base, reinterpret_cast<uint64_t>(&host_tss));
     DescriptorTable gdt{}, idt{};
     asm volatile("sgdt %0" : "=m"(gdt));
     asm volatile("sidt %0" : "=m"(idt));
@@ -560,7 +579,7 @@ ExitHandler::Action VmxVcpu::run(ExitHandler& handler) {
                 // claims it, core/nmi_sink.hpp) or the guest's own NMI
                 // (re-injected as a virtual NMI). A kick and a device NMI
                 // coalesce in the one NMI latch: the sinks are asked always.
-                const bool kick = svm::nmi_kicker().take(apic_id_);
+                const bool kick = nmi_kicker().take(apic_id_);
                 const bool claimed = device_nmi(apic_id_);
                 if (kick) __atomic_fetch_add(&kicks_taken, 1, __ATOMIC_RELAXED);
                 if (!kick && !claimed) {
