@@ -12,15 +12,18 @@
 #include "core/guest_memory.hpp"
 #include "core/hypervisor_memory.hpp"
 #include "core/mmio_dispatch.hpp"
+#include <span>
+
+#include "devices/iommu/dma_domain.hpp"
 #include "lib/result.hpp"
 
 namespace sv {
 
-// `shadow_base`/`shadow_bytes`: the mediators' shadow memory (whole pages),
-// the window only the mediated functions may reach. Errors are only those
+// `shadow`: the mediators' shadow memory (whole pages), the windows only the
+// mediated functions may reach. Errors are only those
 // that must stop the boot (an IVRS whose units cannot be hidden).
 [[nodiscard]] Result<void> setup_amdvi(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio,
-                                       uint64_t shadow_base, uint64_t shadow_bytes);
+                                       std::span<const iommu::PhysWindow> shadow);
 void resume_amdvi();
 void log_amdvi_statistics();
 

@@ -147,7 +147,7 @@ void collect_mediated() {
     }
 }
 
-Result<amdvi::TableStats> build_tables(HypervisorMemory& hv, uint64_t shadow_base, uint64_t shadow_bytes) {
+Result<amdvi::TableStats> build_tables(HypervisorMemory& hv, std::span<const iommu::PhysWindow> shadow) {
     const Result<DmaBuffer> table = hv.heap().allocate(amdvi::device_table_bytes, 4096);
     if (!table.ok()) return fail(table.error());
     device_table = table.value().phys;
@@ -161,28 +161,29 @@ Result<amdvi::TableStats> build_tables(HypervisorMemory& hv, uint64_t shadow_bas
     for (size_t i = 0; i < ivrs.block_count; ++i)
         if (ivrs.blocks[i].flags & (amdvi::ivmd_flag::unity | amdvi::ivmd_flag::exclusion))
             reserved[reserved_count++] = {ivrs.blocks[i].base, ivrs.blocks[i].bytes};
-    const iommu::PhysWindow shadow{shadow_base, shadow_bytes};
+    uint64_t shadow_bytes = 0;
+    for (const iommu::PhysWindow& w : shadow) shadow_bytes += w.length;
     collect_mediated();
 
     amdvi::TableInputs in;
     in.domain.guest_map = &hv.guest_map();
     in.domain.reserved = reserved;
     in.domain.reserved_count = reserved_count;
-    in.domain.device_dma = &shadow;
-    in.domain.device_dma_count = shadow_bytes ? 1 : 0;
+    in.domain.device_dma = shadow.data();
+    in.domain.device_dma_count = shadow.size();
     in.domain.hypervisor = hypervisor;
     in.domain.hypervisor_count = 2;
     in.mediated = mediated_ids;
-    in.mediated_count = shadow_bytes ? mediated_id_count : 0;
+    in.mediated_count = shadow.empty() ? 0 : mediated_id_count;
     static amdvi::AmdviTables tables(hv.heap(), reinterpret_cast<amdvi::DeviceTableEntry*>(table.value().host),
                                      device_table);
     const amdvi::TableStats s = TRY(tables.build(in));
     log::info("iommu: tables {} KiB (device table {} KiB at {:x}, {} I/O page-table pages, 3 pages per unit for "
               "command buffer, event log and completion store): guest domain {} MiB 1:1, {} mediated functions "
-              "also reach {} KiB of shadow memory at {:x}",
+              "also reach {} KiB of shadow memory in {} extents",
               (amdvi::device_table_bytes >> 10) + s.table_pages * 4 + ivrs.unit_count * 12,
               amdvi::device_table_bytes >> 10, device_table, s.table_pages, s.guest_bytes >> 20, in.mediated_count,
-              shadow_bytes >> 10, shadow_base);
+              shadow_bytes >> 10, shadow.size());
     return s;
 }
 
@@ -204,8 +205,8 @@ Result<void> allocate_unit(HypervisorMemory& hv, size_t i) {
 
 } // namespace
 
-Result<void> setup_amdvi(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio, uint64_t shadow_base,
-                         uint64_t shadow_bytes) {
+Result<void> setup_amdvi(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio,
+                         std::span<const iommu::PhysWindow> shadow) {
     const uint8_t* table = acpi::find_table(firmware, "IVRS");
     if (!table) {
         log::info("iommu: no ACPI DMAR or IVRS (no VT-d, no AMD-Vi): bus masters are confined by the Bus Master "
@@ -235,7 +236,7 @@ Result<void> setup_amdvi(HypervisorMemory& hv, GuestMemory& firmware, MmioDispat
                   u.base, u.device_id >> 8, (u.device_id >> 3) & 31, u.device_id & 7, u.type, u.range_count,
                   u.special_count, f.features, f.was_enabled ? ", firmware left translation on" : "");
     }
-    const Result<amdvi::TableStats> stats = build_tables(hv, shadow_base, shadow_bytes);
+    const Result<amdvi::TableStats> stats = build_tables(hv, shadow);
     if (!stats.ok()) {
         log::error("iommu: cannot build the AMD-Vi tables ({}): the Bus Master rule stays the only confinement",
                    to_string(stats.error()));

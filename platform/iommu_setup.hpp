@@ -16,8 +16,11 @@
 namespace sv {
 
 // Call after setup_devices: `heap_before_devices` is hv.heap().used() before
-// it, so [that, used()) is the mediators' shadow memory (the window the
-// mediated functions alone may reach). Errors are only those that must stop
+// it, and the heap's DMA extents were restarted there, so those extents are
+// the mediators' shadow memory (what the mediated functions alone may reach;
+// the nested page tables split meanwhile are not in them). Should the heap
+// not have kept every extent, [heap_before_devices, used()) is mapped instead,
+// with a warning. Errors are only those that must stop
 // the boot (a DMAR whose units cannot be hidden from the guest); a unit that
 // cannot be programmed is logged and the Bus Master rule stays in force.
 [[nodiscard]] Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio,

@@ -154,18 +154,39 @@ Result<void> hide_from_guest(GuestMemory& firmware, MmioDispatcher& mmio) {
     return {};
 }
 
-// [heap used before setup_devices, now), whole pages: the mediators' shadow
-// memory. Taken before anything else here allocates (the register trap may
-// split nested pages), so nothing of this file's lands in the window.
-vtd::PhysWindow shadow_window(HypervisorMemory& hv, size_t heap_before) {
+// The mediators' DMA memory, whole pages: the heap's DMA extents since
+// setup_devices began (core/phys_heap.hpp), which leave out the page-table
+// pages split meanwhile. Taken before anything else here allocates. Should
+// the heap have run out of extents, the whole of [heap used before
+// setup_devices, now) instead, with a warning (what was mapped before the
+// extents were kept).
+iommu::PhysWindow shadow_windows[PhysHeap::max_dma_extents];
+size_t shadow_window_count = 0;
+
+void collect_shadow_windows(HypervisorMemory& hv, size_t heap_before) {
     constexpr uint64_t page = 4096;
     const PhysHeap& heap = hv.heap();
+    shadow_window_count = 0;
+    if (heap.dma_extents_complete()) {
+        for (size_t i = 0; i < heap.dma_extent_count(); ++i)
+            shadow_windows[shadow_window_count++] = {heap.dma_extents()[i].phys, heap.dma_extents()[i].bytes};
+        return;
+    }
     const uint64_t from = (heap.phys_base() + heap_before) & ~(page - 1);
     const uint64_t to = (heap.phys_base() + heap.used() + page - 1) & ~(page - 1);
-    return {from, to - from};
+    log::warn("iommu: more than {} separate shadow allocations: the mediated functions reach the whole heap "
+              "range the mediators used ({} KiB)",
+              PhysHeap::max_dma_extents, (to - from) >> 10);
+    if (to > from) shadow_windows[shadow_window_count++] = {from, to - from};
 }
 
-Result<vtd::TableStats> build_tables(HypervisorMemory& hv, const vtd::PhysWindow& shadow,
+uint64_t shadow_bytes() {
+    uint64_t n = 0;
+    for (size_t i = 0; i < shadow_window_count; ++i) n += shadow_windows[i].length;
+    return n;
+}
+
+Result<vtd::TableStats> build_tables(HypervisorMemory& hv,
                                      const vtd::WalkCapabilities& walk) {
     static pci::Address mediated_pci[16];
     static vtd::PciFunction mediated[16];
@@ -182,27 +203,28 @@ Result<vtd::TableStats> build_tables(HypervisorMemory& hv, const vtd::PhysWindow
     in.guest_map = &hv.guest_map();
     in.reserved = reserved;
     in.reserved_count = dmar.reserved_count;
-    in.device_dma = &shadow;
-    in.device_dma_count = shadow.length ? 1 : 0;
+    in.device_dma = shadow_windows;
+    in.device_dma_count = shadow_window_count;
     in.hypervisor = hypervisor;
     in.hypervisor_count = 2;
     in.mediated = mediated;
-    in.mediated_count = shadow.length ? n : 0;
+    in.mediated_count = shadow_window_count ? n : 0;
     static vtd::VtdTables tables(hv.heap());
     const vtd::TableStats s = TRY(tables.build(in, walk));
     log::info("iommu: tables {} KiB ({} pages, {} context tables): guest domain {} MiB 1:1, {} mediated "
-              "functions also reach {} KiB of shadow memory at {:x}",
+              "functions also reach {} KiB of shadow memory in {} extents",
               s.table_pages * 4, s.table_pages, s.context_tables, s.guest_bytes >> 20, in.mediated_count,
-              shadow.length >> 10, shadow.base);
+              shadow_bytes() >> 10, shadow_window_count);
     return s;
 }
 
 } // namespace
 
 Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispatcher& mmio, size_t heap_before) {
-    const vtd::PhysWindow shadow = shadow_window(hv, heap_before);
+    collect_shadow_windows(hv, heap_before);
     const uint8_t* table = acpi::find_table(firmware, "DMAR");
-    if (!table) return setup_amdvi(hv, firmware, mmio, shadow.base, shadow.length); // no VT-d: AMD-Vi, or none
+    if (!table) // no VT-d: AMD-Vi, or none
+        return setup_amdvi(hv, firmware, mmio, std::span<const iommu::PhysWindow>(shadow_windows, shadow_window_count));
     const uint32_t length = *reinterpret_cast<const uint32_t*>(table + 4);
     if (const Result<void> r = vtd::parse_dmar(std::span<const uint8_t>(table, length), dmar); !r.ok()) {
         log::error("iommu: the ACPI DMAR is malformed ({}): the Bus Master rule stays the only confinement",
@@ -234,7 +256,7 @@ Result<void> setup_iommu(HypervisorMemory& hv, GuestMemory& firmware, MmioDispat
         if (i == 0 || f.value().walk.levels < walk.levels) walk.levels = f.value().walk.levels;
         walk.pages_2m = (i == 0 || walk.pages_2m) && f.value().walk.pages_2m;
     }
-    const Result<vtd::TableStats> stats = build_tables(hv, shadow, walk);
+    const Result<vtd::TableStats> stats = build_tables(hv, walk);
     if (!stats.ok()) {
         log::error("iommu: cannot build the VT-d tables ({}): the Bus Master rule stays the only confinement",
                    to_string(stats.error()));

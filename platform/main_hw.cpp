@@ -182,6 +182,7 @@ extern "C" [[noreturn]] void sv_main(uint32_t magic, uint64_t info) {
     mmio_dispatcher.set_shootdown(&tlb_shootdown);
     set_extra_statistics(log_shootdown_statistics);
     const size_t heap_before_devices = hv_memory.heap().used();
+    hv_memory.heap().restart_dma_extents(); // the IOMMU maps the mediators' DMA memory alone
     if (!setup_devices(hv_memory, guest_ram, boot_memory, io_dispatcher, mmio_dispatcher, opts.value().allow_dma).ok())
         refuse("cannot set up the device mediators");
     if (!setup_iommu(hv_memory, boot_memory, mmio_dispatcher, heap_before_devices).ok())

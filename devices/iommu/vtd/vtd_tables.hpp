@@ -32,6 +32,7 @@
 
 #include "core/memory_map.hpp"
 #include "core/nested_paging.hpp"
+#include "devices/iommu/dma_domain.hpp"
 #include "lib/result.hpp"
 
 namespace sv::vtd {
@@ -82,10 +83,7 @@ struct PciFunction {
     constexpr uint8_t devfn() const { return static_cast<uint8_t>(dev << 3 | fn); }
 };
 
-struct PhysWindow {
-    uint64_t base = 0;
-    uint64_t length = 0;
-};
+using PhysWindow = iommu::PhysWindow; // the same windows as AMD-Vi's
 
 // What the unit can walk (from CAP, §11.4.2).
 struct WalkCapabilities {
