@@ -8,8 +8,8 @@
 // Nothing else of the hypervisor, ever: a map or region that overlaps it is
 // refused, not clipped.
 //
-// Used by AMD-Vi (devices/iommu/amdvi/); VT-d (devices/iommu/vtd/) has its
-// own copy of the same rules in vtd_tables.cpp.
+// Used by VT-d (devices/iommu/vtd/vtd_tables.cpp) and AMD-Vi
+// (devices/iommu/amdvi/).
 #pragma once
 
 #include <cstddef>

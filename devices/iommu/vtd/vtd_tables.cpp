@@ -1,51 +1,23 @@
 #include "devices/iommu/vtd/vtd_tables.hpp"
 
 namespace sv::vtd {
-namespace {
-constexpr uint64_t page = NestedPageTable::page_4k;
-constexpr NestedAccess read_write{NestedAccess::read | NestedAccess::write};
 
-bool is_memory(MemoryType t) {
-    return t == MemoryType::Ram || t == MemoryType::AcpiReclaimable || t == MemoryType::AcpiNvs;
-}
-bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) { return a < b + blen && b < a + alen; }
-bool hits_hypervisor(const DomainInputs& in, uint64_t base, uint64_t length) {
-    for (size_t i = 0; i < in.hypervisor_count; ++i)
-        if (overlaps(base, length, in.hypervisor[i].base, in.hypervisor[i].length)) return true;
-    return false;
-}
-// Whole pages of [base, base+length) only: a partial page at an edge is
-// not the guest's to give a device.
-Result<uint64_t> map_inward(NestedPageTable& t, uint64_t base, uint64_t length) {
-    const uint64_t from = (base + page - 1) & ~(page - 1);
-    const uint64_t to = (base + length) & ~(page - 1);
-    if (from >= to) return uint64_t{0};
-    TRY(t.map(from, from, to - from, read_write));
-    return to - from;
-}
-} // namespace
-
+// The mapping rules are the vendor-neutral ones (devices/iommu/dma_domain.hpp,
+// shared with AMD-Vi): every whole page of guest memory 1:1, the RMRRs, and for
+// the mediated domain the shadow windows; a map that overlaps the hypervisor is
+// refused. What is VT-d's own is the 3-level root below.
 Result<uint64_t> VtdTables::build_domain(NestedPageTable& t, const DomainInputs& in, bool mediated,
                                          uint64_t& bytes) {
     TRY(t.init());
-    for (size_t i = 0; i < in.guest_map->size(); ++i) {
-        const MemoryRegion& r = (*in.guest_map)[i];
-        if (!is_memory(r.type)) continue;
-        // The map handed to the guest has the hypervisor carved out; a map
-        // that still overlaps it is a bug upstream: refuse, never map it.
-        if (hits_hypervisor(in, r.base, r.length)) return fail(Error::Protected);
-        bytes += TRY(map_inward(t, r.base, r.length));
-    }
-    for (size_t i = 0; i < in.reserved_count; ++i) {
-        if (hits_hypervisor(in, in.reserved[i].base, in.reserved[i].length)) return fail(Error::Protected);
-        bytes += TRY(map_inward(t, in.reserved[i].base, in.reserved[i].length));
-    }
-    if (mediated) {
-        // The one place hypervisor memory is mapped: the window the
-        // mediators' shadow descriptors and buffers live in.
-        for (size_t i = 0; i < in.device_dma_count; ++i)
-            bytes += TRY(map_inward(t, in.device_dma[i].base, in.device_dma[i].length));
-    }
+    iommu::DomainInputs d;
+    d.guest_map = in.guest_map;
+    d.reserved = in.reserved;
+    d.reserved_count = in.reserved_count;
+    d.device_dma = in.device_dma;
+    d.device_dma_count = in.device_dma_count;
+    d.hypervisor = in.hypervisor;
+    d.hypervisor_count = in.hypervisor_count;
+    bytes += TRY(iommu::build_domain(t, d, mediated));
     if (levels_ == 4) return t.root();
     // 3 levels: the table under entry 0 is the root, so nothing may sit in
     // entries 1..511 (at or above 512 GiB).
